@@ -1,0 +1,234 @@
+"""The menu engine on every branch, with a scripted caller and in-memory stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from dossiers.memory import MemoryDossierLookup
+from dossiers.model import Dossier, DossierStatus
+from ivr.fake import FakeAgiSession
+from ivr.menu import load_menu
+from ivr.runner import IvrContext, run_call
+from ivr.schedule import ALWAYS_OPEN, load_schedule
+from tickets.memory import MemoryTicketStore
+from tickets.model import Outcome, Ticket
+from tongdai.errors import StoreError
+from tongdai.settings import PROJECT_HOME
+
+MENU = load_menu(PROJECT_HOME / "ivr/menu_1022.toml")
+NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 10:00 in Quang Nam, a Saturday
+DOSSIERS = [
+    Dossier("123456", "Cấp giấy phép xây dựng", "Sở Xây dựng", DossierStatus.IN_PROGRESS,
+            date(2026, 11, 1), date(2027, 1, 15)),
+    Dossier("2026001", "Đăng ký kinh doanh", "Sở KH&ĐT", DossierStatus.RESULT_READY,
+            date(2026, 10, 1), date(2026, 10, 20)),
+    Dossier("55555", "Cấp đổi GPLX", "Sở GTVT", DossierStatus.RECEIVED,
+            date(2026, 9, 1), date(2026, 10, 1)),
+]  # fmt: skip
+
+
+class Harness:
+    def __init__(
+        self, tmp: Path, *, schedule: object = ALWAYS_OPEN, announcement: str | None = None
+    ):
+        self.tickets = MemoryTicketStore()
+        self.queued: list[tuple[str, str]] = []
+
+        async def ann() -> str | None:
+            return announcement
+
+        self.ctx = IvrContext(
+            menu=MENU,
+            tickets=self.tickets,
+            dossiers=MemoryDossierLookup(DOSSIERS),
+            schedule=schedule,  # type: ignore[arg-type]
+            sounds="/snd",
+            messages_asterisk="/msg",
+            messages_host=tmp,
+            announcement=ann,
+            on_queued=lambda uid, code: self.queued.append((uid, code)),
+            now=lambda: NOW,
+        )
+        self.tmp = tmp
+
+    async def call(self, *inputs: str) -> tuple[FakeAgiSession, Ticket]:
+        s = FakeAgiSession(inputs, record_dir=self.tmp)
+        await run_call(s, self.ctx)
+        tickets = await self.tickets.list()
+        assert tickets, "every call leaves a ticket"
+        return s, tickets[-1]
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+def keys(t: Ticket) -> list[tuple[str, str | None]]:
+    return [(s.node, s.key) for s in t.ivr_path if s.key is not None]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "queue", "category"),
+    [
+        (["4"], "dau_tu", "dau_tu"),
+        (["5"], "du_lich", "du_lich"),
+        (["6"], "buu_chinh", "buu_chinh"),
+        (["0"], "chung", "chung"),
+        (["1", "1"], "thu_tuc", "thu_tuc"),
+        (["1", "2"], "thu_tuc", "thu_tuc"),
+        (["1", "3"], "thu_tuc", "thu_tuc"),
+        (["1", "4"], "thu_tuc", "thu_tuc"),
+        (["3", "1"], "phan_anh", "phan_anh"),
+    ],
+)
+async def test_given_a_top_level_choice_when_pressed_then_the_call_goes_to_its_queue(
+    h: Harness, inputs: list[str], queue: str, category: str
+) -> None:
+    s, t = await h.call(*inputs)
+    assert s.variables["TONGDAI_ACTION"] == "queue"
+    assert s.variables["TONGDAI_QUEUE"] == queue
+    assert s.variables["TONGDAI_TICKET"] == t.code
+    assert (t.queue, t.category, t.outcome, t.ended_at) == (queue, category, None, None)
+    assert t.queued_at == NOW
+    assert h.queued == [("1700000000.1", t.code)]
+    assert s.prompts[0] == "chao_mung"
+
+
+async def test_given_a_complaint_to_an_agent_then_the_caller_hears_the_ticket_code(
+    h: Harness,
+) -> None:
+    s, t = await h.call("3", "1")
+    assert "ma_phieu_cua_ban" in s.prompts
+    assert t.category == "phan_anh"
+
+
+async def test_given_barge_in_when_a_key_is_pressed_during_the_menu_prompt_then_it_counts(
+    h: Harness,
+) -> None:
+    s, t = await h.call("~4")  # pressed during the greeting: callers who know the menu
+    assert s.variables["TONGDAI_QUEUE"] == "dau_tu"
+    assert "menu_chinh" not in s.prompts
+    s, t = await h.call("1", "~2")  # pressed while the procedures menu plays
+    assert s.prompts.count("menu_thu_tuc") == 1
+    assert t.notes == "topic: thanh_phan_ho_so"
+
+
+async def test_given_a_known_dossier_when_the_caller_hangs_up_after_the_status_then_self_service(
+    h: Harness,
+) -> None:
+    s, t = await h.call("2", "123456#", "H")
+    assert t.outcome == Outcome.SELF_SERVICE
+    assert t.dossier_code == "123456"
+    assert t.category == "tra_cuu_ho_so"
+    assert "trang_thai_in_progress" in s.prompts and "ngay_hen_tra" in s.prompts
+    assert "ho_so_qua_han" not in s.prompts
+    assert t.ended_at == NOW
+
+
+async def test_given_an_overdue_dossier_then_the_caller_hears_it_is_overdue(h: Harness) -> None:
+    s, _ = await h.call("2", "55555#", "H")
+    assert "trang_thai_received" in s.prompts and "ho_so_qua_han" in s.prompts
+
+
+async def test_given_an_unknown_dossier_then_not_found_then_agent(h: Harness) -> None:
+    s, t = await h.call("2", "999999#", "0")
+    assert "ho_so_khong_tim_thay" in s.prompts
+    assert s.variables["TONGDAI_QUEUE"] == "tra_cuu_ho_so"
+    assert t.dossier_code == "999999"
+
+
+async def test_given_a_malformed_then_a_too_long_code_then_each_is_told_apart(h: Harness) -> None:
+    s, t = await h.call("2", "12#", "1" * 30 + "#", "123456#", "H")
+    assert "ma_ho_so_khong_hop_le" in s.prompts
+    assert "ma_ho_so_qua_dai" in s.prompts
+    assert t.outcome == Outcome.SELF_SERVICE
+
+
+async def test_after_a_lookup_1_repeats_2_asks_another_star_goes_back(h: Harness) -> None:
+    s, t = await h.call("2", "123456#", "1", "2", "2026001#", "*", "4")
+    assert s.prompts.count("trang_thai_in_progress") == 2
+    assert "trang_thai_result_ready" in s.prompts
+    assert s.variables["TONGDAI_QUEUE"] == "dau_tu"
+
+
+async def test_given_three_invalid_keys_then_the_general_queue(h: Harness) -> None:
+    s, t = await h.call("7", "8", "#")
+    assert s.prompts.count("lua_chon_khong_hop_le") == 2
+    assert s.variables["TONGDAI_QUEUE"] == "chung"
+    assert t.queue == "chung"
+    assert [x.detail for x in t.ivr_path].count("invalid") == 3
+
+
+async def test_given_silence_then_the_level_repeats_then_the_general_queue(h: Harness) -> None:
+    s, t = await h.call("", "", "")
+    assert s.prompts.count("menu_chinh") == 3
+    assert s.variables["TONGDAI_QUEUE"] == "chung"
+
+
+async def test_nine_repeats_and_star_goes_back_one_level(h: Harness) -> None:
+    s, t = await h.call("1", "9", "*", "9", "5")
+    assert s.prompts.count("menu_thu_tuc") == 2
+    assert s.prompts.count("menu_chinh") == 3
+    assert s.variables["TONGDAI_QUEUE"] == "du_lich"
+    assert ("thu_tuc", "*") in keys(t)
+
+
+async def test_given_a_hang_up_mid_menu_then_abandoned_ivr(h: Harness) -> None:
+    s, t = await h.call("1", "H")
+    assert t.outcome == Outcome.ABANDONED_IVR
+    assert t.ended_at == NOW
+    assert keys(t) == [("main", "1")]
+    assert "TONGDAI_ACTION" not in s.variables
+
+
+async def test_given_a_recorded_message_then_message_left_with_the_code_said(h: Harness) -> None:
+    s, t = await h.call("3", "2", "rec", "H")
+    assert t.outcome == Outcome.MESSAGE_LEFT
+    assert t.recording == str(h.tmp / f"{t.code}.wav")
+    assert "ma_phieu_cua_ban" in s.prompts
+    assert t.category == "phan_anh"
+
+
+async def test_given_a_hang_up_during_recording_then_the_message_is_kept(h: Harness) -> None:
+    _, t = await h.call("3", "2", "recH")
+    assert t.outcome == Outcome.MESSAGE_LEFT
+    assert t.recording is not None
+
+
+async def test_given_no_audio_recorded_then_not_a_message(h: Harness) -> None:
+    _, t = await h.call("3", "2", "", "H")
+    assert t.outcome == Outcome.ABANDONED_IVR and t.recording is None
+
+
+async def test_given_closed_hours_then_closed_message_or_a_recorded_message(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text('[schedule]\nalways_open = false\n[schedule.week]\nmon = ["07:30-17:00"]\n')
+    h = Harness(tmp_path, schedule=load_schedule(f))
+    s, t = await h.call("")
+    assert "ngoai_gio" in s.prompts and "menu_chinh" not in s.prompts
+    assert t.outcome == Outcome.CLOSED_HOURS
+    s, t = await h.call("1", "rec")
+    assert t.outcome == Outcome.MESSAGE_LEFT
+
+
+async def test_given_an_active_announcement_then_it_plays_before_the_menu(tmp_path: Path) -> None:
+    h = Harness(tmp_path, announcement="/ann/lu_lut")
+    s, _ = await h.call("0")
+    assert s.played[:3] == ["/snd/chao_mung", "/ann/lu_lut", "/snd/menu_chinh"]
+
+
+async def test_given_the_ticket_store_down_then_the_caller_still_reaches_a_person(
+    h: Harness,
+) -> None:
+    async def broken(**_: object) -> Ticket:
+        raise StoreError("database unreachable")
+
+    h.tickets.open = broken  # type: ignore[method-assign]
+    s = FakeAgiSession(["1"])
+    await run_call(s, h.ctx)
+    assert s.variables["TONGDAI_QUEUE"] == "chung"
+    assert s.prompts == ["loi_he_thong"]

@@ -1,0 +1,98 @@
+"""Ticket domain types: what a call (and later a message) leaves behind.
+
+A ticket is opened when a call starts and written durably before the caller hears its code.
+``outcome`` says how the contact ended; ``status`` is the follow-up workflow
+(new -> in_progress -> resolved -> closed) whose every change is kept in ``history``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    SELF_SERVICE = "self_service"
+    ANSWERED = "answered"
+    ABANDONED_IVR = "abandoned_ivr"
+    ABANDONED_QUEUE = "abandoned_queue"
+    MESSAGE_LEFT = "message_left"
+    CLOSED_HOURS = "closed_hours"
+    REJECTED_BUSY = "rejected_busy"
+    ERROR = "error"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+#: allowed status transitions (the workflow); reopening a resolved ticket is allowed
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.NEW: frozenset({Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED}),
+    Status.IN_PROGRESS: frozenset({Status.RESOLVED, Status.CLOSED}),
+    Status.RESOLVED: frozenset({Status.IN_PROGRESS, Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class IvrStep:
+    """One step of the caller's path through the menu: the node entered and the key pressed."""
+
+    at: datetime
+    node: str
+    key: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime
+    from_status: Status | None
+    to_status: Status
+    by: str
+    note: str | None = None
+
+
+@dataclass
+class Ticket:
+    id: int
+    code: str
+    channel: str
+    caller: str | None
+    uniqueid: str | None
+    started_at: datetime
+    queued_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    category: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+    outcome: Outcome | None = None
+    dossier_code: str | None = None
+    recording: str | None = None
+    notes: str | None = None
+    status: Status = Status.NEW
+    ivr_path: list[IvrStep] = field(default_factory=list)
+    history: list[StatusChange] = field(default_factory=list)
+
+
+#: fields ``TicketStore.update`` may change (everything else is set by the store itself)
+UPDATABLE_FIELDS = frozenset(
+    {
+        "queued_at",
+        "answered_at",
+        "ended_at",
+        "category",
+        "queue",
+        "agent",
+        "outcome",
+        "dossier_code",
+        "recording",
+        "notes",
+    }
+)

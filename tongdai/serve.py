@@ -1,0 +1,181 @@
+"""``tongdai serve``: the engine process. Wires the stores, the menu, the FastAGI server and the
+AMI queue tracker together and runs until SIGTERM/SIGINT.
+
+    Asterisk ──FastAGI──▶ ivr.fastagi ──▶ ivr.runner ──▶ tickets (SQL)
+        └──────AMI──────▶ pbx.ami ──▶ pbx.tracker ──────▶ tickets (SQL)
+
+Every task here is owned by one TaskGroup; stopping cancels them and closes the FastAGI
+server (calls in progress finish their tickets in their ``finally``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from dossiers.sql import SqlDossierLookup
+from ivr.agi import AgiChannel
+from ivr.fastagi import FastAgiServer
+from ivr.menu import check_prompts, load_menu
+from ivr.prompts import load_catalogue
+from ivr.runner import IvrContext, run_call
+from ivr.schedule import load_schedule
+from pbx.tracker import QueueTracker
+from tickets.sql import SqlTicketStore
+from tongdai.announcements import active_announcement
+from tongdai.db import make_engine, upgrade_engine, utcnow
+from tongdai.errors import AmiError, ConfigError, StoreError
+from tongdai.settings import Settings, home_path, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the engine: FastAGI IVR and AMI queue tracker")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    asyncio.run(run_engine(settings))
+    return 0
+
+
+def announcement_source(engine: Any, ttl: float = 2.0) -> Callable[[], Awaitable[str | None]]:
+    """The active announcement's audio, asked of the database at most every ``ttl`` seconds."""
+    cache: dict[str, Any] = {"at": -1e9, "value": None}
+
+    async def current() -> str | None:
+        if time.monotonic() - cache["at"] > ttl:
+            try:
+                a = await active_announcement(engine, utcnow())
+                cache["value"] = a.prompt_file if a else None
+            except StoreError as exc:
+                log.warning("announcement unavailable: %s", exc)
+            cache["at"] = time.monotonic()
+        value: str | None = cache["value"]
+        return value
+
+    return current
+
+
+def read_ami_secret(settings: Settings) -> str | None:
+    path = home_path(settings.ami.secret_file)
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
+    """Feed AMI events to the tracker, in order; retry the first connection with backoff."""
+    from pbx.ami import AmiClient
+
+    secret = read_ami_secret(settings)
+    if secret is None:
+        log.warning(
+            "no AMI secret at %s: queue outcomes will not be tracked", settings.ami.secret_file
+        )
+        return
+    client = AmiClient(
+        settings.ami.host,
+        settings.ami.port,
+        settings.ami.username,
+        secret,
+        connect_timeout=settings.ami.connect_timeout,
+        action_timeout=settings.ami.action_timeout,
+    )
+    delay = 0.5
+    while True:
+        try:
+            await client.start()
+            break
+        except AmiError as exc:
+            log.info("AMI not ready (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+    try:
+        await tracker.resync()
+        async for event in client.subscribe():
+            if event.name == "__connected__":
+                await tracker.resync()
+            await tracker.handle(event.name, event)
+    finally:
+        await client.close()
+
+
+async def run_engine(
+    settings: Settings,
+    *,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> None:
+    """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
+    menu = load_menu(home_path(settings.ivr.menu))
+    missing = check_prompts(menu, set(load_catalogue(home_path(settings.ivr.prompts))))
+    if missing:
+        raise ConfigError(menu.source, "prompts", "; ".join(missing))
+    schedule = load_schedule(home_path(settings.ivr.schedule))
+    engine = make_engine(settings.database.resolved_url())
+    try:
+        await upgrade_engine(engine)
+        tickets = SqlTicketStore(engine)
+        tracker = QueueTracker(tickets, now=now)
+        messages = home_path(settings.ivr.messages_dir)
+        messages.mkdir(parents=True, exist_ok=True)
+        ctx = IvrContext(
+            menu=menu,
+            tickets=tickets,
+            dossiers=SqlDossierLookup(engine),
+            schedule=schedule,
+            sounds=settings.ivr.asterisk_sounds_dir,
+            messages_asterisk=settings.ivr.asterisk_messages_dir,
+            messages_host=messages,
+            announcement=announcement_source(engine),
+            on_queued=tracker.queued,
+            now=now,
+        )
+
+        async def handle(channel: AgiChannel, script: str) -> None:
+            if script != "ivr":
+                log.warning("unknown AGI script %r: nothing to run", script)
+                return
+            await run_call(channel, ctx)
+
+        server = FastAgiServer(
+            handle,
+            host=settings.fastagi.host,
+            port=settings.fastagi.port,
+            header_timeout=settings.fastagi.header_timeout,
+            command_timeout=settings.fastagi.command_timeout,
+            max_connections=settings.fastagi.max_connections,
+        )
+        stop = stop or _signal_event()
+        await server.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                ami_task = tg.create_task(follow_ami(settings, tracker))
+                if ready is not None:
+                    ready.set()
+                log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
+                await stop.wait()
+                ami_task.cancel()
+        finally:
+            await server.close()
+    finally:
+        await engine.dispose()
+
+
+def _signal_event() -> asyncio.Event:
+    ev = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, ev.set)
+    return ev

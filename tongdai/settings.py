@@ -1,0 +1,149 @@
+"""Engine settings: one TOML file (``tongdai.toml``), validated at load.
+
+Every setting has an embedded default so a new user needs no file at all: SQLite in ``var/``,
+FastAGI and AMI on loopback. Errors name the file and the field (``ConfigError``).
+
+Relative paths are resolved against the project home: ``$TONGDAI_HOME`` or the checkout this
+package was installed from (``pip install -e .``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tongdai.errors import ConfigError
+
+PROJECT_HOME = Path(os.environ.get("TONGDAI_HOME") or Path(__file__).resolve().parent.parent)
+
+
+def home_path(value: str | Path) -> Path:
+    """A path from the settings, resolved against the project home when relative."""
+    p = Path(value)
+    return p if p.is_absolute() else PROJECT_HOME / p
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite+aiosqlite:///var/tongdai.db"
+
+    def resolved_url(self) -> str:
+        """SQLite URLs with a relative path are made absolute against the project home."""
+        prefix = "sqlite+aiosqlite:///"
+        if self.url.startswith(prefix):
+            rest = self.url[len(prefix) :]
+            if rest and not rest.startswith("/") and rest != ":memory:":
+                return prefix + str(home_path(rest))
+        return self.url
+
+
+@dataclass(frozen=True)
+class FastAgiSettings:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    command_timeout: float = 60.0
+    header_timeout: float = 5.0
+    max_connections: int = 2000
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "tongdai"
+    secret_file: str = "var/ami.secret"
+    action_timeout: float = 5.0
+    connect_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class IvrSettings:
+    menu: str = "ivr/menu_1022.toml"
+    prompts: str = "ivr/prompts_vi.toml"
+    schedule: str = "ivr/schedule.toml"
+    #: where ``tongdai prompts build`` writes audio (host view)
+    sounds_dir: str = "recordings/prompts/vi"
+    #: how Asterisk names the same folder (inside the lab's chroot it is bind-mounted)
+    asterisk_sounds_dir: str = "/srv/tongdai/recordings/prompts/vi"
+    #: recorded messages: host view and Asterisk's view of the same folder
+    messages_dir: str = "recordings/messages"
+    asterisk_messages_dir: str = "/srv/tongdai/recordings/messages"
+    #: special announcements synthesised by ``tongdai announce set``
+    announcements_dir: str = "recordings/announcements"
+    asterisk_announcements_dir: str = "/srv/tongdai/recordings/announcements"
+    general_queue: str = "chung"
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    chroot: str = "/var/lib/tongdai/chroot-sid-asterisk22"
+    var_dir: str = "var/lab"
+    sip_port: int = 5060
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str = "<defaults>"
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    fastagi: FastAgiSettings = field(default_factory=FastAgiSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    ivr: IvrSettings = field(default_factory=IvrSettings)
+    lab: LabSettings = field(default_factory=LabSettings)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "database": DatabaseSettings,
+    "fastagi": FastAgiSettings,
+    "ami": AmiSettings,
+    "ivr": IvrSettings,
+    "lab": LabSettings,
+}
+
+
+def _build_section(path: str, name: str, cls: type[Any], raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(path, name, "must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(path, f"{name}.{key}", f"unknown setting (known: {', '.join(known)})")
+        default: Any = known[key].default
+        expected = type(default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
+            raise ConfigError(
+                path, f"{name}.{key}", f"must be {expected.__name__}, got {type(value).__name__}"
+            )
+        if expected is int and value < 0:
+            raise ConfigError(path, f"{name}.{key}", "must not be negative")
+        values[key] = value
+    return cls(**values)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load settings from ``path``, ``$TONGDAI_CONFIG``, ``./tongdai.toml`` or defaults."""
+    candidate = path or os.environ.get("TONGDAI_CONFIG")
+    if candidate is None:
+        local = PROJECT_HOME / "tongdai.toml"
+        if not local.exists():
+            return Settings()
+        candidate = local
+    p = Path(candidate)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(p), "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), "-", f"not valid TOML: {exc}") from None
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        cls = _SECTIONS.get(name)
+        if cls is None:
+            raise ConfigError(str(p), name, f"unknown section (known: {', '.join(_SECTIONS)})")
+        sections[name] = _build_section(str(p), name, cls, value)
+    return Settings(source=str(p), **sections)
