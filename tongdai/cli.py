@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr import cli as ivr_cli
     from lab import cli as lab_cli
     from tickets import cli as tickets_cli
-    from tongdai import serve as serve_cli
+    import tongdai.serve as serve_cli
 
     parser = argparse.ArgumentParser(
         prog="tongdai", description="1022 hotline engine: IVR, tickets, Asterisk lab"

@@ -16,7 +16,8 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from dossiers.sql import SqlDossierLookup
@@ -26,6 +27,7 @@ from ivr.menu import check_prompts, load_menu
 from ivr.prompts import load_catalogue
 from ivr.runner import IvrContext, run_call
 from ivr.schedule import load_schedule
+from pbx.reconcile import reconcile
 from pbx.tracker import QueueTracker
 from tickets.sql import SqlTicketStore
 from tongdai.announcements import active_announcement
@@ -91,6 +93,10 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
         connect_timeout=settings.ami.connect_timeout,
         action_timeout=settings.ami.action_timeout,
     )
+    # subscribe before logging in so no event between login and the first read is missed
+    events = client.subscribe(
+        ["QueueCallerJoin", "AgentConnect", "QueueCallerAbandon", "Hangup", "__connected__"]
+    )
     delay = 0.5
     while True:
         try:
@@ -100,11 +106,16 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
             log.info("AMI not ready (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
-    try:
+    async def catch_up() -> None:
+        since = utcnow() - timedelta(days=1)
+        await reconcile(tracker.tickets, Path(settings.lab.queue_log), since)
         await tracker.resync()
-        async for event in client.subscribe():
+
+    try:
+        await catch_up()
+        async for event in events:
             if event.name == "__connected__":
-                await tracker.resync()
+                await catch_up()
             await tracker.handle(event.name, event)
     finally:
         await client.close()

@@ -82,6 +82,8 @@ class LabSettings:
     chroot: str = "/var/lib/tongdai/chroot-sid-asterisk22"
     var_dir: str = "var/lab"
     sip_port: int = 5060
+    #: Asterisk's queue_log as the engine reads it (production: /var/log/asterisk/queue_log)
+    queue_log: str = "/var/lib/tongdai/chroot-sid-asterisk22/var/log/asterisk/queue_log"
 
 
 @dataclass(frozen=True)

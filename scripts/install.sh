@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idempotent install of what the engine, the lab and the tests need, on Debian 12 as root:
+# Debian packages (SIPp, espeak-ng, sox, debootstrap for the Asterisk chroot) and a virtualenv
+# in .venv with the project installed editable. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in debootstrap sip-tester espeak-ng sox ca-certificates; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
+done
+if ! command -v python3.11 >/dev/null 2>&1; then need_apt+=(python3.11 python3.11-venv); fi
+if ! python3.11 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3.11-venv); fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "install.sh: apt-get install ${need_apt[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3.11 -m venv .venv
+fi
+extras="${TONGDAI_EXTRAS:-}"
+stamp=".venv/.installed${extras:+-$extras}"
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
+  touch "$stamp"
+fi

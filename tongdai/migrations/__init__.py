@@ -1,0 +1,1 @@
+"""Alembic migrations of the tongdai database (run them with ``tongdai.db.migrate``)."""
