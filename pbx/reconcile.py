@@ -9,6 +9,7 @@ queued ticket left open is completed from ENTERQUEUE / CONNECT / ABANDON / EXIT*
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,14 @@ from tongdai.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-FINAL = {"ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY", "COMPLETECALLER", "COMPLETEAGENT"}
+FINAL = {
+    "ABANDON",
+    "EXITWITHTIMEOUT",
+    "EXITEMPTY",
+    "EXITWITHKEY",
+    "COMPLETECALLER",
+    "COMPLETEAGENT",
+}
 
 
 @dataclass
@@ -65,9 +73,10 @@ def parse_queue_log(lines: list[str], since: datetime) -> dict[str, QueuedCall]:
 async def reconcile(tickets: TicketStore, queue_log: Path, since: datetime) -> int:
     """Create or complete tickets from the queue_log; returns how many tickets changed."""
     try:
-        lines = queue_log.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = await asyncio.to_thread(queue_log.read_text, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return 0
+    lines = text.splitlines()
     changed = 0
     for c in parse_queue_log(lines, since).values():
         if c.entered is None:

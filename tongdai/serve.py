@@ -114,7 +114,7 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
     try:
         await catch_up()
         async for event in events:
-            if event.name == "__connected__":
+            if event.name in ("__connected__", "__overflow__"):  # missed events: catch up
                 await catch_up()
             await tracker.handle(event.name, event)
     finally:
