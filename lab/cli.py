@@ -1,0 +1,129 @@
+"""``tongdai lab up|down|status``: a real Asterisk 22 plus the engine on this machine.
+
+``up`` is idempotent (what already runs is left alone), ``down`` stops only what ``up``
+started (by pid file), ``status`` exits 0 when everything ``up`` started is running, else 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lab import asterisk, engine
+from lab.chroot import ensure_chroot
+from tongdai.settings import Settings, home_path, load_settings
+
+EXIT_NOT_RUNNING = 3
+
+
+def register(sub: Any) -> None:
+    """Add ``lab up``, ``lab down`` and ``lab status`` to the ``tongdai`` command."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "lab", help="run a real Asterisk 22 (Debian sid chroot) and the engine locally"
+    )
+    commands = parser.add_subparsers(dest="lab_command", required=True)
+    up = commands.add_parser("up", help="install if needed, then start Asterisk and the engine")
+    up.add_argument(
+        "--no-engine",
+        action="store_true",
+        help="start Asterisk only (run `tongdai serve` yourself)",
+    )
+    up.set_defaults(func=cmd_up)
+    commands.add_parser("down", help="stop what `lab up` started").set_defaults(func=cmd_down)
+    commands.add_parser("status", help="exit 0 if everything runs, 3 if not").set_defaults(
+        func=cmd_status
+    )
+
+
+def _no_engine_flag(settings: Settings) -> Any:
+    # Remembers `up --no-engine`, so `status` does not count the missing engine as a failure.
+    return home_path(settings.lab.var_dir) / "no-engine"
+
+
+def _describe(settings: Settings, with_engine: bool) -> list[str]:
+    paths = asterisk.LabPaths.of(settings)
+    host, port = engine.agi_address(settings)
+    lines = [
+        f"  SIP      udp 127.0.0.1:{settings.lab.sip_port}  (dial 1022; context tongdai-inbound)",
+        f"  AMI      tcp {settings.ami.host}:{settings.ami.port}  "
+        f"(user {settings.ami.username}, secret in {paths.secret_file})",
+        f"  FastAGI  tcp {host}:{port}  " + ("(engine)" if with_engine else "(not started)"),
+        f"  Asterisk log   {paths.log_file}",
+        f"  Asterisk logs  {paths.chroot / 'var/log/asterisk'} (messages, queue_log, cdr-csv)",
+        f"  config         {paths.conf_dir} (from {paths.source_conf})",
+        f"  recordings     {paths.recordings} -> {asterisk.RECORDINGS_DIR}",
+        f"  CLI            chroot {paths.chroot} {asterisk.ASTERISK_BIN} "
+        f"-C {asterisk.ASTERISK_CONF} -r",
+    ]
+    if with_engine:
+        lines.insert(4, f"  engine log     {engine.log_file(settings)}")
+    return lines
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    with_engine = not args.no_engine
+    ast_pid = asterisk.running_pid(settings)
+    eng_pid = engine.running_pid(settings)
+    if ast_pid is not None and (eng_pid is not None or not with_engine):
+        print(
+            f"lab already running (Asterisk pid {ast_pid}"
+            + (f", engine pid {eng_pid})" if eng_pid else ")")
+        )
+        for line in _describe(settings, eng_pid is not None):
+            print(line)
+        print("(configuration changes take effect after `tongdai lab down` and `up` again)")
+        return 0
+    print(f"checking the Asterisk chroot {settings.lab.chroot} ...")
+    ensure_chroot(settings.lab.chroot)
+    print("prompts: " + engine.build_prompts(settings))
+    seeded = engine.seed_dossiers(settings)
+    if seeded:
+        print(f"dossiers: imported {seeded} sample dossiers ({engine.SAMPLE_DOSSIERS})")
+    if ast_pid is None:
+        print("starting Asterisk ...")
+    ast_pid = asterisk.start(settings)
+    flag = _no_engine_flag(settings)
+    if with_engine:
+        flag.unlink(missing_ok=True)
+        print("starting the engine (tongdai serve) ...")
+        eng_pid = engine.start_engine(settings, args.config)
+    else:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+    print(f"lab up: Asterisk pid {ast_pid}" + (f", engine pid {eng_pid}" if eng_pid else ""))
+    for line in _describe(settings, eng_pid is not None):
+        print(line)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    stopped_engine = engine.stop_engine(settings)
+    stopped_asterisk = asterisk.stop(settings)
+    _no_engine_flag(settings).unlink(missing_ok=True)
+    print(f"engine: {'stopped' if stopped_engine else 'was not running'}")
+    print(f"Asterisk: {'stopped' if stopped_asterisk else 'was not running'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    ast = asterisk.status(settings)
+    eng_pid = engine.running_pid(settings)
+    engine_expected = not _no_engine_flag(settings).exists()
+    host, port = engine.agi_address(settings)
+    agi_ok = eng_pid is not None and engine.tcp_listening(host, port)
+    if ast.pid is None:
+        print("Asterisk: not running")
+    else:
+        print(f"Asterisk: pid {ast.pid}, AMI {'ready' if ast.booted else 'NOT answering'}")
+    print(f"recordings mounted: {'yes' if ast.recordings_mounted else 'no'}")
+    if eng_pid is None:
+        print("engine: " + ("not running" if engine_expected else "not started (--no-engine)"))
+    else:
+        print(
+            f"engine: pid {eng_pid}, FastAGI {host}:{port} {'ready' if agi_ok else 'NOT answering'}"
+        )
+    ok = ast.booted and ast.recordings_mounted and (agi_ok or not engine_expected)
+    return 0 if ok else EXIT_NOT_RUNNING
