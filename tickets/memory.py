@@ -16,7 +16,7 @@ from typing import Any
 
 from tickets.changes import as_utc, check_changes
 from tickets.codes import code_day, format_code
-from tickets.model import TRANSITIONS, IvrStep, Status, StatusChange, Ticket
+from tickets.model import TRANSITIONS, UPDATABLE_FIELDS, IvrStep, Status, StatusChange, Ticket
 from tongdai.db import utcnow
 
 #: who opened a ticket, as written in its first history entry (as in tickets.sql)
@@ -59,6 +59,29 @@ class MemoryTicketStore:
             )
             self._tickets[ticket.code] = ticket
             return copy.deepcopy(ticket)
+
+    async def import_ticket(self, ticket: Ticket) -> bool:
+        """Insert a ticket made elsewhere under its own code with a new id; False if the code
+        exists (as ``SqlTicketStore.import_ticket``)."""
+        started_at = as_utc(ticket.started_at, "started_at")
+        values = check_changes({name: getattr(ticket, name) for name in UPDATABLE_FIELDS})
+        steps = [replace(s, at=as_utc(s.at, "step.at")) for s in ticket.ivr_path]
+        history = [replace(h, at=as_utc(h.at, "history.at")) for h in ticket.history] or [
+            StatusChange(at=started_at, from_status=None, to_status=Status.NEW, by=OPENED_BY)
+        ]
+        async with self._lock:
+            if ticket.code in self._tickets:
+                return False
+            self._tickets[ticket.code] = replace(
+                copy.deepcopy(ticket),
+                id=len(self._tickets) + 1,
+                started_at=started_at,
+                status=Status(ticket.status),
+                ivr_path=steps,
+                history=history,
+                **values,
+            )
+            return True
 
     async def update(self, code: str, **changes: Any) -> None:
         values = check_changes(changes)

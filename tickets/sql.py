@@ -31,7 +31,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tickets.changes import as_utc, check_changes
 from tickets.codes import allocate_code
-from tickets.model import TRANSITIONS, IvrStep, Outcome, Status, StatusChange, Ticket
+from tickets.model import (
+    TRANSITIONS,
+    UPDATABLE_FIELDS,
+    IvrStep,
+    Outcome,
+    Status,
+    StatusChange,
+    Ticket,
+)
 from tongdai.db import (
     DB_ERRORS,
     Base,
@@ -174,6 +182,70 @@ class SqlTicketStore:
                 StatusChange(at=started_at, from_status=None, to_status=Status.NEW, by=OPENED_BY)
             ],
         )
+
+    async def import_ticket(self, ticket: Ticket) -> bool:
+        """Insert a ticket made elsewhere (``tickets.spool``) under its own code, with its fields,
+        path and history, in one transaction; its ``id`` is ignored (a new one is given).
+
+        Returns False and changes nothing if a ticket with that code exists, so importing the
+        same ticket twice is harmless. The day counters are not touched.
+        """
+        started_at = as_utc(ticket.started_at, "started_at")
+        values = check_changes({name: getattr(ticket, name) for name in UPDATABLE_FIELDS})
+        stored = {k: (v.value if isinstance(v, Outcome) else v) for k, v in values.items()}
+        steps = [(as_utc(s.at, "step.at"), s) for s in ticket.ivr_path]
+        history = ticket.history or [
+            StatusChange(at=started_at, from_status=None, to_status=Status.NEW, by=OPENED_BY)
+        ]
+        async with self._tx(f"cannot import ticket {ticket.code}") as conn:
+            found = (await conn.execute(select(T.c.id).where(T.c.code == ticket.code))).first()
+            if found is not None:
+                return False
+            ticket_id = (
+                await conn.execute(
+                    insert(T)
+                    .values(
+                        code=ticket.code,
+                        channel=ticket.channel,
+                        caller=ticket.caller,
+                        uniqueid=ticket.uniqueid,
+                        started_at=started_at,
+                        status=Status(ticket.status).value,
+                        **stored,
+                    )
+                    .returning(T.c.id)
+                )
+            ).scalar_one()
+            if steps:
+                await conn.execute(
+                    insert(S),
+                    [
+                        {
+                            "ticket_id": ticket_id,
+                            "seq": i + 1,
+                            "at": at,
+                            "node": s.node,
+                            "key": s.key,
+                            "detail": s.detail,
+                        }
+                        for i, (at, s) in enumerate(steps)
+                    ],
+                )
+            await conn.execute(
+                insert(H),
+                [
+                    {
+                        "ticket_id": ticket_id,
+                        "at": as_utc(h.at, "history.at"),
+                        "from_status": Status(h.from_status).value if h.from_status else None,
+                        "to_status": Status(h.to_status).value,
+                        "changed_by": h.by,
+                        "note": h.note,
+                    }
+                    for h in history
+                ],
+            )
+        return True
 
     async def _id_for_update(self, conn: AsyncConnection, code: str) -> tuple[int, str]:
         row = (

@@ -40,6 +40,6 @@ class TicketStore(Protocol):
     async def set_status(
         self, code: str, status: Status, *, by: str, note: str | None = None
     ) -> Ticket:
-        """Move along the workflow (``tickets.model.TRANSITIONS``); an illegal move raises ValueError."""
+        """Move along the workflow (``tickets.model.TRANSITIONS``); illegal moves: ValueError."""
 
     async def close(self) -> None: ...

@@ -16,11 +16,11 @@ from tongdai.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import tongdai.serve as serve_cli
     from dossiers import cli as dossiers_cli
     from ivr import cli as ivr_cli
     from lab import cli as lab_cli
     from tickets import cli as tickets_cli
-    import tongdai.serve as serve_cli
 
     parser = argparse.ArgumentParser(
         prog="tongdai", description="1022 hotline engine: IVR, tickets, Asterisk lab"

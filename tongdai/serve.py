@@ -29,6 +29,7 @@ from ivr.runner import IvrContext, run_call
 from ivr.schedule import load_schedule
 from pbx.reconcile import reconcile
 from pbx.tracker import QueueTracker
+from tickets.spool import SpoolingTicketStore
 from tickets.sql import SqlTicketStore
 from tongdai.announcements import active_announcement
 from tongdai.db import make_engine, upgrade_engine, utcnow
@@ -106,6 +107,7 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
             log.info("AMI not ready (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
+
     async def catch_up() -> None:
         since = utcnow() - timedelta(days=1)
         await reconcile(tracker.tickets, Path(settings.lab.queue_log), since)
@@ -137,7 +139,8 @@ async def run_engine(
     engine = make_engine(settings.database.resolved_url())
     try:
         await upgrade_engine(engine)
-        tickets = SqlTicketStore(engine)
+        # while the database is away, tickets go to a durable local journal and are replayed
+        tickets = SpoolingTicketStore(SqlTicketStore(engine), home_path("var/spool"))
         tracker = QueueTracker(tickets, now=now)
         messages = home_path(settings.ivr.messages_dir)
         messages.mkdir(parents=True, exist_ok=True)
@@ -173,11 +176,13 @@ async def run_engine(
         try:
             async with asyncio.TaskGroup() as tg:
                 ami_task = tg.create_task(follow_ami(settings, tracker))
+                replayer = tg.create_task(tickets.run_replayer(5.0))
                 if ready is not None:
                     ready.set()
                 log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
                 await stop.wait()
                 ami_task.cancel()
+                replayer.cancel()
         finally:
             await server.close()
     finally:
