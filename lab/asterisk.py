@@ -296,7 +296,7 @@ def start(settings: Settings, timeout: float = BOOT_TIMEOUT) -> int:
     )
     deadline = time.monotonic() + timeout
     while True:
-        if not procs.matches(pid, MARKERS):
+        if not procs.alive(pid):
             paths.pid_file.unlink(missing_ok=True)
             raise TelephonyError(
                 f"Asterisk exited during start-up; end of {paths.log_file}:\n"

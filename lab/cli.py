@@ -1,4 +1,4 @@
-"""``tongdai lab up|down|status``: a real Asterisk 22 plus the engine on this machine.
+"""``tongdai lab up|down|status|simulate``: a real Asterisk 22 plus the engine on this machine.
 
 ``up`` is idempotent (what already runs is left alone), ``down`` stops only what ``up``
 started (by pid file), ``status`` exits 0 when everything ``up`` started is running, else 3.
@@ -33,6 +33,12 @@ def register(sub: Any) -> None:
     commands.add_parser("status", help="exit 0 if everything runs, 3 if not").set_defaults(
         func=cmd_status
     )
+    sim = commands.add_parser(
+        "simulate", help="simulated callers (SIPp) dial 1022 while simulated agents answer"
+    )
+    sim.add_argument("--calls", type=int, default=40, help="how many calls (default 40)")
+    sim.add_argument("--rate", type=float, default=4.0, help="new calls per second (default 4)")
+    sim.set_defaults(func=cmd_simulate)
 
 
 def _no_engine_flag(settings: Settings) -> Any:
@@ -127,3 +133,25 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     ok = ast.booted and ast.recordings_mounted and (agi_ok or not engine_expected)
     return 0 if ok else EXIT_NOT_RUNNING
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from lab.simulate import simulate, summary
+    from lab.sipp_run import sipp_available
+    from tongdai.errors import TongdaiError
+
+    settings = load_settings(args.config)
+    if (why := sipp_available()) is not None:
+        raise TongdaiError(why)
+    if args.calls < 1 or args.rate <= 0:
+        raise TongdaiError("--calls must be at least 1 and --rate above 0")
+    if asterisk.running_pid(settings) is None:
+        raise TongdaiError("the lab is not running: run `tongdai lab up` first")
+    print(f"simulating {args.calls} calls at {args.rate:g}/s against sip:1022@127.0.0.1 ...")
+    results, tickets = asyncio.run(simulate(settings, calls=args.calls, rate=args.rate))
+    for line in summary(results, tickets):
+        print(line)
+    placed = sum(r.calls for _, r in results)
+    return 0 if len(tickets) == placed and all(r.ok for _, r in results) else 1

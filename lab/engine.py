@@ -96,7 +96,7 @@ def start_engine(
     )
     deadline = time.monotonic() + timeout
     while not tcp_listening(host, port):
-        if not procs.matches(pid, ENGINE_MARKERS):
+        if not procs.alive(pid):
             pid_file(settings).unlink(missing_ok=True)
             raise LabError(
                 f"the engine exited during start-up; end of {log}:\n" + procs.log_tail(log)

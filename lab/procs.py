@@ -99,6 +99,16 @@ def cmdline(pid: int) -> list[str] | None:
     return raw.rstrip(b"\0").decode("utf-8", errors="replace").split("\0")
 
 
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie. Used while a process starts: during
+    ``execve`` its ``/proc/PID/cmdline`` can read empty, so ``matches`` may briefly say no."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
 def matches(pid: int, markers: Sequence[str]) -> bool:
     """True if ``pid`` is alive and each marker appears in one of its arguments."""
     args = cmdline(pid)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tickets.model import IvrStep, Outcome
@@ -45,7 +45,9 @@ class QueuedCall:
 
 
 def parse_queue_log(lines: list[str], since: datetime) -> dict[str, QueuedCall]:
-    """Queue calls by callid from queue_log lines at or after ``since`` (bad lines skipped)."""
+    """Queue calls by callid from queue_log lines at or after ``since`` (bad lines skipped).
+
+    ``since`` should reach back past the longest queue wait, so a call's ENTERQUEUE is seen."""
     calls: dict[str, QueuedCall] = {}
     floor = since.timestamp()
     for line in lines:
@@ -70,19 +72,27 @@ def parse_queue_log(lines: list[str], since: datetime) -> dict[str, QueuedCall]:
     return calls
 
 
-async def reconcile(tickets: TicketStore, queue_log: Path, since: datetime) -> int:
-    """Create or complete tickets from the queue_log; returns how many tickets changed."""
+async def reconcile(
+    tickets: TicketStore,
+    queue_log: Path,
+    since: datetime,
+    *,
+    context: timedelta = timedelta(hours=6),
+) -> int:
+    """Create tickets for calls that entered a queue at or after ``since`` and have none, and
+    complete open tickets from the queue_log; returns how many tickets changed. Lines from
+    ``context`` before ``since`` are read too, to find the start of calls still waiting then."""
     try:
         text = await asyncio.to_thread(queue_log.read_text, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return 0
     lines = text.splitlines()
     changed = 0
-    for c in parse_queue_log(lines, since).values():
+    for c in parse_queue_log(lines, since - context).values():
         if c.entered is None:
             continue
         try:
-            changed += await _apply(tickets, c)
+            changed += await _apply(tickets, c, since)
         except StoreError as exc:
             log.error("reconcile %s: %s", c.callid, exc)
     if changed:
@@ -90,9 +100,11 @@ async def reconcile(tickets: TicketStore, queue_log: Path, since: datetime) -> i
     return changed
 
 
-async def _apply(tickets: TicketStore, c: QueuedCall) -> int:
+async def _apply(tickets: TicketStore, c: QueuedCall, since: datetime) -> int:
     assert c.entered is not None
     ticket = await tickets.find_by_uniqueid(c.callid)
+    if ticket is None and c.entered < since:
+        return 0  # before this engine's watch began: not ours to invent
     if ticket is None:
         caller = c.caller if c.caller not in (None, "unknown", "anonymous") else None
         ticket = await tickets.open(

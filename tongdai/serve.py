@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from dossiers.sql import SqlDossierLookup
 from ivr.agi import AgiChannel
 from ivr.fastagi import FastAgiServer
@@ -31,6 +33,7 @@ from pbx.reconcile import reconcile
 from pbx.tracker import QueueTracker
 from tickets.spool import SpoolingTicketStore
 from tickets.sql import SqlTicketStore
+from tickets.store import TicketStore
 from tongdai.announcements import active_announcement
 from tongdai.db import make_engine, upgrade_engine, utcnow
 from tongdai.errors import AmiError, ConfigError, StoreError
@@ -42,6 +45,36 @@ log = logging.getLogger(__name__)
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the engine: FastAGI IVR and AMI queue tracker")
     p.set_defaults(func=_serve)
+    a = sub.add_parser("agi", help="run one call as a plain AGI on stdin/stdout")
+    a.set_defaults(func=_agi)
+
+
+def _agi(args: argparse.Namespace) -> int:
+    """``AGI(tongdai agi)``: the IVR for one call, over stdin/stdout (logs go to stderr)."""
+    from ivr.stdio import run_stdio
+
+    settings = load_settings(args.config)
+
+    async def one_call() -> None:
+        engine = make_engine(settings.database.resolved_url())
+        try:
+            await upgrade_engine(engine)
+            tickets = SqlTicketStore(engine)
+            ctx = build_context(settings, engine, tickets)
+
+            async def handle(channel: AgiChannel, script: str) -> None:
+                await run_call(channel, ctx)
+
+            await run_stdio(
+                handle,
+                header_timeout=settings.fastagi.header_timeout,
+                command_timeout=settings.fastagi.command_timeout,
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(one_call())
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -108,9 +141,19 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
 
+    watermark = home_path(settings.database.state_dir) / "queue_log.watermark"
+
     async def catch_up() -> None:
-        since = utcnow() - timedelta(days=1)
-        await reconcile(tracker.tickets, Path(settings.lab.queue_log), since)
+        # calls that entered a queue since the engine last watched get tickets from the
+        # queue_log; on a first start there is no history to invent
+        now = utcnow()
+        try:
+            since = datetime.fromisoformat(watermark.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            since = now
+        await reconcile(tracker.tickets, Path(settings.lab.queue_log), since - timedelta(minutes=1))
+        watermark.parent.mkdir(parents=True, exist_ok=True)
+        watermark.write_text(now.isoformat())
         await tracker.resync()
 
     try:
@@ -123,6 +166,35 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
         await client.close()
 
 
+def build_context(
+    settings: Settings,
+    engine: AsyncEngine,
+    tickets: TicketStore,
+    *,
+    on_queued: Callable[[str, str], None] | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> IvrContext:
+    """Load and check the menu, prompts and office hours; everything a call needs."""
+    menu = load_menu(home_path(settings.ivr.menu))
+    missing = check_prompts(menu, set(load_catalogue(home_path(settings.ivr.prompts))))
+    if missing:
+        raise ConfigError(menu.source, "prompts", "; ".join(missing))
+    messages = home_path(settings.ivr.messages_dir)
+    messages.mkdir(parents=True, exist_ok=True)
+    return IvrContext(
+        menu=menu,
+        tickets=tickets,
+        dossiers=SqlDossierLookup(engine),
+        schedule=load_schedule(home_path(settings.ivr.schedule)),
+        sounds=settings.ivr.asterisk_sounds_dir,
+        messages_asterisk=settings.ivr.asterisk_messages_dir,
+        messages_host=messages,
+        announcement=announcement_source(engine),
+        on_queued=on_queued,
+        now=now,
+    )
+
+
 async def run_engine(
     settings: Settings,
     *,
@@ -131,31 +203,14 @@ async def run_engine(
     now: Callable[[], datetime] = utcnow,
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
-    menu = load_menu(home_path(settings.ivr.menu))
-    missing = check_prompts(menu, set(load_catalogue(home_path(settings.ivr.prompts))))
-    if missing:
-        raise ConfigError(menu.source, "prompts", "; ".join(missing))
-    schedule = load_schedule(home_path(settings.ivr.schedule))
     engine = make_engine(settings.database.resolved_url())
     try:
         await upgrade_engine(engine)
         # while the database is away, tickets go to a durable local journal and are replayed
-        tickets = SpoolingTicketStore(SqlTicketStore(engine), home_path("var/spool"))
+        state = home_path(settings.database.state_dir)
+        tickets = SpoolingTicketStore(SqlTicketStore(engine), state / "spool")
         tracker = QueueTracker(tickets, now=now)
-        messages = home_path(settings.ivr.messages_dir)
-        messages.mkdir(parents=True, exist_ok=True)
-        ctx = IvrContext(
-            menu=menu,
-            tickets=tickets,
-            dossiers=SqlDossierLookup(engine),
-            schedule=schedule,
-            sounds=settings.ivr.asterisk_sounds_dir,
-            messages_asterisk=settings.ivr.asterisk_messages_dir,
-            messages_host=messages,
-            announcement=announcement_source(engine),
-            on_queued=tracker.queued,
-            now=now,
-        )
+        ctx = build_context(settings, engine, tickets, on_queued=tracker.queued, now=now)
 
         async def handle(channel: AgiChannel, script: str) -> None:
             if script != "ivr":

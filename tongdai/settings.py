@@ -29,6 +29,9 @@ def home_path(value: str | Path) -> Path:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = "sqlite+aiosqlite:///var/tongdai.db"
+    #: the engine's local state: the ticket journal kept while the database is away, and the
+    #: queue_log watermark (one folder per engine)
+    state_dir: str = "var/state"
 
     def resolved_url(self) -> str:
         """SQLite URLs with a relative path are made absolute against the project home."""

@@ -7,8 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from private_asterisk import PrivateAsterisk, chroot_ready
-from sipp import ExpectHangup, SipTarget, Wait, build_caller_scenario, run_callers, sipp_available
 
+from lab.sipp_run import (
+    ExpectHangup,
+    SipTarget,
+    Wait,
+    build_caller_scenario,
+    run_callers,
+    sipp_available,
+)
 from pbx.ami import (
     CONNECTED,
     DISCONNECTED,

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from private_asterisk import PrivateAsterisk, chroot_ready
-from sipp import (
+
+from lab.sipp_run import (
     AgentPhones,
     ExpectHangup,
     HangUp,
@@ -18,7 +19,6 @@ from sipp import (
     run_callers,
     sipp_available,
 )
-
 from pbx.ami import AmiClient, AmiEvent
 
 pytestmark = pytest.mark.e2e

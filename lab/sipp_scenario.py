@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lab.dtmf_pcap import keyed_pcap
+
 PCAP_DIR = "/usr/share/sip-tester"
 _PCAP_NAMES = {"*": "star", "#": "pound", **{d: d for d in "0123456789"}}
 _PCAP_MS = 140  # each dtmf_2833_<d>.pcap lasts 140 ms
@@ -48,6 +50,17 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class Speak:
+    """Talk for about 7 s: replays SIPp's G.711 A-law speech sample (``g711a.pcap``)."""
+
+    after_ms: int = 0
+
+
+_SPEECH_PCAP = f"{PCAP_DIR}/g711a.pcap"
+_SPEECH_MS = 7_050
+
+
+@dataclass(frozen=True)
 class HangUp:
     """The caller hangs up (BYE, expects 200)."""
 
@@ -59,7 +72,7 @@ class ExpectHangup:
     timeout_ms: int = 30_000
 
 
-Step = Wait | Key | Keys | HangUp | ExpectHangup
+Step = Wait | Key | Keys | Speak | HangUp | ExpectHangup
 
 _FROM = '"[field1]" <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]'
 _DIALOG = f"""Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -105,8 +118,9 @@ _INVITE = f"""
       s=-
       c=IN IP[media_ip_type] [media_ip]
       t=0 0
-      m=audio [media_port] RTP/AVP 0 101
+      m=audio [media_port] RTP/AVP 0 8 101
       a=rtpmap:0 PCMU/8000
+      a=rtpmap:8 PCMA/8000
       a=rtpmap:101 telephone-event/8000
       a=fmtp:101 0-16
       a=sendrecv
@@ -163,6 +177,7 @@ def build_caller_scenario(steps: Sequence[Step], name: str = "tongdai caller") -
         pause_ms = 0
 
     cseq = 1
+    keys = 0
     ended = False
     for step in steps:
         if ended:
@@ -171,9 +186,15 @@ def build_caller_scenario(steps: Sequence[Step], name: str = "tongdai caller") -
             pause_ms += max(0, step.ms)
         elif isinstance(step, Key):
             flush_pause()
-            pcap = f"{PCAP_DIR}/dtmf_2833_{_PCAP_NAMES[step.digit]}.pcap"
+            pcap = keyed_pcap(step.digit, keys)  # timestamps must increase key after key
+            keys += 1
             parts.append(f'\n  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
             pause_ms = _PCAP_MS + max(0, step.after_ms)  # play_pcap_audio does not block
+        elif isinstance(step, Speak):
+            flush_pause()
+            play = f'<exec play_pcap_audio="{_SPEECH_PCAP}"/>'
+            parts.append(f"\n  <nop><action>{play}</action></nop>")
+            pause_ms = _SPEECH_MS + max(0, step.after_ms)
         elif isinstance(step, Keys):
             for digit in step.digits:
                 flush_pause()

@@ -1,4 +1,5 @@
-"""SIPp harness for end-to-end tests: real SIP calls with real DTMF, and a room of agent phones.
+"""SIPp harness for the lab's simulated callers and the end-to-end tests: real SIP calls
+with real DTMF, and a room of agent phones.
 
 Callers (UAC)::
 
@@ -37,11 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from sipp_scenario import (
+from lab.sipp_scenario import (
     ExpectHangup,
     HangUp,
     Key,
     Keys,
+    Speak,
     Step,
     Wait,
     build_caller_scenario,
@@ -55,6 +57,7 @@ __all__ = [
     "Keys",
     "SipTarget",
     "SippResult",
+    "Speak",
     "Step",
     "Wait",
     "build_caller_scenario",
@@ -63,7 +66,7 @@ __all__ = [
 ]
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
-UAS_TEMPLATE = Path(__file__).resolve().parent.parent / "sipp" / "agent_phones_uas.xml"
+UAS_TEMPLATE = Path(__file__).resolve().parent / "sipp" / "agent_phones_uas.xml"
 _reserved: set[int] = set()  # ports handed out by this process (several sipp runs at once)
 
 
@@ -354,7 +357,7 @@ class AgentPhones:
     ) -> AgentCounts:
         """Poll ``predicate(counts)`` until true; TimeoutError after ``timeout_s``."""
         async with asyncio.timeout(timeout_s):
-            while not predicate(counts := self.counts):
+            while not predicate(counts := self.counts):  # noqa: ASYNC110 - polls SIPp's log file
                 await asyncio.sleep(0.05)
         return counts
 

@@ -1,0 +1,208 @@
+"""Real SIP calls through the 1022 menu: SIPp callers with RFC 4733 keys (SIP INFO for dossier
+codes), the lab's Asterisk 22, the engine as its own process, tickets in PostgreSQL, agents
+answered by a SIPp UAS. Assertions are on tickets and SIP results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Stack, engine_log, ticket_of
+
+from lab import engine
+from lab.sipp_run import (
+    AgentPhones,
+    ExpectHangup,
+    HangUp,
+    Key,
+    Keys,
+    Speak,
+    Step,
+    Wait,
+    build_caller_scenario,
+    run_callers,
+)
+from tickets.model import Outcome, Ticket
+from tickets.sql import SqlTicketStore
+from tongdai.settings import PROJECT_HOME
+
+pytestmark = pytest.mark.e2e
+
+GAP = 1500  # between keys: the engine has started the next prompt, so the key barges in
+
+
+@pytest.fixture(scope="module")
+def agents() -> Iterator[AgentPhones]:
+    """Agents' phones for every PJSIP/agentNNN (contacts at 127.0.0.1:5080)."""
+    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=1500) as phones:
+        yield phones
+
+
+async def call(stack: Stack, steps: list[Step], *, calls: int = 1, rate: int = 10) -> list[str]:
+    result = await run_callers(
+        build_caller_scenario(steps), target=stack.target, calls=calls, rate=rate, timeout_s=300
+    )
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+    return result.callers
+
+
+def path_keys(t: Ticket) -> list[tuple[str, str | None]]:
+    return [(s.node, s.key) for s in t.ivr_path if s.key is not None]
+
+
+@pytest.mark.parametrize(
+    ("keys", "queue", "category"),
+    [
+        ("11", "thu_tuc", "thu_tuc"),
+        ("14", "thu_tuc", "thu_tuc"),
+        ("31", "phan_anh", "phan_anh"),
+        ("4", "dau_tu", "dau_tu"),
+        ("5", "du_lich", "du_lich"),
+        ("6", "buu_chinh", "buu_chinh"),
+        ("0", "chung", "chung"),
+    ],
+)
+async def test_each_top_level_option_reaches_its_queue_and_an_agent(
+    stack: Stack,
+    agents: AgentPhones,
+    tickets: SqlTicketStore,
+    keys: str,
+    queue: str,
+    category: str,
+) -> None:
+    steps: list[Step] = []
+    for k in keys:
+        steps += [Wait(GAP), Key(k)]
+    (caller,) = await call(stack, [*steps, ExpectHangup(90_000)])
+    t = await ticket_of(tickets, caller)
+    assert (t.queue, t.category, t.outcome) == (queue, category, Outcome.ANSWERED), t
+    assert t.agent is not None and t.agent.startswith("agent")
+    assert t.queued_at is not None and t.answered_at is not None and t.ended_at is not None
+    assert t.started_at <= t.queued_at <= t.answered_at <= t.ended_at
+    assert [k for _, k in path_keys(t)] == list(keys)
+
+
+async def test_a_known_dossier_is_read_out_and_the_call_is_self_service(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(
+        stack, [Wait(GAP), Key("2"), Wait(2500), Keys("123456#"), Wait(8000), HangUp()]
+    )
+    t = await ticket_of(tickets, caller)
+    assert (t.outcome, t.dossier_code, t.category) == (
+        Outcome.SELF_SERVICE,
+        "123456",
+        "tra_cuu_ho_so",
+    )
+    assert ("tra_cuu", "123456") in path_keys(t)
+    assert any(s.detail == "found" for s in t.ivr_path)
+    assert t.queue is None
+
+
+async def test_an_unknown_dossier_is_told_then_the_caller_reaches_an_agent(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(
+        stack,
+        [Wait(GAP), Key("2"), Wait(2500), Keys("999999#"), Wait(3000), Key("0"),
+         ExpectHangup(60_000)],
+    )  # fmt: skip
+    t = await ticket_of(tickets, caller)
+    assert any(s.detail == "not_found" for s in t.ivr_path)
+    assert (t.dossier_code, t.queue, t.outcome) == ("999999", "tra_cuu_ho_so", Outcome.ANSWERED)
+
+
+async def test_malformed_and_too_long_codes_are_told_apart_then_a_good_code_works(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(
+        stack,
+        [Wait(GAP), Key("2"), Wait(2500), Keys("12#"), Wait(6500), Keys("1" * 20 + "#"),
+         Wait(6000), Keys("2026001#"), Wait(6000), HangUp()],
+    )  # fmt: skip
+    t = await ticket_of(tickets, caller)
+    details = [s.detail for s in t.ivr_path if s.node == "tra_cuu"]
+    assert "malformed" in details and "too_long" in details and "found" in details, details
+    assert (t.outcome, t.dossier_code) == (Outcome.SELF_SERVICE, "2026001")
+
+
+async def test_three_invalid_keys_send_the_caller_to_the_general_queue(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(
+        stack,
+        [Wait(GAP), Key("7"), Wait(3000), Key("8"), Wait(3000), Key("#"), ExpectHangup(60_000)],
+    )
+    t = await ticket_of(tickets, caller)
+    assert [s.detail for s in t.ivr_path].count("invalid") == 3
+    assert (t.queue, t.category, t.outcome) == ("chung", "chung", Outcome.ANSWERED)
+
+
+async def test_silence_repeats_the_menu_three_times_then_the_general_queue(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(stack, [ExpectHangup(240_000)])
+    t = await ticket_of(tickets, caller)
+    assert [s.detail for s in t.ivr_path].count("timeout") == 3
+    assert (t.queue, t.outcome) == ("chung", Outcome.ANSWERED)
+
+
+async def test_hanging_up_mid_menu_leaves_an_abandoned_ivr_ticket(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(stack, [Wait(GAP), Key("1"), Wait(2000), HangUp()])
+    t = await ticket_of(tickets, caller)
+    assert t.outcome == Outcome.ABANDONED_IVR
+    assert path_keys(t) == [("main", "1")]
+    assert t.queue is None and t.ended_at is not None
+
+
+async def test_a_recorded_complaint_is_saved_and_linked_to_the_ticket(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(
+        stack,
+        [Wait(GAP), Key("3"), Wait(GAP), Key("2"), Wait(7500), Speak(), Key("#"),
+         ExpectHangup(60_000)],
+    )  # fmt: skip
+    t = await ticket_of(tickets, caller)
+    assert (t.outcome, t.category) == (Outcome.MESSAGE_LEFT, "phan_anh")
+    assert t.recording is not None
+    rec = Path(t.recording)
+    assert rec == PROJECT_HOME / "recordings" / "messages" / f"{t.code}.wav"
+    assert rec.stat().st_size > 16_000  # > 1 s of 8 kHz 16-bit audio
+
+
+async def test_when_the_engine_is_stopped_calls_still_reach_the_queue_and_get_tickets_later(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    answered_before = agents.answered
+    assert engine.stop_engine(stack.settings)
+    try:
+        (caller,) = await call(stack, [Wait(500), ExpectHangup(30_000)])
+        assert agents.answered > answered_before  # an agent answered it: it reached the queue
+    finally:
+        engine.start_engine(stack.settings, str(stack.config))
+    # the restarted engine reads Asterisk's queue_log back: the call gets its ticket
+    t = await ticket_of(tickets, caller, timeout_s=30)
+    assert [s.node for s in t.ivr_path] == ["fallback"]
+    assert (t.queue, t.outcome) == ("chung", Outcome.ANSWERED)
+
+
+async def test_100_concurrent_calls_through_the_menu_each_leave_a_correct_ticket(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    steps: list[Step] = [Wait(GAP), Key("2"), Wait(2500), Keys("123456#"), Wait(8000), HangUp()]
+    callers = await call(stack, steps, calls=100, rate=50)
+    assert len(set(callers)) == 100
+    for caller in callers:
+        t = await ticket_of(tickets, caller, timeout_s=60)
+        assert (t.outcome, t.dossier_code, t.category) == (
+            Outcome.SELF_SERVICE,
+            "123456",
+            "tra_cuu_ho_so",
+        ), t
+        assert ("main", "2") in path_keys(t) and ("tra_cuu", "123456") in path_keys(t)
+    codes = {t.code for t in await tickets.list() if t.caller in set(callers)}
+    assert len(codes) == 100
