@@ -4,6 +4,8 @@ answered by a SIPp UAS. Assertions are on tickets and SIP results."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,7 +173,8 @@ async def test_a_recorded_complaint_is_saved_and_linked_to_the_ticket(
     assert t.recording is not None
     rec = Path(t.recording)
     assert rec == PROJECT_HOME / "recordings" / "messages" / f"{t.code}.wav"
-    assert rec.stat().st_size > 16_000  # > 1 s of 8 kHz 16-bit audio
+    size = await asyncio.to_thread(os.path.getsize, rec)
+    assert size > 16_000  # > 1 s of 8 kHz 16-bit audio
 
 
 async def test_when_the_engine_is_stopped_calls_still_reach_the_queue_and_get_tickets_later(

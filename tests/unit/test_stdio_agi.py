@@ -69,4 +69,5 @@ def test_given_a_caller_pressing_4_during_the_greeting_then_queue_dau_tu_and_a_t
         "dau_tu",
         "dau_tu",
     )
-    assert [(s["node"], s["key"]) for s in ticket["ivr_path"]][0] == ("main", "4")
+    first = ticket["ivr_path"][0]
+    assert (first["node"], first["key"]) == ("main", "4")
