@@ -31,7 +31,7 @@ class Stack:
     started: datetime
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if os.geteuid() != 0:
         pytest.fail("the end-to-end tests need root (chroot, bind mount)")
