@@ -13,7 +13,7 @@ status=0
 $td lab simulate --calls "${CALLS:-40}" --rate "${RATE:-4}" || status=$?
 echo
 echo "the tickets these calls left (tongdai tickets list --since $start):"
-$td tickets list --since "$start"
+COLUMNS=200 $td tickets list --since "$start"
 if [ "${KEEP_LAB:-0}" = "1" ]; then
   echo "the lab is still running: call sip:1022@127.0.0.1:5060, then: $td lab down"
 else
