@@ -44,6 +44,13 @@ class IvrContext:
     #: told when a call is handed to a queue: (uniqueid, ticket code)
     on_queued: Callable[[str, str], None] | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: "asterisk": the dialplan runs app_queue's Queue(); "engine": the caller waits for our ACD
+    distribution: str = "asterisk"
+    announce_every_s: int = 30
+    #: our own ACD: put (uniqueid, channel, queue, caller, ticket) in line; False = full
+    enqueue: Callable[[str, str, str, str | None, str | None], bool] | None = None
+    #: our own ACD: the IVR is done with this call (uniqueid): its agent may be rung now
+    ivr_done: Callable[[str], None] | None = None
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -348,7 +355,7 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
         # no ticket store: the call is not refused, it goes straight to a person
         log.error("ticket store unavailable, sending the call to the general queue: %s", exc)
         await session.stream_file(f"{ctx.sounds}/{ctx.menu.error_prompt}", "")
-        await _set_queue_vars(session, ctx.menu.general_queue, 1800)
+        await _set_queue_vars(session, ctx, ctx.menu.general_queue, 1800)
         return
     state = CallState(code=ticket.code)
     flow = CallFlow(session, ctx, state)
@@ -365,10 +372,20 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
                 changes["notes"] = f"topic: {node.topic}"
             changes.update(queue=queue, queued_at=ctx.now())
             state.category = state.category or (node.category if node else None) or "chung"
+            if ctx.enqueue is not None and not ctx.enqueue(
+                uniqueid or "", env.get("agi_channel", ""), queue, caller, ticket.code
+            ):
+                # the system holds its maximum of calls: tell the caller, never drop silently
+                changes.pop("queued_at")
+                outcome = Outcome.REJECTED_BUSY
+                flow.step("busy", detail=f"queue:{queue}")
+                await flow.play(["qua_tai"], barge=False)
+                await session.hangup()
+                return
             await flow.play(node.prompts if node else ["chuyen_tong_dai_vien"])
             if node is not None and node.say_code:
                 await flow.say_ticket_code()
-            await _set_queue_vars(session, queue, node.max_wait_s if node else 1800)
+            await _set_queue_vars(session, ctx, queue, node.max_wait_s if node else 1800)
             if ctx.on_queued is not None and uniqueid:
                 ctx.on_queued(uniqueid, ticket.code)
         else:
@@ -384,12 +401,14 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
         flow.step("error")
         try:
             await session.stream_file(flow.path(ctx.menu.error_prompt), "")
-            await _set_queue_vars(session, ctx.menu.general_queue, 1800)
+            await _set_queue_vars(session, ctx, ctx.menu.general_queue, 1800)
             changes.update(queue=ctx.menu.general_queue, queued_at=ctx.now())
             outcome = None  # the queue tracker completes it
         except Exception:
             log.exception("could not route the failed call to the general queue")
     finally:
+        if ctx.ivr_done is not None and uniqueid:
+            ctx.ivr_done(uniqueid)
         await _finish(ctx, flow, state, outcome, changes)
 
 
@@ -424,8 +443,13 @@ async def _finish(
         log.error("could not finish ticket %s: %s", state.code, exc)
 
 
-async def _set_queue_vars(session: AgiSession, queue: str, max_wait: int) -> None:
-    """The dialplan reads these after the AGI returns and runs ``Queue()``."""
+async def _set_queue_vars(session: AgiSession, ctx: IvrContext, queue: str, max_wait: int) -> None:
+    """The dialplan reads these after the AGI returns: ``Queue()`` (app_queue), or the wait
+    loop of the engine's own ACD."""
     await session.set_variable("TONGDAI_QUEUE", queue)
     await session.set_variable("TONGDAI_MAXWAIT", str(max_wait))
-    await session.set_variable("TONGDAI_ACTION", "queue")
+    if ctx.distribution == "engine":
+        await session.set_variable("TONGDAI_ANNOUNCE", str(ctx.announce_every_s))
+        await session.set_variable("TONGDAI_ACTION", "acd")
+    else:
+        await session.set_variable("TONGDAI_ACTION", "queue")

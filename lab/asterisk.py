@@ -136,8 +136,8 @@ def _substitutions(settings: Settings) -> dict[str, list[tuple[str, str, str]]]:
         "manager.conf": [("port = 5038", f"port = {settings.ami.port}", "ami.port")],
         "extensions.conf": [
             (
-                "agi://127.0.0.1:4573/ivr",
-                f"agi://{_agi_host(settings)}:{settings.fastagi.port}/ivr",
+                "agi://127.0.0.1:4573/",
+                f"agi://{_agi_host(settings)}:{settings.fastagi.port}/",
                 "fastagi.host/fastagi.port",
             )
         ],

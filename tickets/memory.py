@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tickets.changes import as_utc, check_changes
+from tickets.changes import as_utc, check_changes, status_fields
 from tickets.codes import code_day, format_code
 from tickets.model import TRANSITIONS, UPDATABLE_FIELDS, IvrStep, Status, StatusChange, Ticket
 from tongdai.db import utcnow
@@ -129,9 +129,12 @@ class MemoryTicketStore:
         ticket = self._find(code)
         if new not in TRANSITIONS[ticket.status]:
             raise ValueError(f"ticket {code}: cannot go from {ticket.status} to {new}")
+        at = as_utc(self._clock(), "clock")
+        for name, value in status_fields(new, at).items():
+            setattr(ticket, name, value)
         ticket.history.append(
             StatusChange(
-                at=as_utc(self._clock(), "clock"),
+                at=at,
                 from_status=ticket.status,
                 to_status=new,
                 by=by,

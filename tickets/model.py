@@ -21,6 +21,10 @@ class Outcome(StrEnum):
     CLOSED_HOURS = "closed_hours"
     REJECTED_BUSY = "rejected_busy"
     ERROR = "error"
+    # the engine's own call distribution (kept apart from abandons in the reports)
+    TIMEOUT_QUEUE = "timeout_queue"
+    CALLBACK_FAILED = "callback_failed"
+    CALLBACK_CANCELLED = "callback_cancelled"
 
 
 class Status(StrEnum):
@@ -79,6 +83,14 @@ class Ticket:
     status: Status = Status.NEW
     ivr_path: list[IvrStep] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
+    #: the caller's score after the call, 1 (bad) to 5 (good); filled by the ACD
+    satisfaction: int | None = None
+    #: after-call work (wrap-up) seconds of the agent; filled by the ACD
+    acw_seconds: int | None = None
+    #: when a complaint (``phan_anh``) must be resolved; set by whoever classifies it
+    due_at: datetime | None = None
+    #: when the status last became ``resolved`` (set by ``set_status``, cleared on reopening)
+    resolved_at: datetime | None = None
 
 
 #: fields ``TicketStore.update`` may change (everything else is set by the store itself)
@@ -94,5 +106,9 @@ UPDATABLE_FIELDS = frozenset(
         "dossier_code",
         "recording",
         "notes",
+        "satisfaction",
+        "acw_seconds",
+        "due_at",
+        "resolved_at",
     }
 )

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from tickets.changes import as_utc, check_changes
+from tickets.changes import TIME_FIELDS, as_utc, check_changes
 from tickets.codes import PREFIX, code_day
 from tickets.model import IvrStep, Outcome, Status, StatusChange, Ticket
 from tickets.store import TicketStore
@@ -57,7 +57,6 @@ SPOOL_CODE_RE = re.compile(r"^1022-[0-9]{8}-0[0-9]{6,}$")
 KEEP_DAYS = 60
 #: who opened a ticket, as written in its first history entry (as in tickets.sql)
 OPENED_BY = "system"
-_TIMES = frozenset({"queued_at", "answered_at", "ended_at"})
 _R = TypeVar("_R")
 Op = dict[str, Any]
 
@@ -89,7 +88,7 @@ def _opened(op: Op) -> Ticket:
 def _changes(op: Op) -> dict[str, Any]:
     raw: dict[str, Any] = op["changes"]
     return check_changes(
-        {k: datetime.fromisoformat(v) if k in _TIMES and v else v for k, v in raw.items()}
+        {k: datetime.fromisoformat(v) if k in TIME_FIELDS and v else v for k, v in raw.items()}
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Row,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tickets.changes import as_utc, check_changes
+from tickets.changes import as_utc, check_changes, status_fields
 from tickets.codes import allocate_code
 from tickets.model import (
     TRANSITIONS,
@@ -64,6 +65,8 @@ class TicketRow(Base):
         Index("ix_tickets_caller", "caller"),
         Index("ix_tickets_outcome", "outcome"),
         Index("ix_tickets_category", "category"),
+        # the complaints of a period (reports.kpi); migration 0002 says why no others
+        Index("ix_tickets_category_started_at", "category", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,6 +86,10 @@ class TicketRow(Base):
     recording: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    acw_seconds: Mapped[int | None]
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class StepRow(Base):
@@ -330,11 +337,13 @@ class SqlTicketStore:
             old = Status(current)
             if new not in TRANSITIONS[old]:
                 raise ValueError(f"ticket {code}: cannot go from {old} to {new}")
-            await conn.execute(update(T).where(T.c.id == ticket_id).values(status=new.value))
+            at = as_utc(self._clock(), "clock")
+            values = {"status": new.value, **status_fields(new, at)}
+            await conn.execute(update(T).where(T.c.id == ticket_id).values(**values))
             await conn.execute(
                 insert(H).values(
                     ticket_id=ticket_id,
-                    at=as_utc(self._clock(), "clock"),
+                    at=at,
                     from_status=old.value,
                     to_status=new.value,
                     changed_by=by,
@@ -391,6 +400,10 @@ def _ticket(row: Row[Any], steps: list[IvrStep], history: list[StatusChange]) ->
         status=Status(row.status),
         ivr_path=steps,
         history=history,
+        satisfaction=row.satisfaction,
+        acw_seconds=row.acw_seconds,
+        due_at=row.due_at,
+        resolved_at=row.resolved_at,
     )
 
 

@@ -17,9 +17,13 @@ from tongdai.logs import setup_logging
 
 def build_parser() -> argparse.ArgumentParser:
     import tongdai.serve as serve_cli
+    from acd import cli as acd_cli
+    from bench import cli as bench_cli
     from dossiers import cli as dossiers_cli
     from ivr import cli as ivr_cli
     from lab import cli as lab_cli
+    from reports import cli as reports_cli
+    from reports import staffing_cli, synth_cli
     from tickets import cli as tickets_cli
 
     parser = argparse.ArgumentParser(
@@ -28,7 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="settings file (default: $TONGDAI_CONFIG or tongdai.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (serve_cli, lab_cli, ivr_cli, tickets_cli, dossiers_cli):
+    for module in (
+        serve_cli,
+        lab_cli,
+        ivr_cli,
+        tickets_cli,
+        dossiers_cli,
+        acd_cli,
+        reports_cli,
+        staffing_cli,
+        synth_cli,
+        bench_cli,
+    ):
         module.register(sub)
     return parser
 

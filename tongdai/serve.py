@@ -22,6 +22,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from acd import agi as acd_agi
+from acd.config import load_acd
+from acd.dispatch import Dispatcher
+from acd.distributor import WANTED_EVENTS, Distributor
+from acd.queue_log import QueueLogWriter
 from dossiers.sql import SqlDossierLookup
 from ivr.agi import AgiChannel
 from ivr.fastagi import FastAgiServer
@@ -29,6 +34,7 @@ from ivr.menu import check_prompts, load_menu
 from ivr.prompts import load_catalogue
 from ivr.runner import IvrContext, run_call
 from ivr.schedule import load_schedule
+from pbx.ami import AmiClient, AmiSubscription
 from pbx.reconcile import reconcile
 from pbx.tracker import QueueTracker
 from tickets.spool import SpoolingTicketStore
@@ -109,17 +115,12 @@ def read_ami_secret(settings: Settings) -> str | None:
         return None
 
 
-async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
-    """Feed AMI events to the tracker, in order; retry the first connection with backoff."""
-    from pbx.ami import AmiClient
-
+def make_ami(settings: Settings) -> AmiClient | None:
     secret = read_ami_secret(settings)
     if secret is None:
-        log.warning(
-            "no AMI secret at %s: queue outcomes will not be tracked", settings.ami.secret_file
-        )
-        return
-    client = AmiClient(
+        log.warning("no AMI secret at %s: queues will not be followed", settings.ami.secret_file)
+        return None
+    return AmiClient(
         settings.ami.host,
         settings.ami.port,
         settings.ami.username,
@@ -127,20 +128,24 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
         connect_timeout=settings.ami.connect_timeout,
         action_timeout=settings.ami.action_timeout,
     )
-    # subscribe before logging in so no event between login and the first read is missed
-    events = client.subscribe(
-        ["QueueCallerJoin", "AgentConnect", "QueueCallerAbandon", "Hangup", "__connected__"]
-    )
+
+
+async def connect_ami(client: AmiClient) -> None:
+    """Log in, retrying with backoff while Asterisk is not up yet."""
     delay = 0.5
     while True:
         try:
             await client.start()
-            break
+            return
         except AmiError as exc:
             log.info("AMI not ready (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
 
+
+async def follow_queues(settings: Settings, tracker: QueueTracker, events: AmiSubscription) -> None:
+    """Feed app_queue's AMI events to the tracker in order; catch up from queue_log after
+    every (re)connection."""
     watermark = home_path(settings.database.state_dir) / "queue_log.watermark"
 
     async def catch_up() -> None:
@@ -156,14 +161,11 @@ async def follow_ami(settings: Settings, tracker: QueueTracker) -> None:
         watermark.write_text(now.isoformat())
         await tracker.resync()
 
-    try:
-        await catch_up()
-        async for event in events:
-            if event.name in ("__connected__", "__overflow__"):  # missed events: catch up
-                await catch_up()
-            await tracker.handle(event.name, event)
-    finally:
-        await client.close()
+    await catch_up()
+    async for event in events:
+        if event.name in ("__connected__", "__overflow__"):  # missed events: catch up
+            await catch_up()
+        await tracker.handle(event.name, event)
 
 
 def build_context(
@@ -173,6 +175,8 @@ def build_context(
     *,
     on_queued: Callable[[str, str], None] | None = None,
     now: Callable[[], datetime] = utcnow,
+    enqueue: Callable[[str, str, str, str | None, str | None], bool] | None = None,
+    ivr_done: Callable[[str], None] | None = None,
 ) -> IvrContext:
     """Load and check the menu, prompts and office hours; everything a call needs."""
     menu = load_menu(home_path(settings.ivr.menu))
@@ -192,6 +196,10 @@ def build_context(
         announcement=announcement_source(engine),
         on_queued=on_queued,
         now=now,
+        distribution=settings.acd.distribution,
+        announce_every_s=settings.acd.announce_every_s,
+        enqueue=enqueue,
+        ivr_done=ivr_done,
     )
 
 
@@ -210,13 +218,29 @@ async def run_engine(
         state = home_path(settings.database.state_dir)
         tickets = SpoolingTicketStore(SqlTicketStore(engine), state / "spool")
         tracker = QueueTracker(tickets, now=now)
-        ctx = build_context(settings, engine, tickets, on_queued=tracker.queued, now=now)
+        ami = make_ami(settings)
+        dist = make_distributor(settings, ami, tickets) if ami is not None else None
+        ctx = build_context(
+            settings,
+            engine,
+            tickets,
+            # with our own ACD, app_queue only sees fallback calls (the tracker finds those)
+            on_queued=tracker.queued if dist is None else None,
+            now=now,
+            enqueue=dist.enqueue if dist is not None else None,
+            ivr_done=dist.ivr_done if dist is not None else None,
+        )
+        sounds = settings.ivr.asterisk_sounds_dir
 
         async def handle(channel: AgiChannel, script: str) -> None:
-            if script != "ivr":
+            if script == "ivr":
+                await run_call(channel, ctx)
+            elif script == "acd_wait" and dist is not None:
+                await acd_agi.acd_wait(channel, dist, sounds)
+            elif script == "survey" and dist is not None:
+                await acd_agi.survey(channel, tickets, sounds, dist.ticket_of)
+            else:
                 log.warning("unknown AGI script %r: nothing to run", script)
-                return
-            await run_call(channel, ctx)
 
         server = FastAgiServer(
             handle,
@@ -230,18 +254,51 @@ async def run_engine(
         await server.start()
         try:
             async with asyncio.TaskGroup() as tg:
-                ami_task = tg.create_task(follow_ami(settings, tracker))
-                replayer = tg.create_task(tickets.run_replayer(5.0))
+                tasks = [tg.create_task(tickets.run_replayer(5.0))]
+                if ami is not None:
+                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, dist)))
                 if ready is not None:
                     ready.set()
                 log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
                 await stop.wait()
-                ami_task.cancel()
-                replayer.cancel()
+                for t in tasks:
+                    t.cancel()
         finally:
             await server.close()
     finally:
         await engine.dispose()
+
+
+def make_distributor(
+    settings: Settings, ami: AmiClient, tickets: TicketStore
+) -> Distributor | None:
+    """Our own ACD, when ``acd.distribution = "engine"``."""
+    if settings.acd.distribution != "engine":
+        return None
+    cfg = load_acd(home_path(settings.acd.config))
+    dispatcher = Dispatcher(cfg, clock=time.time)
+    qlog = QueueLogWriter(home_path(settings.acd.queue_log), cfg)
+    return Distributor(dispatcher, ami, tickets, qlog)
+
+
+async def follow_ami(
+    settings: Settings, ami: AmiClient, tracker: QueueTracker, dist: Distributor | None
+) -> None:
+    """Connect to AMI and feed the queue tracker and, if configured, our own ACD."""
+    # subscribe before logging in so no event between login and the first read is missed
+    queue_events = ami.subscribe(
+        ["QueueCallerJoin", "AgentConnect", "QueueCallerAbandon", "Hangup", "__connected__"]
+    )
+    acd_events = ami.subscribe(WANTED_EVENTS) if dist is not None else None
+    await connect_ami(ami)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(follow_queues(settings, tracker, queue_events))
+            if dist is not None and acd_events is not None:
+                await dist.start(login_all=settings.acd.auto_login)
+                tg.create_task(dist.run(acd_events))
+    finally:
+        await ami.close()
 
 
 def _signal_event() -> asyncio.Event:

@@ -90,6 +90,20 @@ class LabSettings:
 
 
 @dataclass(frozen=True)
+class AcdSettings:
+    #: "asterisk": queues served by app_queue (queues.conf, the baseline); "engine": our own ACD
+    distribution: str = "asterisk"
+    config: str = "acd/agents_1022.toml"
+    #: our own queue_log (Asterisk's format), written by the engine's ACD
+    queue_log: str = "var/queue_log"
+    #: seconds of music between position announcements
+    announce_every_s: int = 30
+    #: log every configured agent in when the engine starts (the lab's simulated agents);
+    #: a deployment sets false and agents log in from their phone or `tongdai agent login`
+    auto_login: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "<defaults>"
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -97,6 +111,7 @@ class Settings:
     ami: AmiSettings = field(default_factory=AmiSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
     lab: LabSettings = field(default_factory=LabSettings)
+    acd: AcdSettings = field(default_factory=AcdSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -105,6 +120,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ami": AmiSettings,
     "ivr": IvrSettings,
     "lab": LabSettings,
+    "acd": AcdSettings,
 }
 
 
@@ -151,4 +167,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         if cls is None:
             raise ConfigError(str(p), name, f"unknown section (known: {', '.join(_SECTIONS)})")
         sections[name] = _build_section(str(p), name, cls, value)
-    return Settings(source=str(p), **sections)
+    settings = Settings(source=str(p), **sections)
+    if settings.acd.distribution not in ("asterisk", "engine"):
+        raise ConfigError(str(p), "acd.distribution", 'must be "asterisk" or "engine"')
+    return settings

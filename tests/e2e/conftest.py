@@ -32,7 +32,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The stack for one test module; a module's ``STACK_TOML`` adds settings (e.g. [acd])."""
     if os.geteuid() != 0:
         pytest.fail("the end-to-end tests need root (chroot, bind mount)")
     if (why := sipp_available()) is not None:
@@ -42,8 +45,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     pg_admin(f'CREATE DATABASE "{name}"')
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     config = tmp / "tongdai.toml"
+    extra = getattr(request.module, "STACK_TOML", "").replace("{tmp}", str(tmp))
     config.write_text(
-        f'[database]\nurl = "{url}"\nstate_dir = "{tmp}/state"\n[lab]\nvar_dir = "{tmp}/var"\n',
+        f'[database]\nurl = "{url}"\nstate_dir = "{tmp}/state"\n[lab]\nvar_dir = "{tmp}/var"\n'
+        + extra,
         encoding="utf-8",
     )
     settings = load_settings(config)

@@ -1,0 +1,87 @@
+"""The ACD's FastAGI scripts: what a waiting caller hears, and the satisfaction survey.
+
+``acd_wait`` runs every N seconds of music (``[tongdai-acd-wait]``): the caller's position and,
+when the estimate is supported by recent calls, the estimated wait in whole minutes; after the
+configured wait, the offer of a callback that keeps their place in line.
+``survey`` runs after the agent hangs up: a 1-5 score on the ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from acd.agent import AcdError
+from acd.distributor import Distributor
+from acd.estimate import estimated_wait, minutes_for_speech
+from ivr import say
+from ivr.agi import DIGITS, AgiSession
+from tickets.store import TicketStore
+from tongdai.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+async def acd_wait(session: AgiSession, dist: Distributor, sounds: str) -> None:
+    uid = session.env.get("agi_uniqueid", "")
+
+    def p(name: str) -> str:
+        return f"{sounds}/{name}"
+
+    if uid in dist.timed_out:
+        # waited the queue's maximum: say so and end politely (the ticket says timeout_queue)
+        await session.stream_file(p("qua_tai"), "")
+        await session.set_variable("TONGDAI_ACTION", "hangup")
+        return
+    if not dist.waiting(uid):
+        # not (or no longer) ours: an engine restart lost it and AMI rebuild missed it, or the
+        # call already ended; hand the caller to app_queue's general queue rather than loop
+        log.warning("acd_wait for a call the distribution does not hold: general queue")
+        await session.set_variable("TONGDAI_ACTION", "fallback")
+        return
+    d = dist.d
+    position = d.position(uid)
+    call = d.calls[uid]
+    q = d.cfg.queues[call.queue]
+    words: list[str] = []
+    if position is not None and q.announce_position:
+        words += ["vi_tri_cho", *say.number(position), "trong_hang_doi"]
+        wait = estimated_wait(d, uid)
+        if wait is not None:
+            words += ["thoi_gian_cho", *say.number(minutes_for_speech(wait)), "phut"]
+    words.append("moi_giu_may")
+    key = None
+    for w in words:
+        key = await session.stream_file(p(w), "")
+    if d.may_offer_callback(uid):
+        key = await session.stream_file(p("goi_lai_moi"), DIGITS)
+        if key is None:
+            key = await session.wait_for_digit(3000)
+        if key == d.cfg.callback.key:
+            try:
+                dist.request_callback(uid)
+            except AcdError as exc:
+                log.warning("callback refused: %s", exc)
+                return
+            await session.stream_file(p("goi_lai_xac_nhan"), "")
+            await session.set_variable("TONGDAI_ACTION", "hangup")
+
+
+async def survey(
+    session: AgiSession, tickets: TicketStore, sounds: str, ticket_of: Callable[[str], str | None]
+) -> None:
+    """Ask for a 1-5 score; store it on the call's ticket."""
+    code = await session.get_variable("TONGDAI_TICKET") or ticket_of(
+        session.env.get("agi_uniqueid", "")
+    )
+    key = await session.stream_file(f"{sounds}/khao_sat", DIGITS)
+    if key is None:
+        key = await session.wait_for_digit(6000)
+    if key is None or key not in "12345" or not code:
+        return
+    try:
+        await tickets.update(code, satisfaction=int(key))
+    except (StoreError, KeyError, ValueError) as exc:
+        log.error("satisfaction %s for %s not stored: %s", key, code, exc)
+        return
+    await session.stream_file(f"{sounds}/khao_sat_cam_on", "")

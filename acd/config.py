@@ -1,0 +1,375 @@
+"""Agents, skills and queues as data: the loader that validates ``acd/agents_1022.toml``.
+
+The province edits the file; every error names the file and the dotted field, e.g.
+``acd/agents_1022.toml: queues.thu_tuc.skills.thu_tuk: unknown skill 'thu_tuk'``.
+
+``render_pjsip_agents`` writes the agents' PJSIP endpoints (the shape of
+``asterisk_conf/pjsip_agents.conf``) from the same file, so the lab rings exactly the agents the
+distribution knows.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tongdai.errors import ConfigError
+
+STRATEGIES = ("longest_idle", "fewest_calls", "round_robin", "skills")
+CALLBACK_MODES = ("caller_first", "agent_first")
+KEYS = frozenset("0123456789*#")
+_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+_ENDPOINT_RE = re.compile(r"^PJSIP/([A-Za-z0-9_.-]+)$")
+
+
+@dataclass(frozen=True)
+class SkillReq:
+    """A skill a queue needs, at ``min_level`` or better (levels 1-5)."""
+
+    skill: str
+    min_level: int = 1
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """After ``after_s`` in a queue: also take agents with ``add_skills``, or move to ``queue``."""
+
+    after_s: float
+    add_skills: tuple[SkillReq, ...] = ()
+    queue: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    id: str
+    name: str
+    endpoint: str
+    skills: dict[str, int]
+
+    @property
+    def pjsip_name(self) -> str:
+        """The PJSIP endpoint/aor section name (``agent101`` for ``PJSIP/agent101``)."""
+        return self.endpoint.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    category: str
+    skills: tuple[SkillReq, ...]
+    strategy: str = "longest_idle"
+    priority: int = 0
+    max_wait_s: float = 1800.0
+    announce_every_s: float = 0.0
+    announce_position: bool = True
+    overflow: tuple[Overflow, ...] = ()
+    wrapup_s: float = 0.0
+    ring_timeout_s: float = 15.0
+    max_misses: int = 3
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    enabled: bool = True
+    offer_after_s: float = 60.0
+    key: str = "1"
+    mode: str = "caller_first"
+    max_attempts: int = 3
+    retry_after_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class AcdConfig:
+    source: str
+    skills: tuple[str, ...]
+    agents: dict[str, AgentConfig]
+    queues: dict[str, QueueConfig]
+    max_calls: int = 100
+    callback: CallbackConfig = CallbackConfig()
+
+
+class _Reader:
+    """Typed access to a TOML table with errors that name the file and the dotted field."""
+
+    def __init__(self, file: str, prefix: str, raw: dict[str, Any], allowed: set[str]) -> None:
+        self.file, self.prefix, self.raw = file, prefix, raw
+        for key in raw:
+            if key not in allowed:
+                raise self.err(key, f"unknown field (fields: {', '.join(sorted(allowed))})")
+
+    def err(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, f"{self.prefix}{key}", problem)
+
+    def str_(self, key: str, default: str | None = None) -> str:
+        v = self.raw.get(key, default)
+        if not isinstance(v, str) or not v:
+            raise self.err(key, "required text" if v is None else "must be non-empty text")
+        return v
+
+    def num(self, key: str, default: float, lo: float, hi: float) -> float:
+        v = self.raw.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.err(key, f"must be a number, got {type(v).__name__}")
+        if not lo <= v <= hi:
+            raise self.err(key, f"must be between {lo:g} and {hi:g}, got {v}")
+        return float(v)
+
+    def int_(self, key: str, default: int, lo: int, hi: int) -> int:
+        v = self.num(key, default, lo, hi)
+        if v != int(v):
+            raise self.err(key, f"must be a whole number, got {v:g}")
+        return int(v)
+
+    def bool_(self, key: str, default: bool) -> bool:
+        v = self.raw.get(key, default)
+        if not isinstance(v, bool):
+            raise self.err(key, "must be true or false")
+        return v
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        v = self.str_(key, default)
+        if v not in choices:
+            raise self.err(key, f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    def table(self, key: str) -> dict[str, Any]:
+        v = self.raw.get(key, {})
+        if not isinstance(v, dict):
+            raise self.err(key, "must be a table")
+        return v
+
+
+def _level(file: str, field: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 5:
+        raise ConfigError(file, field, f"skill level must be a whole number 1-5, got {v!r}")
+    return v
+
+
+def _skill_reqs(r: _Reader, key: str, known: set[str]) -> tuple[SkillReq, ...]:
+    """A list of skill names (min level 1) or a table ``{skill = min_level}``."""
+    v = r.raw.get(key, [])
+    if isinstance(v, list):
+        if not all(isinstance(x, str) for x in v):
+            raise r.err(key, "must be a list of skill names or a table {skill = min_level}")
+        items = {str(x): 1 for x in v}
+        if len(items) != len(v):
+            raise r.err(key, "a skill is listed twice")
+    elif isinstance(v, dict):
+        items = {k: _level(r.file, f"{r.prefix}{key}.{k}", x) for k, x in v.items()}
+    else:
+        raise r.err(key, "must be a list of skill names or a table {skill = min_level}")
+    for skill in items:
+        if skill not in known:
+            raise r.err(f"{key}.{skill}", f"unknown skill {skill!r} (acd.skills lists them)")
+    return tuple(SkillReq(s, lvl) for s, lvl in items.items())
+
+
+def load_acd(path: str | Path) -> AcdConfig:
+    """Read and validate an ACD file; raises ``ConfigError`` naming the file and the field."""
+    file = str(path)
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(file, "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+    for key in raw:
+        if key not in ("acd", "agents", "queues"):
+            raise ConfigError(file, key, "unknown table (tables: acd, agents, queues)")
+    top = raw.get("acd")
+    if not isinstance(top, dict):
+        raise ConfigError(file, "acd", "missing [acd] table")
+    r = _Reader(file, "acd.", top, {"max_calls", "skills", "callback"})
+    skills_raw = top.get("skills")
+    if (
+        not isinstance(skills_raw, list)
+        or not skills_raw
+        or not all(isinstance(s, str) and _NAME_RE.match(s) for s in skills_raw)
+    ):
+        raise r.err("skills", "must list the skill names (lowercase letters, digits, _)")
+    if len(set(skills_raw)) != len(skills_raw):
+        raise r.err("skills", "a skill is listed twice")
+    skills = tuple(str(s) for s in skills_raw)
+    agents = _load_agents(file, raw.get("agents"), set(skills))
+    queues = _load_queues(file, raw.get("queues"), set(skills))
+    return AcdConfig(
+        source=file,
+        skills=skills,
+        agents=agents,
+        queues=queues,
+        max_calls=r.int_("max_calls", 100, 1, 100_000),
+        callback=_load_callback(file, r.table("callback")),
+    )
+
+
+def _load_callback(file: str, raw: dict[str, Any]) -> CallbackConfig:
+    r = _Reader(
+        file,
+        "acd.callback.",
+        raw,
+        {"enabled", "offer_after_s", "key", "mode", "max_attempts", "retry_after_s"},
+    )
+    key = r.str_("key", "1")
+    if key not in KEYS or len(key) != 1:
+        raise r.err("key", "must be one phone key 0-9, * or #")
+    return CallbackConfig(
+        enabled=r.bool_("enabled", True),
+        offer_after_s=r.num("offer_after_s", 60, 0, 86400),
+        key=key,
+        mode=r.choice("mode", "caller_first", CALLBACK_MODES),
+        max_attempts=r.int_("max_attempts", 3, 1, 20),
+        retry_after_s=r.num("retry_after_s", 120, 0, 86400),
+    )
+
+
+def _load_agents(file: str, raw: Any, known: set[str]) -> dict[str, AgentConfig]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(file, "agents", "missing [agents.*] tables")
+    agents: dict[str, AgentConfig] = {}
+    endpoints: dict[str, str] = {}
+    for aid, body in raw.items():
+        if not _NAME_RE.match(aid):
+            raise ConfigError(file, f"agents.{aid}", "agent ids use lowercase letters, digits, _")
+        if not isinstance(body, dict):
+            raise ConfigError(file, f"agents.{aid}", "must be a table")
+        r = _Reader(file, f"agents.{aid}.", body, {"name", "endpoint", "skills"})
+        endpoint = r.str_("endpoint", f"PJSIP/{aid}")
+        if not _ENDPOINT_RE.match(endpoint):
+            raise r.err("endpoint", f"must look like PJSIP/<name>, got {endpoint!r}")
+        if endpoint in endpoints:
+            raise r.err("endpoint", f"{endpoint} is already agent {endpoints[endpoint]}'s")
+        endpoints[endpoint] = aid
+        levels = r.table("skills")
+        for skill, lvl in levels.items():
+            if skill not in known:
+                raise r.err(f"skills.{skill}", f"unknown skill {skill!r} (acd.skills lists them)")
+            _level(file, f"agents.{aid}.skills.{skill}", lvl)
+        agents[aid] = AgentConfig(aid, r.str_("name"), endpoint, dict(levels))
+    return agents
+
+
+_QUEUE_FIELDS = {
+    "category",
+    "skills",
+    "strategy",
+    "priority",
+    "max_wait_s",
+    "announce_every_s",
+    "announce_position",
+    "overflow",
+    "wrapup_s",
+    "ring_timeout_s",
+    "max_misses",
+}
+
+
+def _load_queues(file: str, raw: Any, known: set[str]) -> dict[str, QueueConfig]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(file, "queues", "missing [queues.*] tables")
+    queues: dict[str, QueueConfig] = {}
+    for name, body in raw.items():
+        if not _NAME_RE.match(name):
+            raise ConfigError(
+                file, f"queues.{name}", "queue names use lowercase letters, digits, _"
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(file, f"queues.{name}", "must be a table")
+        r = _Reader(file, f"queues.{name}.", body, _QUEUE_FIELDS)
+        queues[name] = QueueConfig(
+            name=name,
+            category=r.str_("category", name),
+            skills=_skill_reqs(r, "skills", known),
+            strategy=r.choice("strategy", "longest_idle", STRATEGIES),
+            priority=r.int_("priority", 0, -100, 100),
+            max_wait_s=r.num("max_wait_s", 1800, 10, 86400),
+            announce_every_s=r.num("announce_every_s", 0, 0, 3600),
+            announce_position=r.bool_("announce_position", True),
+            overflow=_overflow(r, known),
+            wrapup_s=r.num("wrapup_s", 0, 0, 3600),
+            ring_timeout_s=r.num("ring_timeout_s", 15, 3, 300),
+            max_misses=r.int_("max_misses", 3, 1, 100),
+        )
+    for q in queues.values():
+        for i, step in enumerate(q.overflow):
+            if step.queue is not None and step.queue not in queues:
+                raise ConfigError(
+                    file, f"queues.{q.name}.overflow.{i}.queue", f"unknown queue {step.queue!r}"
+                )
+            if step.queue == q.name:
+                raise ConfigError(
+                    file, f"queues.{q.name}.overflow.{i}.queue", "a queue cannot overflow to itself"
+                )
+    return queues
+
+
+def _overflow(r: _Reader, known: set[str]) -> tuple[Overflow, ...]:
+    raw = r.raw.get("overflow", [])
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise r.err(
+            "overflow", "must be a list of tables {after_s, add_skills} or {after_s, queue}"
+        )
+    steps: list[Overflow] = []
+    for i, body in enumerate(raw):
+        sr = _Reader(r.file, f"{r.prefix}overflow.{i}.", body, {"after_s", "add_skills", "queue"})
+        if "after_s" not in body:
+            raise sr.err("after_s", "required")
+        if ("add_skills" in body) == ("queue" in body):
+            raise sr.err("add_skills", "give either add_skills or queue (exactly one)")
+        after = sr.num("after_s", 0, 1, 86400)
+        if steps and after < steps[-1].after_s:
+            raise sr.err("after_s", "overflow steps must be in increasing after_s order")
+        if "queue" in body:
+            steps.append(Overflow(after, queue=sr.str_("queue")))
+        else:
+            add = _skill_reqs(sr, "add_skills", known)
+            if not add:
+                raise sr.err("add_skills", "must name at least one skill")
+            steps.append(Overflow(after, add_skills=add))
+    return tuple(steps)
+
+
+_PJSIP_HEAD = """\
+; pjsip_agents.conf - one PJSIP endpoint per call-taker's phone.
+;
+; GENERATED from {source} by acd.config.render_pjsip_agents: edit the agents there, not here.
+; Every agent's contact points at {host}:{port} (the lab's SIPp UAS answers for all of them).
+; Agents never call in: no "identify" section, identify_by = ip and max_contacts = 0, so no
+; request from outside can be taken for an agent and nobody can register in their name.
+
+[agent-endpoint](!)
+type = endpoint
+context = tongdai-agents
+disallow = all
+allow = ulaw,alaw
+dtmf_mode = rfc4733
+direct_media = no
+identify_by = ip
+trust_id_inbound = no
+; Agents' phones see the citizen's number.
+send_pai = yes
+; No connected-line re-INVITE/UPDATE when the engine's ACD bridges the waiting caller to the
+; agent (Originate + Bridge): the caller's number is already in the INVITE, and simple phones
+; (and the lab's SIPp agents) do not expect a mid-call re-INVITE.
+send_connected_line = no
+
+[agent-aor](!)
+type = aor
+max_contacts = 0
+"""
+
+
+def render_pjsip_agents(cfg: AcdConfig, contact_host: str = "127.0.0.1", port: int = 5080) -> str:
+    """The agents' PJSIP endpoint and aor sections; contact ``sip:<name>@host:port``."""
+    out = [_PJSIP_HEAD.format(source=cfg.source, host=contact_host, port=port)]
+    for a in cfg.agents.values():
+        n = a.pjsip_name
+        digits = "".join(ch for ch in n if ch.isdigit()) or n
+        display = a.name.replace('"', "'")
+        out.append(
+            f'\n[{n}](agent-endpoint)\naors = {n}\ncallerid = "{display}" <{digits}>\n'
+            f"\n[{n}](agent-aor)\ncontact = sip:{n}@{contact_host}:{port}\n"
+        )
+    return "".join(out)

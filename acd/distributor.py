@@ -1,0 +1,368 @@
+"""Drives the ACD on a real Asterisk over AMI: the asyncio side of ``acd.dispatch.Dispatcher``.
+
+How a call is distributed (``distribution = "engine"``):
+
+1. The IVR (same process) calls ``enqueue``; the dialplan then holds the caller in
+   ``[tongdai-acd-wait]`` (music on hold, with an AGI every N seconds for announcements).
+2. When ``Dispatcher.assign`` pairs the call with a free agent, we ``Originate`` the agent's
+   endpoint into ``[tongdai-acd-connect]`` with ``ChannelId`` set, so we know the agent leg's
+   uniqueid before it exists. On answer, that context runs ``Bridge(<caller channel>)``, which
+   pulls the caller out of the music loop. ``OriginateResponse`` Failure = ring-no-answer.
+   We chose Originate+Bridge over Redirect so the caller never leaves the music until the agent
+   has really answered, and a ringing agent can be cancelled (AMI ``Hangup`` on the known leg)
+   without touching the caller.
+3. AMI ``Hangup`` of the caller or the agent leg ends the conversation (COMPLETECALLER /
+   COMPLETEAGENT) or the wait (ABANDON); ``DeviceStateChange`` keeps busy phones out.
+
+Every dispatcher transition goes, in order, to the queue_log and the ticket (one writer task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from acd.agent import AcdError
+from acd.calls import Admission, CallOutcome, CallTransition, Offer
+from acd.dispatch import Dispatcher
+from acd.queue_log import QueueLogWriter
+from tickets.model import Outcome
+from tickets.store import TicketStore
+from tongdai.errors import AmiError, StoreError
+
+log = logging.getLogger(__name__)
+
+WANTED_EVENTS = ("OriginateResponse", "Newchannel", "Hangup", "DeviceStateChange", "UserEvent")
+
+
+class Ami(Protocol):
+    async def action(self, name: str, /, **headers: Any) -> Any: ...
+
+
+class Headers(Protocol):
+    name: str
+
+    def get(self, key: str, default: str | None = None, /) -> str | None: ...
+
+
+@dataclass
+class Leg:
+    """What we know of a call's Asterisk channels."""
+
+    caller_channel: str
+    ticket: str | None
+    agent_uid: str | None = None
+    #: set when the IVR has finished with the caller (they are in the wait loop): only then
+    #: may Bridge() take them; an agent chosen earlier is reserved (ringing) until then
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+#: ticket outcome for each way a queued call can end
+_OUTCOME = {
+    CallOutcome.ANSWERED: Outcome.ANSWERED,
+    CallOutcome.ABANDONED_QUEUE: Outcome.ABANDONED_QUEUE,
+    CallOutcome.TIMEOUT_QUEUE: Outcome.TIMEOUT_QUEUE,
+    CallOutcome.CALLBACK_FAILED: Outcome.CALLBACK_FAILED,
+    CallOutcome.CALLBACK_CANCELLED: Outcome.CALLBACK_CANCELLED,
+}
+
+
+class Distributor:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        ami: Ami,
+        tickets: TicketStore,
+        queue_log: QueueLogWriter | None,
+        *,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tick_s: float = 0.5,
+    ) -> None:
+        self.d = dispatcher
+        self.ami = ami
+        self.tickets = tickets
+        self.queue_log = queue_log
+        self.wall = wall
+        self.tick_s = tick_s
+        self.legs: dict[str, Leg] = {}
+        self._agent_legs: dict[str, str] = {}  # agent leg uniqueid -> caller uniqueid
+        self._leg_names: dict[str, str] = {}  # agent leg uniqueid -> channel name
+        self.timed_out: set[str] = set()  # waited past max_wait_s: the wait loop says goodbye
+        self._kick = asyncio.Event()
+        self._writes: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
+        self._tg: asyncio.TaskGroup | None = None
+        self.decisions: list[float] = []  # seconds spent in assign(), for the benchmark
+
+    # -- from the IVR ------------------------------------------------------------------------
+
+    def enqueue(
+        self, uniqueid: str, channel: str, queue: str, caller: str | None, ticket: str | None
+    ) -> bool:
+        """Put a caller in line; False when the system is full (the IVR plays "busy")."""
+        if queue not in self.d.cfg.queues:
+            queue = "chung" if "chung" in self.d.cfg.queues else next(iter(self.d.cfg.queues))
+        admission = self.d.call_arrived(uniqueid, queue, caller=caller, ticket=ticket)
+        if admission is Admission.REJECTED_BUSY:
+            return False
+        self.legs[uniqueid] = Leg(channel, ticket)
+        self._flush()
+        return True
+
+    def ivr_done(self, uniqueid: str) -> None:
+        leg = self.legs.get(uniqueid)
+        if leg is not None:
+            leg.ready.set()
+
+    def waiting(self, uniqueid: str) -> bool:
+        return uniqueid in self.d.calls
+
+    def request_callback(self, uniqueid: str) -> None:
+        """The caller pressed the callback key: they keep their place and hang up."""
+        self.d.request_callback(uniqueid)
+        self._flush()
+
+    def ticket_of(self, uniqueid: str) -> str | None:
+        leg = self.legs.get(uniqueid)
+        return leg.ticket if leg else None
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def start(self, *, login_all: bool) -> None:
+        """After AMI login: learn which phones are busy, then (lab) log every agent in."""
+        try:
+            resp = await self.ami.action("DeviceStateList")
+            for ev in getattr(resp, "events", []):
+                if ev.get("Device") and ev.get("State"):
+                    self._device(ev.get("Device") or "", ev.get("State") or "")
+        except AmiError as exc:
+            log.warning("device states unknown at start: %s", exc)
+        if login_all:
+            for a in self.d.agents.values():
+                if a.state.value == "logged_out":
+                    self.d.agent_login(a.id)
+        self._flush()
+
+    async def run(self, events: Any) -> None:
+        """Consume ``events`` (an AMI subscription) and distribute, until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            tg.create_task(self._writer())
+            tg.create_task(self._ticker())
+            tg.create_task(self._assigner())
+            async for ev in events:
+                self.handle(ev)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            self._kick.set()
+
+    async def _assigner(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            offers = self.d.assign()
+            self.decisions.append(loop.time() - t0)
+            self._flush(kick=False)
+            for offer in offers:
+                assert self._tg is not None
+                self._tg.create_task(self._ring(offer))
+
+    async def _ring(self, offer: Offer) -> None:
+        uid = offer.call_id
+        leg = self.legs.get(uid)
+        if leg is None:
+            return
+        try:
+            async with asyncio.timeout(120):
+                await leg.ready.wait()
+        except TimeoutError:
+            log.warning("IVR never released %s: withdrawing the offer", uid)
+        call = self.d.calls.get(uid)
+        if call is None or call.offered_to != offer.agent.id or call.state.value != "offered":
+            return  # the caller left meanwhile; the dispatcher already freed the agent
+        if not leg.ready.is_set():
+            with contextlib.suppress(AcdError):
+                self.d.cancel_offer(uid)
+            self._flush()
+            return
+        agent_uid = f"tongdai-acd-{secrets.token_hex(6)}"
+        leg.agent_uid = agent_uid
+        # OriginateResponse carries the new channel's Uniqueid, which we chose (ChannelId)
+        self._agent_legs[agent_uid] = uid
+        caller = offer.call.caller or ""
+        try:
+            await self.ami.action(
+                "Originate",
+                Channel=offer.agent.config.endpoint,
+                Context="tongdai-acd-connect",
+                Exten="s",
+                Priority="1",
+                Timeout=str(int(offer.ring_timeout_s * 1000)),
+                CallerID=f'"{caller}" <{caller}>',
+                ChannelId=agent_uid,
+                Async="true",
+                Variable=[
+                    f"TONGDAI_CALLER_CHAN={leg.caller_channel}",
+                    f"TONGDAI_TICKET={leg.ticket or ''}",
+                    f"TONGDAI_CALL={uid}",
+                ],
+            )
+        except (AmiError, ValueError) as exc:
+            log.warning("could not ring %s for %s: %s", offer.agent.id, uid, exc)
+            self._forget_offer(uid)
+            with contextlib.suppress(AcdError):
+                self.d.cancel_offer(uid)
+            self._flush()
+
+    def _forget_offer(self, uid: str) -> None:
+        leg = self.legs.get(uid)
+        if leg is None:
+            return
+        self._agent_legs.pop(leg.agent_uid or "", None)
+        self._leg_names.pop(leg.agent_uid or "", None)
+        leg.agent_uid = None
+
+    # -- AMI events --------------------------------------------------------------------------
+
+    def handle(self, ev: Headers) -> None:
+        """One AMI event, synchronously (the dispatcher never awaits)."""
+        try:
+            if ev.name == "OriginateResponse":
+                self._originate_response(ev)
+            elif ev.name == "Newchannel":
+                uid = ev.get("Uniqueid") or ""
+                if uid in self._agent_legs:
+                    self._leg_names[uid] = ev.get("Channel") or ""
+            elif ev.name == "Hangup":
+                self._hangup(ev.get("Uniqueid") or "")
+            elif ev.name == "DeviceStateChange":
+                self._device(ev.get("Device") or "", ev.get("State") or "")
+            elif ev.name == "UserEvent" and (ev.get("UserEvent") or "") == "TongdaiAgent":
+                self._agent_command(ev)
+        except AcdError as exc:
+            log.warning("%s ignored: %s", ev.name, exc)
+        self._flush()
+
+    def _originate_response(self, ev: Headers) -> None:
+        agent_uid = ev.get("Uniqueid") or ""
+        uid = self._agent_legs.get(agent_uid)
+        if uid is None or uid not in self.d.calls:
+            return
+        if (ev.get("Response") or "").lower() == "success":
+            self.d.answered(uid, peer=agent_uid)
+        else:
+            self._forget_offer(uid)
+            self.d.ring_no_answer(uid)
+
+    def _hangup(self, uniqueid: str) -> None:
+        if uniqueid in self._agent_legs:  # the agent's leg ended
+            uid = self._agent_legs.pop(uniqueid)
+            self._leg_names.pop(uniqueid, None)
+            call = self.d.calls.get(uid)
+            if call is not None and call.state.value == "connected":
+                self.d.call_completed(uid, "agent")
+            return
+        leg = self.legs.get(uniqueid)
+        self.timed_out.discard(uniqueid)
+        if leg is None:
+            return
+        call = self.d.calls.get(uniqueid)
+        if call is not None:
+            if call.state.value == "connected":
+                self.d.call_completed(uniqueid, "caller")
+            elif call.in_line and call.on_line:
+                self._cancel_ringing(leg)
+                self.d.call_left(uniqueid)
+        if uniqueid not in self.d.calls:
+            self._flush()  # the ticket learns how the call ended before the leg is forgotten
+            self.legs.pop(uniqueid, None)
+            self._write(leg.ticket, ended_at=self.wall())
+
+    def _cancel_ringing(self, leg: Leg) -> None:
+        """The caller left while their agent's phone rings: stop ringing it."""
+        name = self._leg_names.get(leg.agent_uid or "")
+        if name and self._tg is not None:
+            self._tg.create_task(self._hangup_leg(name))
+
+    async def _hangup_leg(self, channel: str) -> None:
+        with contextlib.suppress(AmiError):
+            await self.ami.action("Hangup", Channel=channel, Cause="16")
+
+    def _device(self, device: str, state: str) -> None:
+        from acd.agent import device_is_free
+
+        for a in self.d.agents.values():
+            if a.config.endpoint == device:
+                in_use = not device_is_free(state)
+                if in_use != a.device_in_use:
+                    self.d.agent_device(a.id, in_use)
+                return
+
+    def _agent_command(self, ev: Headers) -> None:
+        """``UserEvent(TongdaiAgent,Agent: ...,Op: login|logout|pause|unpause,Reason: ...)``:
+        from ``tongdai agent ...`` (AMI UserEvent action) or a phone's feature code."""
+        agent = (ev.get("Agent") or "").removeprefix("PJSIP/")
+        op = (ev.get("Op") or "").lower()
+        if op == "login":
+            self.d.agent_login(agent)
+        elif op == "logout":
+            self.d.agent_logout(agent)
+        elif op == "pause":
+            self.d.agent_pause(agent, ev.get("Reason") or "break")
+        elif op == "unpause":
+            self.d.agent_unpause(agent)
+        else:
+            raise AcdError(f"unknown agent operation {op!r}")
+
+    # -- outputs -----------------------------------------------------------------------------
+
+    def _flush(self, *, kick: bool = True) -> None:
+        """Send the dispatcher's transitions to queue_log and the tickets, in order; ``kick``
+        wakes the assigner (something changed that may let a call reach an agent)."""
+        for e in self.d.drain_events():
+            if self.queue_log is not None:
+                self.queue_log.write(e)
+            if isinstance(e, CallTransition):
+                self._ticket_for(e)
+        if kick:
+            self._kick.set()
+
+    def _ticket_for(self, e: CallTransition) -> None:
+        leg = self.legs.get(e.call_id)
+        ticket = leg.ticket if leg else None
+        if e.event == "enter":
+            self._write(ticket, queue=e.queue, queued_at=self.wall())
+        elif e.event == "connect":
+            self._write(ticket, answered_at=self.wall(), agent=e.agent, outcome=Outcome.ANSWERED)
+        elif e.outcome is not None and e.outcome is not CallOutcome.ANSWERED:
+            if e.outcome is CallOutcome.TIMEOUT_QUEUE:
+                self.timed_out.add(e.call_id)
+            self._write(ticket, outcome=_OUTCOME[e.outcome])
+
+    def _write(self, ticket: str | None, **changes: object) -> None:
+        if ticket:
+            self._writes.put_nowait((ticket, changes))
+
+    async def _writer(self) -> None:
+        while True:
+            code, changes = await self._writes.get()
+            try:
+                await self.tickets.update(code, **changes)
+            except (StoreError, KeyError, ValueError) as exc:
+                log.error("ticket %s not updated (%s): %s", code, changes, exc)
+
+    def snapshot(self) -> Mapping[str, object]:
+        """A small view for logs and the status command."""
+        return {
+            "waiting": sum(1 for c in self.d.calls.values() if c.in_line),
+            "agents": {a.id: a.state.value for a in self.d.agents.values()},
+        }

@@ -1,0 +1,1 @@
+"""Benchmarks run on this machine (``tongdai bench ...``): see ``bench.reports_bench``."""

@@ -1,0 +1,174 @@
+"""The engine's own call distribution (``acd.distribution = "engine"``) on the real Asterisk:
+SIPp callers wait in the ACD's music loop, the engine rings agents' phones (a SIPp UAS) with
+AMI Originate and bridges on answer. Assertions on tickets, our queue_log and SIP results."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Stack, engine_log, ticket_of
+
+from lab.sipp_run import (
+    AgentPhones,
+    ExpectHangup,
+    HangUp,
+    Key,
+    Step,
+    Wait,
+    build_caller_scenario,
+    run_callers,
+)
+from tickets.model import Outcome
+from tickets.sql import SqlTicketStore
+from tongdai.settings import PROJECT_HOME
+
+pytestmark = pytest.mark.e2e
+
+STACK_TOML = f"""
+[acd]
+distribution = "engine"
+config = "{PROJECT_HOME / "tests" / "e2e" / "acd_e2e.toml"}"
+queue_log = "{{tmp}}/queue_log"
+announce_every_s = 5
+"""
+GAP = 1500
+AGENTS = ["agent101", "agent102", "agent103", "agent104", "agent105"]
+
+
+@pytest.fixture(scope="module")
+def agents() -> Iterator[AgentPhones]:
+    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=4000) as phones:
+        yield phones
+
+
+def tongdai(stack: Stack, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
+        check=True,
+        capture_output=True,
+        cwd=PROJECT_HOME,
+        timeout=30,
+    )
+
+
+def queue_log(stack: Stack) -> list[list[str]]:
+    path = Path(str(stack.config.parent / "queue_log"))
+    return [line.split("|") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+async def call(stack: Stack, steps: list[Step], *, calls: int = 1, rate: float = 10) -> list[str]:
+    result = await run_callers(
+        build_caller_scenario(steps), target=stack.target, calls=calls, rate=rate, timeout_s=180
+    )
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+    return result.callers
+
+
+async def test_longest_idle_gives_each_new_call_to_the_agent_idle_longest(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    # five calls one after another while earlier ones still talk: five different agents
+    tasks = []
+    for _ in range(5):
+        tasks.append(asyncio.create_task(call(stack, [Wait(GAP), Key("0"), ExpectHangup(60_000)])))
+        await asyncio.sleep(1.0)
+    callers = [c for t in tasks for c in await t]
+    first = [await ticket_of(tickets, c) for c in callers]
+    assert all(t.outcome == Outcome.ANSWERED and t.queue == "chung" for t in first), first
+    assert sorted(t.agent or "" for t in first) == AGENTS
+    # everyone is free again: the next call goes to whoever finished first
+    done_first = min(first, key=lambda t: (t.ended_at, t.agent))
+    (caller,) = await call(stack, [Wait(GAP), Key("0"), ExpectHangup(60_000)])
+    t = await ticket_of(tickets, caller)
+    assert t.agent == done_first.agent
+    lines = queue_log(stack)
+    connects = [row for row in lines if row[4] == "CONNECT" and row[1] == t.uniqueid]
+    assert len(connects) == 1 and connects[0][3] == t.agent
+
+
+async def test_skills_route_procedures_to_skilled_agents_only(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    (caller,) = await call(stack, [Wait(GAP), Key("1"), Wait(GAP), Key("1"), ExpectHangup(60_000)])
+    t = await ticket_of(tickets, caller)
+    assert (t.queue, t.outcome) == ("thu_tuc", Outcome.ANSWERED)
+    assert t.agent in ("agent101", "agent102")
+
+
+async def test_paused_agents_are_not_rung(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    for a in AGENTS[:4]:
+        tongdai(stack, "agent", "pause", a, "--reason", "meal")
+    try:
+        (caller,) = await call(stack, [Wait(GAP), Key("0"), ExpectHangup(60_000)])
+    finally:
+        for a in AGENTS[:4]:
+            tongdai(stack, "agent", "unpause", a)
+    t = await ticket_of(tickets, caller)
+    assert t.agent == "agent105"
+    pauses = [row for row in queue_log(stack) if row[4] == "PAUSE" and row[3] == "agent101"]
+    assert pauses and pauses[-1][5] == "meal"
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_abandon_queue(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    for a in AGENTS:
+        tongdai(stack, "agent", "pause", a)
+    try:
+        (caller,) = await call(stack, [Wait(GAP), Key("0"), Wait(9000), HangUp()])
+    finally:
+        for a in AGENTS:
+            tongdai(stack, "agent", "unpause", a)
+    t = await ticket_of(tickets, caller)
+    assert (t.outcome, t.queue, t.agent) == (Outcome.ABANDONED_QUEUE, "chung", None)
+    rows = [row for row in queue_log(stack) if row[1] == t.uniqueid]
+    assert [r[4] for r in rows] == ["ENTERQUEUE", "ABANDON"], rows
+
+
+async def test_past_capacity_callers_hear_busy_and_get_rejected_busy(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    for a in AGENTS:
+        tongdai(stack, "agent", "pause", a)
+    try:
+        waiting = asyncio.create_task(
+            call(stack, [Wait(GAP), Key("0"), Wait(20_000), HangUp()], calls=5, rate=5)
+        )
+        await asyncio.sleep(10)
+        (extra,) = await call(stack, [Wait(GAP), Key("0"), ExpectHangup(30_000)])
+        held = await waiting
+    finally:
+        for a in AGENTS:
+            tongdai(stack, "agent", "unpause", a)
+    t = await ticket_of(tickets, extra)
+    assert t.outcome == Outcome.REJECTED_BUSY and t.queued_at is None
+    assert [s.node for s in t.ivr_path][-2:] == ["main", "busy"] or "busy" in [
+        s.node for s in t.ivr_path
+    ]
+    for c in held:
+        assert (await ticket_of(tickets, c)).outcome == Outcome.ABANDONED_QUEUE
+
+
+async def test_wrap_up_is_respected_before_the_next_call(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    # du_lich: only agent105, 6 s of wrap-up after each call
+    first = asyncio.create_task(call(stack, [Wait(GAP), Key("5"), ExpectHangup(60_000)]))
+    await asyncio.sleep(2)
+    (second,) = await call(stack, [Wait(GAP), Key("5"), ExpectHangup(60_000)])
+    (one,) = await first
+    a, b = await ticket_of(tickets, one), await ticket_of(tickets, second)
+    assert a.agent == b.agent == "agent105"
+    # the conversation's end is COMPLETE* in queue_log (the caller may stay for the survey)
+    rows = queue_log(stack)
+    done_a = [int(r[0]) for r in rows if r[1] == a.uniqueid and r[4].startswith("COMPLETE")]
+    connect_b = [int(r[0]) for r in rows if r[1] == b.uniqueid and r[4] == "CONNECT"]
+    assert len(done_a) == 1 and len(connect_b) == 1, rows
+    assert connect_b[0] - done_a[0] >= 5  # 6 s of wrap-up, whole seconds in queue_log
