@@ -34,10 +34,17 @@ async def acd_wait(session: AgiSession, dist: Distributor, sounds: str) -> None:
         await session.set_variable("TONGDAI_ACTION", "hangup")
         return
     if not dist.waiting(uid):
-        # not (or no longer) ours: an engine restart lost it and AMI rebuild missed it, or the
-        # call already ended; hand the caller to app_queue's general queue rather than loop
-        log.warning("acd_wait for a call the distribution does not hold: general queue")
-        await session.set_variable("TONGDAI_ACTION", "fallback")
+        # a caller in our music loop that we do not hold: the engine restarted and the AMI
+        # rebuild missed them. Take them back (at the end of the line) rather than lose them;
+        # if the system is full, app_queue's general queue takes them.
+        queue = await session.get_variable("TONGDAI_QUEUE") or "chung"
+        ticket = await session.get_variable("TONGDAI_TICKET")
+        channel = session.env.get("agi_channel", "")
+        if dist.enqueue(uid, channel, queue, session.env.get("agi_callerid"), ticket):
+            dist.ivr_done(uid)
+            log.warning("took back a waiting caller the distribution did not hold")
+        else:
+            await session.set_variable("TONGDAI_ACTION", "fallback")
         return
     d = dist.d
     position = d.position(uid)

@@ -73,6 +73,15 @@ _OUTCOME = {
 }
 
 
+def _seconds(hms: str) -> int:
+    """``HH:MM:SS`` (CoreShowChannel's Duration) in seconds; 0 if unreadable."""
+    try:
+        h, m, sec = (int(x) for x in hms.split(":"))
+    except ValueError:
+        return 0
+    return h * 3600 + m * 60 + sec
+
+
 class Distributor:
     def __init__(
         self,
@@ -134,19 +143,53 @@ class Distributor:
     # -- the loop ----------------------------------------------------------------------------
 
     async def start(self, *, login_all: bool) -> None:
-        """After AMI login: learn which phones are busy, then (lab) log every agent in."""
-        try:
-            resp = await self.ami.action("DeviceStateList")
-            for ev in getattr(resp, "events", []):
-                if ev.get("Device") and ev.get("State"):
-                    self._device(ev.get("Device") or "", ev.get("State") or "")
-        except AmiError as exc:
-            log.warning("device states unknown at start: %s", exc)
+        """After AMI login: learn which phones are busy, (lab) log every agent in, and take
+        back the callers already waiting in the music loop (an engine restart)."""
         if login_all:
             for a in self.d.agents.values():
                 if a.state.value == "logged_out":
                     self.d.agent_login(a.id)
+        await self.resync()
+
+    async def resync(self) -> None:
+        """Rebuild our view from Asterisk (after a start or an AMI reconnection): device
+        states, callers waiting in ``[tongdai-acd-wait]`` (kept in the order they arrived),
+        and calls we hold whose channel no longer exists (Asterisk restarted: they ended)."""
+        try:
+            states = await self.ami.action("DeviceStateList")
+            channels = await self.ami.action("CoreShowChannels")
+        except AmiError as exc:
+            log.warning("resync from AMI failed: %s", exc)
+            return
+        for ev in getattr(states, "events", []):
+            if ev.get("Device") and ev.get("State"):
+                self._device(ev.get("Device") or "", ev.get("State") or "")
+        alive = {ev.get("Uniqueid") or "" for ev in getattr(channels, "events", [])}
+        for uid in [u for u in self.legs if u not in alive]:
+            self._hangup(uid)
+        waiting = [
+            ev
+            for ev in getattr(channels, "events", [])
+            if ev.get("Context") == "tongdai-acd-wait"
+            and (ev.get("Uniqueid") or "") not in self.d.calls
+        ]
+        waiting.sort(key=lambda ev: -_seconds(ev.get("Duration") or ""))  # longest wait first
+        for ev in waiting:
+            uid, channel = ev.get("Uniqueid") or "", ev.get("Channel") or ""
+            queue = await self._getvar(channel, "TONGDAI_QUEUE") or "chung"
+            ticket = await self._getvar(channel, "TONGDAI_TICKET")
+            if self.enqueue(uid, channel, queue, ev.get("CallerIDNum"), ticket):
+                self.ivr_done(uid)
+                log.info("took back waiting caller %s (%s)", uid, queue)
         self._flush()
+
+    async def _getvar(self, channel: str, name: str) -> str | None:
+        try:
+            resp = await self.ami.action("Getvar", Channel=channel, Variable=name)
+        except AmiError:
+            return None
+        value = resp.get("Value") if hasattr(resp, "get") else None
+        return value or None
 
     async def run(self, events: Any) -> None:
         """Consume ``events`` (an AMI subscription) and distribute, until cancelled."""
@@ -248,6 +291,8 @@ class Distributor:
                 self._device(ev.get("Device") or "", ev.get("State") or "")
             elif ev.name == "UserEvent" and (ev.get("UserEvent") or "") == "TongdaiAgent":
                 self._agent_command(ev)
+            elif ev.name in ("__connected__", "__overflow__") and self._tg is not None:
+                self._tg.create_task(self.resync())  # Asterisk may have restarted meanwhile
         except AcdError as exc:
             log.warning("%s ignored: %s", ev.name, exc)
         self._flush()

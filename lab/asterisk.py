@@ -157,6 +157,14 @@ def render(name: str, text: str, settings: Settings, source: Path) -> str:
     return text
 
 
+def agents_from_acd(settings: Settings) -> str:
+    """With our own ACD, the agents' PJSIP endpoints come from the same file as the agents
+    (``acd.config``); in the lab every contact is the SIPp UAS on 127.0.0.1:5080."""
+    from acd.config import load_acd, render_pjsip_agents
+
+    return render_pjsip_agents(load_acd(home_path(settings.acd.config)), "127.0.0.1", 5080)
+
+
 def deploy_config(settings: Settings, *, mount: bool = True) -> Path:
     """Copy ``asterisk_conf/`` into the chroot, add the AMI account, mount the recordings.
 
@@ -172,6 +180,8 @@ def deploy_config(settings: Settings, *, mount: bool = True) -> Path:
     keep = {MANAGER_INCLUDE}
     for src in sources:
         text = render(src.name, src.read_text(encoding="utf-8"), settings, paths.source_conf)
+        if src.name == "pjsip_agents.conf" and settings.acd.distribution == "engine":
+            text = agents_from_acd(settings)
         (paths.conf_dir / src.name).write_text(text, encoding="utf-8")
         keep.add(src.name)
     for stale in paths.conf_dir.glob("*.conf"):
