@@ -23,11 +23,15 @@ log = logging.getLogger(__name__)
 
 
 async def acd_wait(session: AgiSession, dist: Distributor, sounds: str) -> None:
-    uid = session.env.get("agi_uniqueid", "")
+    uid = dist.call_id_of(session.env.get("agi_uniqueid", ""))
 
     def p(name: str) -> str:
         return f"{sounds}/{name}"
 
+    if uid in dist.completed:
+        # the agent hung up and the caller came back here: ask for their score, then goodbye
+        await session.set_variable("TONGDAI_ACTION", "survey")
+        return
     if uid in dist.timed_out:
         # waited the queue's maximum: say so and end politely (the ticket says timeout_queue)
         await session.stream_file(p("qua_tai"), "")
@@ -47,31 +51,32 @@ async def acd_wait(session: AgiSession, dist: Distributor, sounds: str) -> None:
             await session.set_variable("TONGDAI_ACTION", "fallback")
         return
     d = dist.d
-    position = d.position(uid)
-    call = d.calls[uid]
-    q = d.cfg.queues[call.queue]
-    words: list[str] = []
-    if position is not None and q.announce_position:
-        words += ["vi_tri_cho", *say.number(position), "trong_hang_doi"]
-        wait = estimated_wait(d, uid)
-        if wait is not None:
-            words += ["thoi_gian_cho", *say.number(minutes_for_speech(wait)), "phut"]
-    words.append("moi_giu_may")
-    key = None
-    for w in words:
-        key = await session.stream_file(p(w), "")
-    if d.may_offer_callback(uid):
-        key = await session.stream_file(p("goi_lai_moi"), DIGITS)
-        if key is None:
-            key = await session.wait_for_digit(3000)
-        if key == d.cfg.callback.key:
-            try:
-                dist.request_callback(uid)
-            except AcdError as exc:
-                log.warning("callback refused: %s", exc)
-                return
-            await session.stream_file(p("goi_lai_xac_nhan"), "")
-            await session.set_variable("TONGDAI_ACTION", "hangup")
+    cb_key = d.cfg.callback.key
+    key = session.env.get("agi_arg_1") or None  # pressed during the music
+    if key is None:
+        position = d.position(uid)
+        q = d.cfg.queues[d.calls[uid].queue]
+        words: list[str] = []
+        if position is not None and q.announce_position:
+            words += ["vi_tri_cho", *say.number(position), "trong_hang_doi"]
+            wait = estimated_wait(d, uid)
+            if wait is not None:
+                words += ["thoi_gian_cho", *say.number(minutes_for_speech(wait)), "phut"]
+        words.append("moi_giu_may")
+        if d.may_offer_callback(uid):
+            words.append("goi_lai_moi")  # "press 1 at any time to be called back"
+        for w in words:  # a key pressed while we speak counts as well
+            key = await session.stream_file(p(w), DIGITS)
+            if key is not None:
+                break
+    if key == cb_key and d.may_offer_callback(uid):
+        try:
+            dist.request_callback(uid)
+        except AcdError as exc:
+            log.warning("callback refused: %s", exc)
+            return
+        await session.stream_file(p("goi_lai_xac_nhan"), "")
+        await session.set_variable("TONGDAI_ACTION", "hangup")
 
 
 async def survey(

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
-from acd.agent import AcdError
+from acd.agent import AcdError, Agent
+from acd.callbacks import CallbackDialer
 from acd.calls import Admission, CallOutcome, CallTransition, Offer
-from acd.dispatch import Dispatcher
+from acd.dispatch import Dispatcher, Event
 from acd.queue_log import QueueLogWriter
 from tickets.model import Outcome
 from tickets.store import TicketStore
@@ -103,10 +106,17 @@ class Distributor:
         self._agent_legs: dict[str, str] = {}  # agent leg uniqueid -> caller uniqueid
         self._leg_names: dict[str, str] = {}  # agent leg uniqueid -> channel name
         self.timed_out: set[str] = set()  # waited past max_wait_s: the wait loop says goodbye
+        #: talked to an agent and the agent hung up: if the caller comes back to the wait loop
+        #: (Bridge's F() did not move them), the loop sends them to the survey instead
+        self.completed: set[str] = set()
+        self.callbacks: CallbackDialer | None = None
         self._kick = asyncio.Event()
         self._writes: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
         self._tg: asyncio.TaskGroup | None = None
         self.decisions: list[float] = []  # seconds spent in assign(), for the benchmark
+        #: called with every dispatcher transition, in order, after queue_log and the ticket
+        #: (the web app's live hub and metrics); must be quick and must not await
+        self.listeners: list[Callable[[Event], None]] = []
 
     # -- from the IVR ------------------------------------------------------------------------
 
@@ -135,6 +145,10 @@ class Distributor:
         """The caller pressed the callback key: they keep their place and hang up."""
         self.d.request_callback(uniqueid)
         self._flush()
+
+    def call_id_of(self, channel_uid: str) -> str:
+        """The call a channel stands for (a called-back citizen's leg -> the original call)."""
+        return self.callbacks.call_id_of(channel_uid) if self.callbacks else channel_uid
 
     def ticket_of(self, uniqueid: str) -> str | None:
         leg = self.legs.get(uniqueid)
@@ -224,6 +238,15 @@ class Distributor:
         leg = self.legs.get(uid)
         if leg is None:
             return
+        if offer.callback:
+            if offer.mode == "caller_first" and self.callbacks is not None:
+                await self.callbacks.dial(offer)
+            else:  # agent-first callbacks are not wired to Asterisk yet
+                log.warning("callback mode %s not supported: withdrawing %s", offer.mode, uid)
+                with contextlib.suppress(AcdError):
+                    self.d.callback_failed(uid)
+                self._flush()
+            return
         try:
             async with asyncio.timeout(120):
                 await leg.ready.wait()
@@ -237,19 +260,30 @@ class Distributor:
                 self.d.cancel_offer(uid)
             self._flush()
             return
+        await self._originate_agent(uid, offer.agent, offer.ring_timeout_s)
+
+    def ring_agent(self, uid: str, agent: Agent, queue: str) -> None:
+        """Ring the agent reserved for ``uid`` now (a callback's citizen has answered)."""
+        if self._tg is not None:
+            timeout = self.d.cfg.queues[queue].ring_timeout_s
+            self._tg.create_task(self._originate_agent(uid, agent, timeout))
+
+    async def _originate_agent(self, uid: str, agent: Agent, ring_timeout_s: float) -> None:
+        leg = self.legs[uid]
         agent_uid = f"tongdai-acd-{secrets.token_hex(6)}"
         leg.agent_uid = agent_uid
         # OriginateResponse carries the new channel's Uniqueid, which we chose (ChannelId)
         self._agent_legs[agent_uid] = uid
-        caller = offer.call.caller or ""
+        call = self.d.calls.get(uid)
+        caller = (call.caller if call else None) or ""
         try:
             await self.ami.action(
                 "Originate",
-                Channel=offer.agent.config.endpoint,
+                Channel=agent.config.endpoint,
                 Context="tongdai-acd-connect",
                 Exten="s",
                 Priority="1",
-                Timeout=str(int(offer.ring_timeout_s * 1000)),
+                Timeout=str(int(ring_timeout_s * 1000)),
                 CallerID=f'"{caller}" <{caller}>',
                 ChannelId=agent_uid,
                 Async="true",
@@ -260,7 +294,7 @@ class Distributor:
                 ],
             )
         except (AmiError, ValueError) as exc:
-            log.warning("could not ring %s for %s: %s", offer.agent.id, uid, exc)
+            log.warning("could not ring %s for %s: %s", agent.id, uid, exc)
             self._forget_offer(uid)
             with contextlib.suppress(AcdError):
                 self.d.cancel_offer(uid)
@@ -298,6 +332,8 @@ class Distributor:
         self._flush()
 
     def _originate_response(self, ev: Headers) -> None:
+        if self.callbacks is not None and self.callbacks.originate_response(ev):
+            return
         agent_uid = ev.get("Uniqueid") or ""
         uid = self._agent_legs.get(agent_uid)
         if uid is None or uid not in self.d.calls:
@@ -309,15 +345,23 @@ class Distributor:
             self.d.ring_no_answer(uid)
 
     def _hangup(self, uniqueid: str) -> None:
+        if self.callbacks is not None:  # a called-back citizen's leg stands for the call
+            uniqueid = self.callbacks.call_id_of(uniqueid)
+            self.callbacks.legs = {k: v for k, v in self.callbacks.legs.items() if v != uniqueid}
         if uniqueid in self._agent_legs:  # the agent's leg ended
             uid = self._agent_legs.pop(uniqueid)
             self._leg_names.pop(uniqueid, None)
             call = self.d.calls.get(uid)
             if call is not None and call.state.value == "connected":
                 self.d.call_completed(uid, "agent")
+                leg = self.legs.get(uid)
+                if leg is not None and self._tg is not None:
+                    # the caller is back in the wait loop's dialplan: take them to the survey
+                    self._tg.create_task(self._redirect(leg.caller_channel, "tongdai-survey"))
             return
         leg = self.legs.get(uniqueid)
         self.timed_out.discard(uniqueid)
+        self.completed.discard(uniqueid)
         if leg is None:
             return
         call = self.d.calls.get(uniqueid)
@@ -337,6 +381,12 @@ class Distributor:
         name = self._leg_names.get(leg.agent_uid or "")
         if name and self._tg is not None:
             self._tg.create_task(self._hangup_leg(name))
+
+    async def _redirect(self, channel: str, context: str) -> None:
+        with contextlib.suppress(AmiError):  # the caller may have hung up meanwhile
+            await self.ami.action(
+                "Redirect", Channel=channel, Context=context, Exten="s", Priority="1"
+            )
 
     async def _hangup_leg(self, channel: str) -> None:
         with contextlib.suppress(AmiError):
@@ -370,6 +420,9 @@ class Distributor:
 
     # -- outputs -----------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        self._flush()
+
     def _flush(self, *, kick: bool = True) -> None:
         """Send the dispatcher's transitions to queue_log and the tickets, in order; ``kick``
         wakes the assigner (something changed that may let a call reach an agent)."""
@@ -378,12 +431,19 @@ class Distributor:
                 self.queue_log.write(e)
             if isinstance(e, CallTransition):
                 self._ticket_for(e)
+            for listener in self.listeners:
+                try:
+                    listener(e)
+                except Exception:  # a broken observer must not stop the distribution
+                    log.exception("ACD listener %r failed", listener)
         if kick:
             self._kick.set()
 
     def _ticket_for(self, e: CallTransition) -> None:
         leg = self.legs.get(e.call_id)
         ticket = leg.ticket if leg else None
+        if e.event == "complete":
+            self.completed.add(e.call_id)
         if e.event == "enter":
             self._write(ticket, queue=e.queue, queued_at=self.wall())
         elif e.event == "connect":
@@ -404,6 +464,13 @@ class Distributor:
                 await self.tickets.update(code, **changes)
             except (StoreError, KeyError, ValueError) as exc:
                 log.error("ticket %s not updated (%s): %s", code, changes, exc)
+
+    def dump_decisions(self, path: Path) -> None:
+        """Write ``decisions`` (seconds per ``assign`` round) as JSON for ``tongdai bench acd``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"decisions_s": self.decisions}), encoding="utf-8")
+        tmp.replace(path)
 
     def snapshot(self) -> Mapping[str, object]:
         """A small view for logs and the status command."""

@@ -172,3 +172,26 @@ async def test_wrap_up_is_respected_before_the_next_call(
     connect_b = [int(r[0]) for r in rows if r[1] == b.uniqueid and r[4] == "CONNECT"]
     assert len(done_a) == 1 and len(connect_b) == 1, rows
     assert connect_b[0] - done_a[0] >= 5  # 6 s of wrap-up, whole seconds in queue_log
+
+
+async def test_a_callback_keeps_the_place_and_the_engine_calls_the_citizen_back(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    for a in AGENTS:
+        tongdai(stack, "agent", "pause", a)
+    try:
+        with AgentPhones(port=5090, answer_after_ms=300, talk_ms=60_000) as citizen:
+            # waits, hears the offer, presses 1, hears the confirmation and is hung up on
+            (caller,) = await call(
+                stack, [Wait(GAP), Key("0"), Wait(12_000), Key("1"), ExpectHangup(30_000)]
+            )
+            tongdai(stack, "agent", "unpause", "agent101")
+            await citizen.wait_answered(1, timeout_s=30)  # the engine called them back
+            t = await ticket_of(tickets, caller, timeout_s=90)
+    finally:
+        for a in AGENTS:
+            tongdai(stack, "agent", "unpause", a)
+    assert (t.outcome, t.agent, t.queue) == (Outcome.ANSWERED, "agent101", "chung")
+    events = [r[4] for r in queue_log(stack) if r[1] == t.uniqueid]
+    assert events[0] == "ENTERQUEUE" and "CONNECT" in events, events
+    assert events[-1] in ("COMPLETEAGENT", "COMPLETECALLER"), events

@@ -1,0 +1,194 @@
+"""The AMI side of the ACD against a fake AMI: what it sends, how events move calls and agents,
+what reaches the tickets and the queue_log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acd.callbacks import CallbackDialer
+from acd.config import load_acd
+from acd.dispatch import Dispatcher
+from acd.distributor import Distributor
+from acd.queue_log import QueueLogWriter
+from tickets.memory import MemoryTicketStore
+from tickets.model import Outcome
+from tongdai.settings import PROJECT_HOME
+
+
+class Ev(dict[str, str]):
+    def __init__(self, name: str, **headers: str) -> None:
+        super().__init__(headers)
+        self.name = name
+
+
+class FakeAmi:
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, dict[str, Any]]] = []
+        self.events: asyncio.Queue[Ev] = asyncio.Queue()
+
+    async def action(self, name: str, /, **headers: Any) -> Any:
+        self.actions.append((name, headers))
+        return Ev("Response", Response="Success")
+
+    def originates(self) -> list[dict[str, Any]]:
+        return [h for n, h in self.actions if n == "Originate"]
+
+    async def stream(self) -> AsyncIterator[Ev]:
+        while True:
+            yield await self.events.get()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[tuple[Distributor, FakeAmi, MemoryTicketStore]]:
+    cfg = load_acd(PROJECT_HOME / "tests/e2e/acd_e2e.toml")
+    clock = {"t": 1000.0}
+    d = Dispatcher(cfg, clock=lambda: clock["t"])
+    ami = FakeAmi()
+    tickets = MemoryTicketStore()
+    dist = Distributor(d, ami, tickets, QueueLogWriter(tmp_path / "queue_log", cfg), tick_s=0.05)
+    dist.callbacks = CallbackDialer(dist, "PJSIP/{number}@citizens", "/snd/goi_lai_chao")
+    await dist.start(login_all=True)
+    task = asyncio.create_task(dist.run(ami.stream()))
+    try:
+        yield dist, ami, tickets
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(cond: Any, timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.01)
+
+
+async def test_given_a_free_agent_when_a_caller_enters_then_the_agent_is_originated_and_bridged(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, tickets = rig
+    t = await tickets.open(channel="voice", caller="0905", uniqueid="c1", started_at=_now())
+    assert dist.enqueue("c1", "PJSIP/anonymous-01", "chung", "0905", t.code)
+    dist.ivr_done("c1")
+    await until(lambda: ami.originates())
+    o = ami.originates()[0]
+    assert o["Context"] == "tongdai-acd-connect" and o["Channel"].startswith("PJSIP/agent")
+    assert "TONGDAI_CALLER_CHAN=PJSIP/anonymous-01" in o["Variable"]
+    await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=o["ChannelId"]))
+    await until(lambda: dist.d.calls["c1"].state.value == "connected")
+    await ami.events.put(Ev("Hangup", Uniqueid=o["ChannelId"]))  # the agent hangs up
+    await ami.events.put(Ev("Hangup", Uniqueid="c1"))  # then the caller (after the survey)
+    await until(lambda: "c1" not in dist.legs)
+    await until(lambda: dist._writes.empty())
+    await asyncio.sleep(0.05)
+    got = await tickets.get(t.code)
+    assert got is not None
+    assert (got.outcome, got.agent) == (Outcome.ANSWERED, o["Channel"].split("/")[1])
+    assert got.ended_at is not None
+
+
+async def test_given_no_answer_then_the_call_keeps_its_place_and_another_agent_is_tried(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, _ = rig
+    assert dist.enqueue("c2", "PJSIP/anonymous-02", "chung", "0906", None)
+    dist.ivr_done("c2")
+    await until(lambda: len(ami.originates()) == 1)
+    first = ami.originates()[0]
+    await ami.events.put(Ev("OriginateResponse", Response="Failure", Uniqueid=first["ChannelId"]))
+    await until(lambda: len(ami.originates()) == 2)
+    second = ami.originates()[1]
+    assert second["Channel"] != first["Channel"]  # ring-no-answer: someone else is tried
+    assert dist.d.position("c2") == 1
+
+
+async def test_given_a_caller_hanging_up_while_an_agent_rings_then_the_ringing_leg_is_hung_up(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, tickets = rig
+    t = await tickets.open(channel="voice", caller="0907", uniqueid="c3", started_at=_now())
+    assert dist.enqueue("c3", "PJSIP/anonymous-03", "chung", "0907", t.code)
+    dist.ivr_done("c3")
+    await until(lambda: ami.originates())
+    leg = ami.originates()[0]["ChannelId"]
+    await ami.events.put(Ev("Newchannel", Uniqueid=leg, Channel="PJSIP/agent101-0000001"))
+    await ami.events.put(Ev("Hangup", Uniqueid="c3"))
+    await until(lambda: any(n == "Hangup" for n, _ in ami.actions))
+    assert ("Hangup", {"Channel": "PJSIP/agent101-0000001", "Cause": "16"}) in ami.actions
+    await until(lambda: dist._writes.empty())
+    await asyncio.sleep(0.05)
+    got = await tickets.get(t.code)
+    assert got is not None and got.outcome == Outcome.ABANDONED_QUEUE
+
+
+async def test_agent_commands_arrive_as_user_events_and_busy_devices_are_skipped(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, _ = rig
+    for a in ("agent101", "agent102", "agent103", "agent104"):
+        await ami.events.put(Ev("UserEvent", UserEvent="TongdaiAgent", Agent=a, Op="pause"))
+    await ami.events.put(Ev("DeviceStateChange", Device="PJSIP/agent105", State="INUSE"))
+    await until(lambda: dist.d.agents["agent104"].state.value == "paused")
+    assert dist.enqueue("c4", "PJSIP/anonymous-04", "chung", "0908", None)
+    dist.ivr_done("c4")
+    await asyncio.sleep(0.3)
+    assert ami.originates() == []  # everyone paused, agent105's phone is in use
+    await ami.events.put(Ev("DeviceStateChange", Device="PJSIP/agent105", State="NOT_INUSE"))
+    await until(lambda: ami.originates())
+    assert ami.originates()[0]["Channel"] == "PJSIP/agent105"
+
+
+async def test_past_capacity_enqueue_refuses(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, _, _ = rig
+    for a in list(dist.d.agents):
+        dist.d.agent_pause(a, "break")
+    accepted = [dist.enqueue(f"k{i}", f"PJSIP/x-{i}", "chung", "09", None) for i in range(7)]
+    assert accepted == [True] * dist.d.cfg.max_calls + [False] * (7 - dist.d.cfg.max_calls)
+
+
+async def test_a_callback_dials_the_citizen_then_rings_the_reserved_agent(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, _ = rig
+    for a in list(dist.d.agents):
+        dist.d.agent_pause(a, "break")
+    assert dist.enqueue("c5", "PJSIP/anonymous-05", "chung", "0905111222", None)
+    dist.ivr_done("c5")
+    dist.d.calls["c5"].entered_at -= 60  # waited long enough to be offered a callback
+    assert dist.d.may_offer_callback("c5")
+    dist.request_callback("c5")
+    await ami.events.put(Ev("Hangup", Uniqueid="c5"))  # the caller hangs up, keeps the place
+    await asyncio.sleep(0.1)
+    assert dist.d.calls["c5"].state.value == "callback_waiting"
+    dist.d.agent_unpause("agent103")
+    dist.flush()
+    await until(lambda: ami.originates())
+    dial = ami.originates()[0]
+    assert dial["Channel"] == "PJSIP/0905111222@citizens" and dial["Context"] == "tongdai-callback"
+    await ami.events.put(
+        Ev("OriginateResponse", Response="Success", Uniqueid=dial["ChannelId"],
+           Channel="PJSIP/citizens-0009")
+    )  # fmt: skip
+    await until(lambda: len(ami.originates()) == 2)
+    ring = ami.originates()[1]
+    assert ring["Channel"] == "PJSIP/agent103"
+    assert "TONGDAI_CALLER_CHAN=PJSIP/citizens-0009" in ring["Variable"]
+    # the citizen's leg stands for the call: its hang-up ends it
+    await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=ring["ChannelId"]))
+    await until(lambda: dist.d.calls["c5"].state.value == "connected")
+    await ami.events.put(Ev("Hangup", Uniqueid=dial["ChannelId"]))
+    await until(lambda: "c5" not in dist.d.calls)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
