@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,7 +114,8 @@ class Distributor:
         self._kick = asyncio.Event()
         self._writes: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
         self._tg: asyncio.TaskGroup | None = None
-        self.decisions: list[float] = []  # seconds spent in assign(), for the benchmark
+        #: seconds spent in each assign() (the benchmark's decision latency); bounded
+        self.decisions: deque[float] = deque(maxlen=100_000)
         #: called with every dispatcher transition, in order, after queue_log and the ticket
         #: (the web app's live hub and metrics); must be quick and must not await
         self.listeners: list[Callable[[Event], None]] = []
@@ -469,7 +471,7 @@ class Distributor:
         """Write ``decisions`` (seconds per ``assign`` round) as JSON for ``tongdai bench acd``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"decisions_s": self.decisions}), encoding="utf-8")
+        tmp.write_text(json.dumps({"decisions_s": list(self.decisions)}), encoding="utf-8")
         tmp.replace(path)
 
     def snapshot(self) -> Mapping[str, object]:

@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +31,10 @@ MAX_HEADER_LINES = 200
 _REPLY_RE = re.compile(r"^(\d{3})([ -])(.*)$")
 _RESULT_RE = re.compile(r"result=(-?\d*)(?:\s*\((.*)\))?")
 DIGITS = "0123456789*#"
+
+
+#: called with (command line, seconds) after every AGI command (the engine's metrics)
+COMMAND_OBSERVERS: list[Callable[[str, float], None]] = []
 
 
 class AgiProtocolError(TelephonyError):
@@ -131,6 +136,7 @@ class AgiChannel:
         if "\n" in line or "\r" in line:
             raise ValueError("AGI command must be one line")
         self._writer.write(line.encode("utf-8") + b"\n")
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout or self.command_timeout):
                 await self._writer.drain()
@@ -140,6 +146,9 @@ class AgiChannel:
             raise AgiHangup(f"connection lost during {line.split(' ', 1)[0]}") from exc
         except TimeoutError as exc:
             raise TelephonyError(f"AGI command timed out: {line[:60]!r}") from exc
+        finally:
+            for observe in COMMAND_OBSERVERS:
+                observe(line, time.perf_counter() - started)
         if reply.code == 511:
             self.hung_up = True
             raise AgiHangup("channel is dead")

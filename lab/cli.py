@@ -100,7 +100,29 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"lab up: Asterisk pid {ast_pid}" + (f", engine pid {eng_pid}" if eng_pid else ""))
     for line in _describe(settings, eng_pid is not None):
         print(line)
+    if with_engine and settings.web.enabled:
+        _demo_accounts(settings)
     return 0
+
+
+def _demo_accounts(settings: Settings) -> None:
+    """The lab's demo web accounts, with fresh random passwords (never in a deployment)."""
+    import asyncio
+
+    from tongdai.db import make_engine, upgrade_engine
+    from web.auth import create_demo_users
+
+    async def make() -> list[tuple[str, str, str]]:
+        db = make_engine(settings.database.resolved_url())
+        try:
+            await upgrade_engine(db)
+            return await create_demo_users(db)
+        finally:
+            await db.dispose()
+
+    print(f"  web      http://{settings.web.host}:{settings.web.port}  demo accounts (lab only):")
+    for name, role, password in asyncio.run(make()):
+        print(f"           {name:<12} {role:<10} {password}")
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -10,6 +10,8 @@ for pkg in debootstrap sip-tester espeak-ng sox ca-certificates; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
 done
 if ! command -v python3.11 >/dev/null 2>&1; then need_apt+=(python3.11 python3.11-venv); fi
+# the tests drive Debian's chromium headless (Playwright never downloads a browser here)
+if [ "${TONGDAI_EXTRAS:-}" = "dev" ] && [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
 if ! python3.11 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3.11-venv); fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install.sh: apt-get install ${need_apt[*]}"

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from reports import cli as reports_cli
     from reports import staffing_cli, synth_cli
     from tickets import cli as tickets_cli
+    from web import cli as web_cli
 
     parser = argparse.ArgumentParser(
         prog="tongdai", description="1022 hotline engine: IVR, tickets, Asterisk lab"
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         staffing_cli,
         synth_cli,
         bench_cli,
+        web_cli,
     ):
         module.register(sub)
     return parser

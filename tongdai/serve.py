@@ -23,11 +23,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd import agi as acd_agi
+from acd.callbacks import CallbackDialer
 from acd.config import load_acd
 from acd.dispatch import Dispatcher
 from acd.distributor import WANTED_EVENTS, Distributor
 from acd.queue_log import QueueLogWriter
 from dossiers.sql import SqlDossierLookup
+from ivr import agi
 from ivr.agi import AgiChannel
 from ivr.fastagi import FastAgiServer
 from ivr.menu import check_prompts, load_menu
@@ -44,6 +46,9 @@ from tongdai.announcements import active_announcement
 from tongdai.db import make_engine, upgrade_engine, utcnow
 from tongdai.errors import AmiError, ConfigError, StoreError
 from tongdai.settings import Settings, home_path, load_settings
+from web.app import engine_web, listen
+from web.app import serve as serve_web
+from web.metrics import CountingTicketStore, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +225,11 @@ async def run_engine(
         tracker = QueueTracker(tickets, now=now)
         ami = make_ami(settings)
         dist = make_distributor(settings, ami, tickets) if ami is not None else None
+        metrics = Metrics()
         ctx = build_context(
             settings,
             engine,
-            tickets,
+            CountingTicketStore(tickets, metrics),
             # with our own ACD, app_queue only sees fallback calls (the tracker finds those)
             on_queued=tracker.queued if dist is None else None,
             now=now,
@@ -232,11 +238,22 @@ async def run_engine(
         )
         sounds = settings.ivr.asterisk_sounds_dir
 
+        ivr_calls = 0
+
         async def handle(channel: AgiChannel, script: str) -> None:
+            nonlocal ivr_calls
             if script == "ivr":
-                await run_call(channel, ctx)
+                ivr_calls += 1
+                try:
+                    await run_call(channel, ctx)
+                finally:
+                    ivr_calls -= 1
             elif script == "acd_wait" and dist is not None:
                 await acd_agi.acd_wait(channel, dist, sounds)
+            elif script == "acd_enter" and dist is not None:  # `tongdai bench acd`: no menu
+                from bench.acd_bench import acd_enter
+
+                await acd_enter(channel, dist, settings.acd.announce_every_s)
             elif script == "survey" and dist is not None:
                 await acd_agi.survey(channel, tickets, sounds, dist.ticket_of)
             else:
@@ -250,17 +267,41 @@ async def run_engine(
             command_timeout=settings.fastagi.command_timeout,
             max_connections=settings.fastagi.max_connections,
         )
+        web_app = web_sock = None
+        if settings.web.enabled:
+            web_app = engine_web(
+                settings,
+                engine,
+                tickets,
+                dist,
+                metrics=metrics,
+                calls_in_ivr=lambda: ivr_calls,
+                cookie_secure=settings.web.cookie_secure,
+                session_hours=settings.web.session_hours,
+            )
+            web_sock = listen(settings.web.host, settings.web.port)  # a taken port fails now
+        agi.COMMAND_OBSERVERS.append(metrics.fastagi_command)
         stop = stop or _signal_event()
         await server.start()
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(tickets.run_replayer(5.0))]
                 if ami is not None:
+                    tasks.append(
+                        tg.create_task(metrics.watch_ami(ami.subscribe(["__connected__"])))
+                    )
                     tasks.append(tg.create_task(follow_ami(settings, ami, tracker, dist)))
+                if web_app is not None and web_sock is not None:
+                    # not in `tasks`: it ends by itself on `stop` (live streams, then uvicorn)
+                    tg.create_task(serve_web(web_app, web_sock, stop))
                 if ready is not None:
                     ready.set()
                 log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
+                if web_app is not None:
+                    log.info("web: http://%s:%d", settings.web.host, settings.web.port)
                 await stop.wait()
+                if dist is not None:
+                    dist.dump_decisions(state / "acd_decisions.json")
                 for t in tasks:
                     t.cancel()
         finally:
@@ -278,7 +319,10 @@ def make_distributor(
     cfg = load_acd(home_path(settings.acd.config))
     dispatcher = Dispatcher(cfg, clock=time.time)
     qlog = QueueLogWriter(home_path(settings.acd.queue_log), cfg)
-    return Distributor(dispatcher, ami, tickets, qlog)
+    dist = Distributor(dispatcher, ami, tickets, qlog)
+    greeting = f"{settings.ivr.asterisk_sounds_dir}/goi_lai_chao"
+    dist.callbacks = CallbackDialer(dist, settings.acd.callback_channel, greeting)
+    return dist
 
 
 async def follow_ami(

@@ -101,6 +101,19 @@ class AcdSettings:
     #: log every configured agent in when the engine starts (the lab's simulated agents);
     #: a deployment sets false and agents log in from their phone or `tongdai agent login`
     auto_login: bool = True
+    #: how the engine dials a citizen back ({number} is replaced); the lab's "citizens" trunk
+    #: reaches a SIPp phone on 127.0.0.1:5090, a deployment points it at its carrier trunk
+    callback_channel: str = "PJSIP/{number}@citizens"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8022
+    #: set true behind https (cookies then only travel over TLS)
+    cookie_secure: bool = False
+    session_hours: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,7 @@ class Settings:
     ivr: IvrSettings = field(default_factory=IvrSettings)
     lab: LabSettings = field(default_factory=LabSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -121,6 +135,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ivr": IvrSettings,
     "lab": LabSettings,
     "acd": AcdSettings,
+    "web": WebSettings,
 }
 
 

@@ -195,3 +195,30 @@ async def test_a_callback_keeps_the_place_and_the_engine_calls_the_citizen_back(
     events = [r[4] for r in queue_log(stack) if r[1] == t.uniqueid]
     assert events[0] == "ENTERQUEUE" and "CONNECT" in events, events
     assert events[-1] in ("COMPLETEAGENT", "COMPLETECALLER"), events
+
+
+async def test_when_the_engine_restarts_while_calls_wait_none_is_lost_and_order_is_kept(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    from lab import engine
+
+    for a in AGENTS:
+        tongdai(stack, "agent", "pause", a)
+    waiting = []
+    for _ in range(3):
+        waiting.append(
+            asyncio.create_task(call(stack, [Wait(GAP), Key("0"), ExpectHangup(120_000)]))
+        )
+        await asyncio.sleep(2.5)
+    await asyncio.sleep(8)  # all three are in the wait loop
+    engine.stop_engine(stack.settings)
+    engine.start_engine(stack.settings, str(stack.config))  # agents log in again (lab)
+    callers = [c for t in waiting for c in await t]
+    for a in AGENTS:
+        tongdai(stack, "agent", "unpause", a)
+    done = [await ticket_of(tickets, c, timeout_s=60) for c in callers]
+    assert all(t.outcome == Outcome.ANSWERED for t in done), done
+    # the restarted engine took the callers back from Asterisk in the order they had arrived
+    ids = [t.uniqueid for t in done]
+    enters = [r[1] for r in queue_log(stack) if r[4] == "ENTERQUEUE" and r[1] in ids]
+    assert enters == ids + ids, enters

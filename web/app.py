@@ -1,0 +1,317 @@
+"""The web app: ``create_app(WebDeps)`` builds the Starlette application, ``serve`` runs it on
+uvicorn inside the engine's event loop (no threads, no second process).
+
+    /login /logout /wallboard /console /tickets /tickets/{code} /reports   pages (Jinja2)
+    /api/v1/...  REST JSON (OpenAPI at /api/v1/openapi.json)              web.api
+    /live        server-sent events (wallboard, console)                  web.live
+    /metrics     Prometheus                                               web.metrics
+    /recordings/{name}.wav  callers' messages, to logged-in users only
+    /static/...  CSS and the one small script
+
+Everything but /login and /static needs a login (``web.security``). The lifespan owns the live
+publisher task; ``serve`` stops uvicorn when the engine's ``stop`` event is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from acd.distributor import Distributor
+from dossiers.model import DossierLookup
+from dossiers.sql import SqlDossierLookup
+from tickets.store import TicketStore
+from tongdai.db import utcnow
+from tongdai.errors import StoreError, TongdaiError
+from tongdai.settings import Settings, home_path
+from web import api, stats
+from web.announce import Announcer, SqlAnnouncer
+from web.auth import AuthStore
+from web.control import AcdControl, DistributorControl, NullControl
+from web.errors import ApiError, error_response
+from web.labels import FAILED
+from web.live import LiveHub, LivePublisher
+from web.metrics import Metrics
+from web.pages import render
+from web.pages import routes as page_routes
+from web.security import LoginLimiter
+from web.ticket_actions import CATEGORIES, TicketActions
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'"
+)
+
+
+@dataclass
+class WebDeps:
+    engine: AsyncEngine
+    tickets: TicketStore
+    control: AcdControl = field(default_factory=NullControl)
+    hub: LiveHub = field(default_factory=LiveHub)
+    metrics: Metrics = field(default_factory=Metrics)
+    announcer: Announcer | None = None
+    dossiers: DossierLookup | None = None
+    #: the callers' messages (host path): ``/recordings/<name>.wav`` serves only these
+    messages_dir: Path = field(default_factory=lambda: home_path("recordings/messages"))
+    #: Secure flag on cookies (set when the app is behind https)
+    cookie_secure: bool = False
+    session_ttl: timedelta = timedelta(hours=12)
+    hasher: PasswordHasher | None = None
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    categories: dict[str, str] = field(default_factory=lambda: dict(CATEGORIES))
+    clock: Callable[[], datetime] = utcnow
+    complaint_days: int = 10
+    calls_in_ivr: Callable[[], int] | None = None
+    stats_every: float = 10.0
+    ping_s: float = 15.0
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/live", "/metrics")) or path == "/api"
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    return render(request, "error.html", {"status": status, "message": message}, status)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if _wants_json(request):
+        return exc.response(headers)
+    return _error_page(request, exc.status, FAILED.get(exc.error_id, exc.message))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _wants_json(request):
+        ids = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        return error_response(
+            exc.status_code, ids.get(exc.status_code, "http_error"), str(exc.detail), None,
+            dict(exc.headers or {}),
+        )  # fmt: skip
+    return _error_page(request, exc.status_code, str(exc.detail))
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    log.warning("web: %s", exc)
+    if _wants_json(request):
+        return error_response(503, "store_unavailable", "the database is not reachable now")
+    return _error_page(request, 503, "Cơ sở dữ liệu tạm thời không truy cập được.")
+
+
+class SecurityHeaders:
+    """A content security policy (no inline script) and the usual hardening headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                names = {k.lower() for k, _ in headers}
+                extra = {
+                    b"content-security-policy": CSP.encode(),
+                    b"x-content-type-options": b"nosniff",
+                    b"referrer-policy": b"same-origin",
+                    b"x-frame-options": b"DENY",
+                    b"cache-control": b"no-store",
+                }
+                headers.extend((k, v) for k, v in extra.items() if k not in names)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(deps: WebDeps) -> Starlette:
+    auth = AuthStore(
+        deps.engine, hasher=deps.hasher, session_ttl=deps.session_ttl, clock=deps.clock
+    )
+    actions = TicketActions(
+        deps.tickets,
+        deps.hub,
+        deps.categories,
+        agent_ids=lambda: {a.id for a in deps.control.state().agents},
+        clock=deps.clock,
+        complaint_days=deps.complaint_days,
+    )
+    engine, clock = deps.engine, deps.clock
+
+    async def figures() -> dict[str, Any]:
+        return await stats.today(engine, clock())
+
+    publisher = LivePublisher(deps.hub, deps.control, figures, stats_every=deps.stats_every)
+    deps.metrics.bind(
+        deps.control, calls_in_ivr=deps.calls_in_ivr, sse_clients=lambda: deps.hub.clients
+    )
+    if deps.metrics.observe not in deps.hub.observers:
+        deps.hub.observers.append(deps.metrics.observe)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(publisher.run(), name="web-live-publisher")
+        try:
+            yield
+        finally:
+            deps.hub.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = Starlette(
+        routes=[
+            *api.routes(),
+            *page_routes(),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            StoreError: _store_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.deps = deps
+    app.state.auth = auth
+    app.state.actions = actions
+    app.state.publisher = publisher
+    app.state.announcer = deps.announcer or SqlAnnouncer(deps.engine, synthesize=False)
+    app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
+    return app
+
+
+class _EngineServer(uvicorn.Server):
+    """uvicorn without its own signal handlers (the engine owns SIGTERM/SIGINT) that says
+    when it listens."""
+
+    def __init__(self, config: uvicorn.Config, ready: asyncio.Event | None) -> None:
+        super().__init__(config)
+        self.ready = ready
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.ready is not None:
+            self.ready.set()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the web port now, so a taken port is a clear error at start (TongdaiError)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise TongdaiError(f"web: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(
+    app: Starlette,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    *,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run ``app`` on ``sock`` until ``stop`` is set (then live streams end and uvicorn stops,
+    waiting at most 5 s for requests in flight)."""
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        ws="none",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+    )
+    server = _EngineServer(config, ready)
+
+    async def stopper() -> None:
+        await stop.wait()
+        app.state.deps.hub.close()
+        server.should_exit = True
+
+    async with asyncio.TaskGroup() as tg:
+        watch = tg.create_task(stopper())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            watch.cancel()
+
+
+def engine_web(
+    settings: Settings,
+    engine: AsyncEngine,
+    tickets: TicketStore,
+    dist: Distributor | None,
+    *,
+    metrics: Metrics | None = None,
+    calls_in_ivr: Callable[[], int] | None = None,
+    cookie_secure: bool = False,
+    session_hours: float = 12.0,
+) -> Starlette:
+    """The app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
+    listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
+    hub = LiveHub()
+    control: AcdControl = NullControl()
+    if dist is not None:
+        control = DistributorControl(dist)
+        dist.listeners.append(hub.on_acd_event)
+    deps = WebDeps(
+        engine,
+        tickets,
+        control=control,
+        hub=hub,
+        metrics=metrics or Metrics(),
+        announcer=SqlAnnouncer(
+            engine,
+            home_path(settings.ivr.announcements_dir),
+            settings.ivr.asterisk_announcements_dir,
+        ),
+        messages_dir=home_path(settings.ivr.messages_dir),
+        cookie_secure=cookie_secure,
+        session_ttl=timedelta(hours=session_hours),
+        calls_in_ivr=calls_in_ivr,
+    )
+    return create_app(deps)

@@ -1,0 +1,391 @@
+"""Accounts of the web app: users with roles, argon2 passwords, browser sessions, API tokens.
+
+Roles and what they may do (checked on the server for every page and API call)::
+
+    agent       console (own agent), read tickets, act on own tickets
+    supervisor  wallboard, agents' states, listen/whisper/barge, announcement, all tickets
+    manager     reports, read tickets
+    admin       everything, and accounts
+
+A session cookie and an API token are random values; the database keeps only their SHA-256
+(they have 256 bits of entropy, so a slow hash adds nothing). Passwords are hashed with argon2id
+in a worker thread: hashing takes tens of milliseconds and the event loop also runs the calls.
+There is no default account: ``tongdai users add`` creates them, the lab may create demo ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, cast
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Row,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    false,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tongdai.db import DB_ERRORS, Base, UtcDateTime, store_error, utcnow
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Perm(StrEnum):
+    CONSOLE = "console"
+    WALLBOARD = "wallboard"
+    AGENTS_CONTROL = "agents_control"
+    SPY = "spy"
+    ANNOUNCE = "announce"
+    TICKETS_READ = "tickets_read"
+    TICKETS_WRITE_OWN = "tickets_write_own"
+    TICKETS_WRITE_ALL = "tickets_write_all"
+    REPORTS = "reports"
+    METRICS = "metrics"
+    USERS = "users"
+
+
+PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.AGENT: frozenset({Perm.CONSOLE, Perm.TICKETS_READ, Perm.TICKETS_WRITE_OWN, Perm.METRICS}),
+    Role.SUPERVISOR: frozenset(
+        {
+            Perm.WALLBOARD,
+            Perm.AGENTS_CONTROL,
+            Perm.SPY,
+            Perm.ANNOUNCE,
+            Perm.TICKETS_READ,
+            Perm.TICKETS_WRITE_OWN,
+            Perm.TICKETS_WRITE_ALL,
+            Perm.CONSOLE,
+            Perm.METRICS,
+        }
+    ),
+    Role.MANAGER: frozenset({Perm.REPORTS, Perm.TICKETS_READ, Perm.METRICS}),
+    Role.ADMIN: frozenset(Perm),
+}
+
+ROLE_LABELS = {
+    Role.AGENT: "Tổng đài viên",
+    Role.SUPERVISOR: "Giám sát viên",
+    Role.MANAGER: "Quản lý",
+    Role.ADMIN: "Quản trị",
+}
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+PHONE_RE = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,60}$")
+MIN_PASSWORD = 10
+TOKEN_PREFIX = "tdk_"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: Role
+    agent_id: str | None = None
+    #: the user's own phone for listen/whisper/barge (``PJSIP/agent120``)
+    phone: str | None = None
+    display_name: str | None = None
+
+    def can(self, perm: Perm) -> bool:
+        return perm in PERMISSIONS[self.role]
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("name", name="uq_users_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(80))
+    display_name: Mapped[str | None] = mapped_column(String(120))
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SessionRow(Base):
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TokenRow(Base):
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+U = cast(Table, UserRow.__table__)
+WS = cast(Table, SessionRow.__table__)
+TK = cast(Table, TokenRow.__table__)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _user(row: Row[Any]) -> User:
+    return User(row.id, row.name, Role(row.role), row.agent_id, row.phone, row.display_name)
+
+
+def check_new_user(name: str, role: str, phone: str | None) -> Role:
+    """Validate a new account's fields; ValueError says what is wrong."""
+    if not NAME_RE.match(name):
+        raise ValueError(f"user name {name!r}: use 2-64 of a-z 0-9 _ . - (lower case)")
+    try:
+        checked = Role(role)
+    except ValueError:
+        raise ValueError(f"role {role!r}: one of {', '.join(r.value for r in Role)}") from None
+    if phone is not None and not PHONE_RE.match(phone):
+        raise ValueError(f"phone {phone!r}: expected an endpoint like PJSIP/agent120")
+    return checked
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"password too short: at least {MIN_PASSWORD} characters")
+
+
+class AuthStore:
+    """Users, sessions and tokens on the project's database."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        hasher: PasswordHasher | None = None,
+        session_ttl: timedelta = timedelta(hours=12),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.hasher = hasher or PasswordHasher()
+        self.session_ttl = session_ttl
+        self.clock = clock
+        self._dummy: str | None = None  # verified against for unknown names (same timing)
+
+    async def _run(self, what: str, query: Any) -> Any:
+        try:
+            async with self.engine.begin() as conn:
+                return await conn.execute(query)
+        except DB_ERRORS as exc:
+            raise store_error(f"accounts: {what}", exc) from exc
+
+    async def add_user(
+        self,
+        name: str,
+        role: str,
+        password: str | None,
+        *,
+        agent_id: str | None = None,
+        phone: str | None = None,
+        display_name: str | None = None,
+    ) -> User:
+        """Create an account; ValueError for a bad field or a name already taken."""
+        checked = check_new_user(name, role, phone)
+        hashed = None
+        if password is not None:
+            check_password(password)
+            hashed = await asyncio.to_thread(self.hasher.hash, password)
+        if await self.get_user(name) is not None:
+            raise ValueError(f"user {name!r} exists already")
+        row = (
+            await self._run(
+                f"cannot add user {name}",
+                insert(U)
+                .values(
+                    name=name,
+                    role=checked.value,
+                    password_hash=hashed,
+                    agent_id=agent_id,
+                    phone=phone,
+                    display_name=display_name,
+                    disabled=False,
+                    created_at=self.clock(),
+                )
+                .returning(*U.c),
+            )
+        ).one()
+        return _user(row)
+
+    async def set_password(self, name: str, password: str) -> None:
+        check_password(password)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
+        result = await self._run(
+            f"cannot set the password of {name}",
+            update(U).where(U.c.name == name).values(password_hash=hashed),
+        )
+        if result.rowcount == 0:
+            raise KeyError(name)
+
+    async def get_user(self, name: str) -> User | None:
+        row = (await self._run("cannot read users", select(U).where(U.c.name == name))).first()
+        return _user(row) if row is not None and not row.disabled else None
+
+    async def users(self) -> list[User]:
+        rows = (await self._run("cannot list users", select(U).order_by(U.c.name))).all()
+        return [_user(r) for r in rows if not r.disabled]
+
+    async def login(self, name: str, password: str) -> User | None:
+        """The user if the password is right (argon2 in a thread); None otherwise."""
+        row = (await self._run("cannot read users", select(U).where(U.c.name == name))).first()
+        stored = row.password_hash if row is not None and not row.disabled else None
+        if stored is None:
+            if self._dummy is None:
+                self._dummy = await asyncio.to_thread(self.hasher.hash, secrets.token_hex(16))
+            await asyncio.to_thread(self._verify, self._dummy, password)
+            return None
+        if not await asyncio.to_thread(self._verify, stored, password):
+            return None
+        if self.hasher.check_needs_rehash(stored):
+            await self.set_password(name, password)
+        return _user(row)
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def new_session(self, user: User) -> tuple[str, str]:
+        """A new browser session: (cookie value, CSRF token)."""
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self.clock()
+        await self._run(
+            "cannot open a session",
+            insert(WS).values(
+                id=_digest(token),
+                user_id=user.id,
+                csrf=csrf,
+                created_at=now,
+                expires_at=now + self.session_ttl,
+            ),
+        )
+        return token, csrf
+
+    async def session(self, token: str) -> tuple[User, str] | None:
+        """The session's user and CSRF token, if the session exists and has not expired."""
+        query = (
+            select(U, WS.c.csrf)
+            .join(WS, WS.c.user_id == U.c.id)
+            .where(WS.c.id == _digest(token), WS.c.expires_at > self.clock())
+            .where(U.c.disabled == false())
+        )
+        row = (await self._run("cannot read the session", query)).first()
+        return (_user(row), str(row.csrf)) if row is not None else None
+
+    async def end_session(self, token: str) -> None:
+        await self._run("cannot end the session", delete(WS).where(WS.c.id == _digest(token)))
+
+    async def purge_sessions(self) -> int:
+        result = await self._run(
+            "cannot purge sessions", delete(WS).where(WS.c.expires_at <= self.clock())
+        )
+        return int(result.rowcount)
+
+    # -- API tokens --------------------------------------------------------------------------
+
+    async def new_token(self, name: str, label: str | None = None) -> str:
+        """A new API token for ``name`` (shown once; only its hash is kept)."""
+        user = await self.get_user(name)
+        if user is None:
+            raise KeyError(name)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        await self._run(
+            "cannot store the token",
+            insert(TK).values(
+                user_id=user.id, token_hash=_digest(token), label=label, created_at=self.clock()
+            ),
+        )
+        return token
+
+    async def token_user(self, token: str) -> User | None:
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            return None
+        query = (
+            select(U)
+            .join(TK, TK.c.user_id == U.c.id)
+            .where(TK.c.token_hash == _digest(token), TK.c.revoked_at.is_(None))
+            .where(U.c.disabled == false())
+        )
+        row = (await self._run("cannot read the token", query)).first()
+        return _user(row) if row is not None else None
+
+    async def revoke_tokens(self, name: str) -> int:
+        user = await self.get_user(name)
+        if user is None:
+            raise KeyError(name)
+        result = await self._run(
+            "cannot revoke tokens",
+            update(TK)
+            .where(TK.c.user_id == user.id, TK.c.revoked_at.is_(None))
+            .values(revoked_at=self.clock()),
+        )
+        return int(result.rowcount)
+
+
+#: the lab's demo accounts: (name, role, agent id, phone)
+DEMO_USERS = (
+    ("giamsat", Role.SUPERVISOR, None, "PJSIP/agent120"),
+    ("quanly", Role.MANAGER, None, None),
+    ("quantri", Role.ADMIN, None, None),
+    ("agent101", Role.AGENT, "agent101", "PJSIP/agent101"),
+    ("agent102", Role.AGENT, "agent102", "PJSIP/agent102"),
+)
+
+
+async def create_demo_users(engine: AsyncEngine) -> list[tuple[str, str, str]]:
+    """Demo accounts with random passwords, for the lab to print: [(name, role, password)].
+
+    An account that exists already gets a new random password (printed again)."""
+    store = AuthStore(engine)
+    made: list[tuple[str, str, str]] = []
+    for name, role, agent, phone in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        if await store.get_user(name) is None:
+            await store.add_user(name, role, password, agent_id=agent, phone=phone)
+        else:
+            await store.set_password(name, password)
+        made.append((name, role.value, password))
+    return made

@@ -1,0 +1,133 @@
+"""Vietnamese labels and formats of the interface (states, outcomes, dates, numbers).
+
+The same dictionaries go to the page's script as JSON (``labels_data``), so a state shown by a
+live update reads exactly like one rendered by the server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tickets.codes import VN_TZ
+
+AGENT_STATES = {
+    "logged_out": "Đã đăng xuất",
+    "available": "Sẵn sàng",
+    "ringing": "Đang đổ chuông",
+    "on_call": "Đang nghe máy",
+    "wrap_up": "Hoàn tất cuộc gọi",
+    "paused": "Tạm nghỉ",
+}
+PAUSE_REASONS = {
+    "break": "Nghỉ giải lao",
+    "meal": "Nghỉ ăn",
+    "training": "Đào tạo",
+    "back_office": "Việc văn phòng",
+    "missed_calls": "Nhỡ nhiều cuộc gọi",
+}
+CALL_STATES = {
+    "waiting": "Đang chờ",
+    "offered": "Đang đổ chuông",
+    "connected": "Đang nói chuyện",
+    "callback_waiting": "Chờ gọi lại",
+    "callback_dialing": "Đang gọi lại",
+}
+OUTCOMES = {
+    "self_service": "Tự phục vụ",
+    "answered": "Đã trả lời",
+    "abandoned_ivr": "Bỏ máy ở menu",
+    "abandoned_queue": "Bỏ máy khi chờ",
+    "message_left": "Để lại lời nhắn",
+    "closed_hours": "Ngoài giờ",
+    "rejected_busy": "Quá tải",
+    "error": "Lỗi hệ thống",
+    "timeout_queue": "Chờ quá lâu",
+    "callback_failed": "Gọi lại không được",
+    "callback_cancelled": "Huỷ gọi lại",
+}
+STATUSES = {
+    "new": "Mới",
+    "in_progress": "Đang xử lý",
+    "resolved": "Đã giải quyết",
+    "closed": "Đã đóng",
+}
+SPY_MODES = {"listen": "Nghe", "whisper": "Nhắc", "barge": "Tham gia"}
+OPS = {"login": "Đăng nhập", "logout": "Đăng xuất", "pause": "Tạm nghỉ", "unpause": "Làm việc"}
+
+#: messages after a form, by key (never the user's own text: nothing to reflect)
+DONE = {
+    "saved": "Đã lưu.",
+    "state": "Đã đổi trạng thái.",
+    "spy": "Điện thoại của bạn đang đổ chuông.",
+    "announce_set": "Đã đặt thông báo đặc biệt.",
+    "announce_clear": "Đã xoá thông báo đặc biệt.",
+    "calling": "Điện thoại của bạn đổ chuông trước, sau đó hệ thống gọi người dân.",
+}
+FAILED = {
+    "illegal_transition": "Không thể chuyển sang trạng thái này lúc này.",
+    "illegal_status": "Không thể chuyển phiếu sang trạng thái này.",
+    "forbidden": "Bạn không có quyền làm việc này.",
+    "invalid_input": "Dữ liệu nhập không hợp lệ.",
+    "invalid_reason": "Lý do tạm nghỉ không hợp lệ.",
+    "invalid_number": "Số điện thoại không hợp lệ.",
+    "telephony_unavailable": "Tổng đài (AMI) không phản hồi, xin thử lại.",
+    "acd_unavailable": "Bộ phân phối cuộc gọi không chạy.",
+    "not_on_call": "Tổng đài viên không đang nghe máy.",
+    "agent_busy": "Tổng đài viên đang bận.",
+    "no_phone": "Tài khoản của bạn chưa có số máy lẻ.",
+    "unknown_agent": "Không có tổng đài viên này.",
+    "not_found": "Không tìm thấy.",
+    "synthesis": "Không tạo được âm thanh thông báo.",
+    "csrf": "Thiếu mã bảo vệ biểu mẫu (CSRF) hoặc phiên đã hết hạn: xin tải lại trang.",
+    "no_agent": "Tài khoản của bạn chưa gắn với tổng đài viên nào.",
+}
+
+
+def vn_datetime(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    return value.astimezone(VN_TZ).strftime(fmt) if value is not None else ""
+
+
+def vn_iso(value: str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    """An ISO date-time string (as the JSON views carry) in Vietnam time."""
+    if not value:
+        return ""
+    try:
+        return vn_datetime(datetime.fromisoformat(value), fmt)
+    except ValueError:
+        return value
+
+
+def vn_number(value: float | int | None, decimals: int = 0) -> str:
+    """1234567.5 -> ``1.234.567,5`` (Vietnamese separators)."""
+    if value is None:
+        return "–"
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+def duration(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss``."""
+    if seconds is None:
+        return "–"
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{vn_number(value * 100, 1)} %"
+
+
+def labels_data(categories: dict[str, str]) -> dict[str, Any]:
+    """The labels the page's script needs (``{{ labels | tojson }}`` in the base template)."""
+    return {
+        "agent_states": AGENT_STATES,
+        "pause_reasons": PAUSE_REASONS,
+        "call_states": CALL_STATES,
+        "outcomes": OUTCOMES,
+        "statuses": STATUSES,
+        "categories": categories,
+        "spy_modes": SPY_MODES,
+    }

@@ -1,0 +1,224 @@
+"""Ticket pages (search, detail with timeline and recording, the status workflow form),
+recordings for logged-in users, and the manager's report pages.
+
+Recordings: only ``<messages_dir>/<name>.wav`` where the name is letters, digits, ``-_.`` and
+the resolved file is inside the folder (no ``..``, no symlink out of it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from reports.html import render_html
+from reports.kpi import compute
+from reports.xlsx import render_xlsx
+from tickets.codes import VN_TZ
+from web import errors as v
+from web import ticket_query
+from web.api import ticket_filter
+from web.auth import Perm
+from web.errors import ApiError
+from web.pages import back, form, render
+from web.security import Principal, guard
+from web.ticket_actions import ACTIONS, MAX_NOTES, Change, may_write
+from web.views import recording_url
+
+P = Perm
+RECORDING_RE = re.compile(r"^[A-Za-z0-9_.-]{1,120}\.wav$")
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+PAGE_SIZE = 50
+
+
+def _back_target(value: str | None, code: str) -> str:
+    return f"/console?ticket={quote(code)}" if value == "console" else f"/tickets/{quote(code)}"
+
+
+@guard(P.TICKETS_READ, api=False)
+async def tickets(request: Request, p: Principal) -> Response:
+    deps = request.app.state.deps
+    q = request.query_params
+    try:
+        f = ticket_filter(q, deps.categories)
+    except ApiError as exc:
+        return render(request, "tickets.html", _list_context(q, [], 0, exc.message), 422)
+    page = v.integer(q.get("page"), "page", default=1, lo=1, hi=10_000)
+    f = ticket_query.TicketFilter(
+        **{**f.__dict__, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
+    )
+    found, total = await ticket_query.search(deps.engine, f, deps.clock())
+    ctx = _list_context(q, found, total, None)
+    ctx["page"] = page
+    ctx["pages"] = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    return render(request, "tickets.html", ctx)
+
+
+def _list_context(q: Any, found: list[Any], total: int, error: str | None) -> dict[str, Any]:
+    keys = ("since", "until", "category", "outcome", "status", "caller", "agent")
+    filters = {k: (q.get(k) or "")[:64] for k in keys}
+    query = urlencode({k: value for k, value in filters.items() if value})
+    return {
+        "tickets": found,
+        "total": total,
+        "filters": filters,
+        "query": query,
+        "error": error,
+        "page": 1,
+        "pages": 1,
+    }
+
+
+@guard(P.TICKETS_READ, api=False)
+async def ticket(request: Request, p: Principal) -> Response:
+    actions = request.app.state.actions
+    found = await actions.get(str(request.path_params["code"]))
+    timeline: list[tuple[datetime, str, str]] = [
+        (found.started_at, "Cuộc gọi đến", found.caller or "")
+    ]
+    for s in found.ivr_path:
+        what = f"Menu: {s.node}" + (f" (phím {s.key})" if s.key else "")
+        timeline.append((s.at, what, s.detail or ""))
+    for label, at, who in (
+        ("Vào hàng đợi", found.queued_at, found.queue),
+        ("Tổng đài viên nghe máy", found.answered_at, found.agent),
+        ("Kết thúc cuộc gọi", found.ended_at, None),
+    ):
+        if at is not None:
+            timeline.append((at, label, who or ""))
+    for h in found.history:
+        before = h.from_status.value if h.from_status else ""
+        timeline.append(
+            (h.at, f"Trạng thái: {before} → {h.to_status.value}", f"{h.by}: {h.note or ''}")
+        )
+    timeline.sort(key=lambda row: row[0])
+    deps = request.app.state.deps
+    agents = sorted(a.id for a in deps.control.state().agents)
+    now = deps.clock()
+    overdue = (
+        found.category == "phan_anh"
+        and found.due_at is not None
+        and found.due_at < now
+        and found.status.value in ("new", "in_progress")
+    )
+    return render(
+        request,
+        "ticket.html",
+        {
+            "t": found,
+            "timeline": timeline,
+            "audio": recording_url(found),
+            "can_write": may_write(p.user, found),
+            "agents": agents,
+            "overdue": overdue,
+        },
+    )
+
+
+@guard(P.TICKETS_WRITE_OWN, P.TICKETS_WRITE_ALL, api=False)
+async def ticket_post(request: Request, p: Principal) -> Response:
+    code = str(request.path_params["code"])[:32]
+    data = await form(request)
+    target = _back_target(data.get("back"), code)
+    deps = request.app.state.deps
+    try:
+        notes = data.get("notes")
+        change = Change(
+            action=v.choice(data.get("action") or "save", "action", ACTIONS),
+            notes=None
+            if notes is None
+            else v.text(notes.replace("\r\n", "\n"), "notes", max_len=MAX_NOTES, multiline=True),
+            category=v.opt_choice(data.get("category"), "category", tuple(deps.categories)),
+            note=v.opt_text(data.get("note"), "note", max_len=500, multiline=True),
+            agent=v.opt_text(data.get("agent"), "agent", max_len=64),
+        )
+        await request.app.state.actions.apply(p.user, code, change)
+    except ApiError as exc:
+        return back(target, err=exc.error_id)
+    return back(target, ok="saved")
+
+
+@guard(P.TICKETS_READ, P.CONSOLE, api=False)
+async def recording(request: Request, p: Principal) -> Response:
+    name = str(request.path_params["name"])
+    if not RECORDING_RE.match(name) or name.startswith("."):
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    path = await asyncio.to_thread(_recording_path, Path(request.app.state.deps.messages_dir), name)
+    if path is None:
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    headers = {"Cache-Control": "private, no-store"}
+    return FileResponse(path, media_type="audio/wav", headers=headers)
+
+
+def _recording_path(folder: Path, name: str) -> Path | None:
+    """The file, if it really is inside ``folder`` (after resolving links)."""
+    base = folder.resolve()
+    path = (base / name).resolve()
+    return path if path.parent == base and path.is_file() else None
+
+
+def _period(q: Any, now: datetime) -> tuple[datetime, datetime]:
+    local = now.astimezone(VN_TZ)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    start = v.when(q.get("from"), "from") or first
+    end = v.when(q.get("to"), "to", end_of_day=True) or (
+        local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    )
+    if end <= start:
+        raise v.invalid("to", "must be after from")
+    if end - start > timedelta(days=400):
+        raise v.invalid("to", "at most 400 days")
+    return start, end
+
+
+@guard(P.REPORTS, api=False)
+async def reports(request: Request, p: Principal) -> Response:
+    deps = request.app.state.deps
+    try:
+        start, end = _period(request.query_params, deps.clock())
+    except ApiError as exc:
+        return render(request, "reports.html", {"error": exc.message, "start": "", "end": ""}, 422)
+    return render(
+        request,
+        "reports.html",
+        {
+            "error": None,
+            "start": start.astimezone(VN_TZ).date().isoformat(),
+            "end": (end - timedelta(days=1)).astimezone(VN_TZ).date().isoformat(),
+        },
+    )
+
+
+@guard(P.REPORTS, api=False)
+async def report_view(request: Request, p: Principal) -> Response:
+    deps = request.app.state.deps
+    start, end = _period(request.query_params, deps.clock())
+    report = await compute(deps.engine, start, end, as_of=deps.clock())
+    if request.query_params.get("format") == "xlsx":
+        data = await asyncio.to_thread(render_xlsx, report)
+        name = f"bao_cao_1022_{start:%Y%m%d}.xlsx"
+        return Response(
+            data,
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    html = await asyncio.to_thread(render_html, report)
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/tickets", tickets, methods=["GET"]),
+        Route("/tickets/{code}", ticket, methods=["GET"]),
+        Route("/tickets/{code}", ticket_post, methods=["POST"]),
+        Route("/recordings/{name}", recording, methods=["GET"]),
+        Route("/reports", reports, methods=["GET"]),
+        Route("/reports/view", report_view, methods=["GET"]),
+    ]

@@ -1,0 +1,169 @@
+"""Who is asking, and may they: authentication per request, role guards, CSRF, login limits.
+
+A request is authenticated by ``Authorization: Bearer <token>`` (API clients) or by the session
+cookie (browsers). ``guard`` wraps an endpoint: anonymous callers get 401 JSON on the API and a
+redirect to ``/login`` on pages; a role without the permission gets 403. A state-changing
+request authenticated by the cookie must carry the session's CSRF token (form field ``csrf``,
+or header ``X-CSRF-Token`` for the pages' own ``fetch`` calls); bearer tokens are not sent by
+browsers on their own, so they need none. The login form has its own double-submit token,
+and failed logins are limited per client address and user name (``LoginLimiter``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from web.auth import AuthStore, Perm, User
+from web.errors import ApiError
+
+SESSION_COOKIE = "tongdai_session"
+LOGIN_CSRF_COOKIE = "tongdai_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    #: the session's CSRF token (None when authenticated by an API token)
+    csrf: str | None
+    via: str  # "session" | "token"
+
+
+async def authenticate(request: Request) -> Principal | None:
+    if hasattr(request.state, "principal"):
+        found: Principal | None = request.state.principal
+        return found
+    auth: AuthStore = request.app.state.auth
+    principal: Principal | None = None
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            user = await auth.token_user(token.strip())
+            principal = Principal(user, None, "token") if user else None
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie and len(cookie) <= 100:
+            found_session = await auth.session(cookie)
+            if found_session is not None:
+                principal = Principal(found_session[0], found_session[1], "session")
+    request.state.principal = principal
+    return principal
+
+
+def same_token(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and secrets.compare_digest(str(a), str(b))
+
+
+async def check_csrf(request: Request, principal: Principal) -> bool:
+    if request.method in SAFE_METHODS or principal.via != "session":
+        return True
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get("csrf")
+        sent = value if isinstance(value, str) else None
+    return same_token(sent, principal.csrf)
+
+
+Endpoint = Callable[[Request, Principal], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guard(*perms: Perm, api: bool) -> Callable[[Endpoint], Handler]:
+    """Require a login, any one of ``perms`` (none given: any role) and, for state changes
+    by cookie, the CSRF token. ``api`` decides JSON errors or HTML (redirect to /login)."""
+
+    def wrap(endpoint: Endpoint) -> Handler:
+        async def handler(request: Request) -> Response:
+            principal = await authenticate(request)
+            if principal is None:
+                if api:
+                    raise ApiError(401, "unauthenticated", "log in or send a bearer token")
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
+            if perms and not any(principal.user.can(p) for p in perms):
+                raise ApiError(
+                    403, "forbidden", "your role may not do this", {"role": principal.user.role}
+                )
+            if not await check_csrf(request, principal):
+                raise ApiError(403, "csrf", "missing or wrong CSRF token")
+            return await endpoint(request, principal)
+
+        handler.__name__ = endpoint.__name__
+        handler.__doc__ = endpoint.__doc__
+        return handler
+
+    return wrap
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+class LoginLimiter:
+    """At most ``max_failures`` failed logins per (address, name) in ``window_s`` seconds, and
+    ``max_per_ip`` per address whatever the name; then 429 until the oldest failure ages out."""
+
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window_s: float = 300.0,
+        *,
+        max_per_ip: int = 50,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 100_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.max_per_ip = max_per_ip
+        self.clock = clock
+        self.max_keys = max_keys
+        self._fails: dict[tuple[str, str], deque[float]] = {}
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        q = self._fails.get(key)
+        if q is None:
+            return deque()
+        cutoff = self.clock() - self.window_s
+        while q and q[0] <= cutoff:
+            q.popleft()
+        if not q:
+            del self._fails[key]
+        return q
+
+    def retry_after(self, ip: str, name: str) -> float | None:
+        """Seconds to wait if this login attempt is refused now, else None."""
+        for key, limit in (((ip, name.lower()), self.max_failures), ((ip, ""), self.max_per_ip)):
+            q = self._recent(key)
+            if len(q) >= limit:
+                return max(1.0, q[0] + self.window_s - self.clock())
+        return None
+
+    def failed(self, ip: str, name: str) -> None:
+        if len(self._fails) >= self.max_keys:  # an attack with many names: forget the oldest
+            self._fails.pop(next(iter(self._fails)))
+        now = self.clock()
+        for key in ((ip, name.lower()), (ip, "")):
+            self._fails.setdefault(key, deque()).append(now)
+
+    def succeeded(self, ip: str, name: str) -> None:
+        self._fails.pop((ip, name.lower()), None)
+
+
+def cookie_args(secure: bool, max_age: int | None) -> dict[str, Any]:
+    return {"httponly": True, "samesite": "lax", "secure": secure, "max_age": max_age, "path": "/"}
