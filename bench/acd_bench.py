@@ -14,7 +14,8 @@ time from the dialplan's ``TongdaiBenchEnter`` UserEvent (same point in both mod
 agent leg's ``DialBegin``, for calls that found a free agent at entry (fewer than ``--agents``
 conversations in the system); for app_queue also its native QueueCallerJoin -> AgentCalled.
 The engine's decision latency is ``Distributor.decisions`` (dumped on SIGTERM); CPU seconds
-during the load and peak RSS (VmHWM) come from /proc. Artifacts stay in var/bench/acd-<stamp>/.
+during the load and peak RSS (VmHWM) come from /proc. The pure parts are in bench/acd_metrics.py.
+Artifacts (settings, logs, queue_log, ``<mode>_events.jsonl``) stay in var/bench/acd-<stamp>/.
 """
 
 from __future__ import annotations
@@ -249,6 +250,8 @@ async def run_mode(mode: str, config: Path, opts: BenchOptions) -> dict[str, Any
         if eng_pid is not None:
             await asyncio.to_thread(engine.stop_engine, settings)
         await asyncio.to_thread(asterisk.stop, settings)
+    with (config.parent / f"{mode}_events.jsonl").open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(ev) + "\n" for ev in events)
     calls = {n: c for n, c in calls_from_events(events).items() if n in numbers}
     elapsed, window = sipp.elapsed_s, t1 - t0
     usage: dict[str, Any] = {}
