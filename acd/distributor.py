@@ -356,10 +356,6 @@ class Distributor:
             call = self.d.calls.get(uid)
             if call is not None and call.state.value == "connected":
                 self.d.call_completed(uid, "agent")
-                leg = self.legs.get(uid)
-                if leg is not None and self._tg is not None:
-                    # the caller is back in the wait loop's dialplan: take them to the survey
-                    self._tg.create_task(self._redirect(leg.caller_channel, "tongdai-survey"))
             return
         leg = self.legs.get(uniqueid)
         self.timed_out.discard(uniqueid)
@@ -383,12 +379,6 @@ class Distributor:
         name = self._leg_names.get(leg.agent_uid or "")
         if name and self._tg is not None:
             self._tg.create_task(self._hangup_leg(name))
-
-    async def _redirect(self, channel: str, context: str) -> None:
-        with contextlib.suppress(AmiError):  # the caller may have hung up meanwhile
-            await self.ami.action(
-                "Redirect", Channel=channel, Context=context, Exten="s", Priority="1"
-            )
 
     async def _hangup_leg(self, channel: str) -> None:
         with contextlib.suppress(AmiError):

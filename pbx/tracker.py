@@ -42,8 +42,15 @@ class _Tracked:
 
 class QueueTracker:
     def __init__(
-        self, tickets: TicketStore, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        tickets: TicketStore,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        adopt_open: bool = True,
     ) -> None:
+        #: resync adopts queued tickets left open; False when our own ACD owns queued calls
+        #: (app_queue then only sees fallback calls, which QueueCallerJoin announces)
+        self.adopt_open = adopt_open
         self.tickets = tickets
         self.now = now
         self.calls: dict[str, _Tracked] = {}
@@ -55,6 +62,8 @@ class QueueTracker:
 
     async def resync(self) -> None:
         """After a (re)start: follow tickets that were queued and never ended."""
+        if not self.adopt_open:
+            return
         try:
             for t in await self.tickets.list(since=self.now().replace(hour=0, minute=0)):
                 if t.uniqueid and t.queued_at and t.ended_at is None:

@@ -222,7 +222,7 @@ async def run_engine(
         # while the database is away, tickets go to a durable local journal and are replayed
         state = home_path(settings.database.state_dir)
         tickets = SpoolingTicketStore(SqlTicketStore(engine), state / "spool")
-        tracker = QueueTracker(tickets, now=now)
+        tracker = QueueTracker(tickets, now=now, adopt_open=settings.acd.distribution != "engine")
         ami = make_ami(settings)
         dist = make_distributor(settings, ami, tickets) if ami is not None else None
         metrics = Metrics()

@@ -79,7 +79,8 @@ async def test_longest_idle_gives_each_new_call_to_the_agent_idle_longest(
         await asyncio.sleep(1.0)
     callers = [c for t in tasks for c in await t]
     first = [await ticket_of(tickets, c) for c in callers]
-    assert all(t.outcome == Outcome.ANSWERED and t.queue == "chung" for t in first), first
+    seen = [(t.caller, t.outcome, t.queue, t.agent, [st.node for st in t.ivr_path]) for t in first]
+    assert all(t.outcome == Outcome.ANSWERED and t.queue == "chung" for t in first), seen
     assert sorted(t.agent or "" for t in first) == AGENTS
     # everyone is free again: the next call goes to whoever finished first
     done_first = min(first, key=lambda t: (t.ended_at, t.agent))
