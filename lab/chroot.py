@@ -120,11 +120,25 @@ def _run(argv: Sequence[str], what: str) -> None:
         raise LabError(f"{what} failed (exit {result.returncode}):\n{tail}")
 
 
+#: mirrors frozen at a snapshot (as on this project's build machines, whose own apt has the
+#: same setting) serve a sid Release file past its Valid-Until date; signatures are still checked
+APT_OPTIONS = ("-o", "Acquire::Check-Valid-Until=false")
+
+
 def _apt_install(root: Path, packages: Sequence[str]) -> None:
     chroot = ["chroot", str(root)]
-    _run([*chroot, "apt-get", "update", "-q"], "apt-get update in the chroot")
+    _run([*chroot, "apt-get", *APT_OPTIONS, "update", "-q"], "apt-get update in the chroot")
     _run(
-        [*chroot, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        [
+            *chroot,
+            "apt-get",
+            *APT_OPTIONS,
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            *packages,
+        ],
         f"installing {' '.join(packages)} in the chroot",
     )
 
