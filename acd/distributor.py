@@ -4,14 +4,20 @@ How a call is distributed (``distribution = "engine"``):
 
 1. The IVR (same process) calls ``enqueue``; the dialplan then holds the caller in
    ``[tongdai-acd-wait]`` (music on hold, with an AGI every N seconds for announcements).
-2. When ``Dispatcher.assign`` pairs the call with a free agent, we ``Originate`` the agent's
-   endpoint into ``[tongdai-acd-connect]`` with ``ChannelId`` set, so we know the agent leg's
-   uniqueid before it exists. On answer, that context runs ``Bridge(<caller channel>)``, which
-   pulls the caller out of the music loop. ``OriginateResponse`` Failure = ring-no-answer.
-   We chose Originate+Bridge over Redirect so the caller never leaves the music until the agent
-   has really answered, and a ringing agent can be cancelled (AMI ``Hangup`` on the known leg)
-   without touching the caller.
-3. AMI ``Hangup`` of the caller or the agent leg ends the conversation (COMPLETECALLER /
+2. Direct dial (the fast path): when the IVR hands the caller over (``dial_now``) and an agent
+   is free, the decision is made right there, inside the caller's AGI session, and the
+   caller's own channel ``Dial()``s the agent (``[tongdai-acd-dial]``): no AMI round trip
+   between the decision and the agent's phone ringing. We follow that Dial over AMI
+   (``DialBegin``/``DialEnd`` of the caller's channel): not answered = ring-no-answer, the
+   caller goes on to the wait loop and keeps their place.
+3. Otherwise, when ``Dispatcher.assign`` pairs a waiting call with a free agent, we
+   ``Originate`` the agent's endpoint into ``[tongdai-acd-connect]`` with ``ChannelId`` set,
+   so we know the agent leg's uniqueid before it exists. On answer, that context runs
+   ``Bridge(<caller channel>)``, which pulls the caller out of the music loop.
+   ``OriginateResponse`` Failure = ring-no-answer. We chose Originate+Bridge over Redirect so
+   the caller never leaves the music until the agent has really answered, and a ringing agent
+   can be cancelled (AMI ``Hangup`` on the known leg) without touching the caller.
+4. AMI ``Hangup`` of the caller or the agent leg ends the conversation (COMPLETECALLER /
    COMPLETEAGENT) or the wait (ABANDON); ``DeviceStateChange`` keeps busy phones out.
 
 Every dispatcher transition goes, in order, to the queue_log and the ticket (one writer task).
@@ -24,6 +30,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +49,15 @@ from tongdai.errors import AmiError, StoreError
 
 log = logging.getLogger(__name__)
 
-WANTED_EVENTS = ("OriginateResponse", "Newchannel", "Hangup", "DeviceStateChange", "UserEvent")
+WANTED_EVENTS = (
+    "OriginateResponse",
+    "Newchannel",
+    "Hangup",
+    "DeviceStateChange",
+    "UserEvent",
+    "DialBegin",
+    "DialEnd",
+)
 
 
 class Ami(Protocol):
@@ -65,6 +80,23 @@ class Leg:
     #: set when the IVR has finished with the caller (they are in the wait loop): only then
     #: may Bridge() take them; an agent chosen earlier is reserved (ringing) until then
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the caller's own channel is dialling the agent (``dial_now``), not an Originate
+    direct: bool = False
+
+
+@dataclass(frozen=True)
+class DirectDial:
+    """What the caller's dialplan dials: ``Dial(<endpoint>,<ring_timeout_s>,...)``."""
+
+    agent_id: str
+    endpoint: str
+    ring_timeout_s: int
+
+    @property
+    def dial_args(self) -> str:
+        """``TONGDAI_DIAL``: the first two Dial() arguments (Asterisk splits after
+        substitution, so one variable carries both)."""
+        return f"{self.endpoint},{self.ring_timeout_s}"
 
 
 #: ticket outcome for each way a queued call can end
@@ -139,6 +171,26 @@ class Distributor:
         leg = self.legs.get(uniqueid)
         if leg is not None:
             leg.ready.set()
+
+    def dial_now(self, uniqueid: str) -> DirectDial | None:
+        """The IVR hands the caller over (instead of ``ivr_done``). If an agent is free for
+        them this instant (or was already reserved for them while the IVR spoke), return the
+        agent for the caller's own channel to dial; None: the caller waits in the loop."""
+        leg = self.legs.get(uniqueid)
+        call = self.d.calls.get(uniqueid)
+        if leg is None or call is None or leg.ready.is_set():
+            self.ivr_done(uniqueid)
+            return None
+        if call.state.value == "waiting":
+            self._assign_now()
+        out: DirectDial | None = None
+        if call.state.value == "offered" and leg.agent_uid is None and call.offered_to:
+            agent = self.d.agents[call.offered_to]
+            timeout = self.d.cfg.queues[call.queue].ring_timeout_s
+            leg.direct = True  # before ready: a pending _ring() for this offer stands down
+            out = DirectDial(agent.id, agent.config.endpoint, max(1, round(timeout)))
+        self.ivr_done(uniqueid)
+        return out
 
     def waiting(self, uniqueid: str) -> bool:
         return uniqueid in self.d.calls
@@ -226,13 +278,17 @@ class Distributor:
         while True:
             await self._kick.wait()
             self._kick.clear()
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            offers = self.d.assign()
-            self.decisions.append(loop.time() - t0)
-            self._flush(kick=False)
-            for offer in offers:
-                assert self._tg is not None
+            self._assign_now()
+
+    def _assign_now(self) -> None:
+        """One matching round: offers go to ``_ring`` tasks (an offer for a caller the IVR
+        still holds waits there, and ``dial_now`` may take it over)."""
+        t0 = time.perf_counter()
+        offers = self.d.assign()
+        self.decisions.append(time.perf_counter() - t0)
+        self._flush(kick=False)
+        for offer in offers:
+            if self._tg is not None:
                 self._tg.create_task(self._ring(offer))
 
     async def _ring(self, offer: Offer) -> None:
@@ -254,6 +310,8 @@ class Distributor:
                 await leg.ready.wait()
         except TimeoutError:
             log.warning("IVR never released %s: withdrawing the offer", uid)
+        if leg.direct:
+            return  # the caller's own channel dials this agent (dial_now)
         call = self.d.calls.get(uid)
         if call is None or call.offered_to != offer.agent.id or call.state.value != "offered":
             return  # the caller left meanwhile; the dispatcher already freed the agent
@@ -323,6 +381,10 @@ class Distributor:
                     self._leg_names[uid] = ev.get("Channel") or ""
             elif ev.name == "Hangup":
                 self._hangup(ev.get("Uniqueid") or "")
+            elif ev.name == "DialBegin":
+                self._dial_begin(ev)
+            elif ev.name == "DialEnd":
+                self._dial_end(ev)
             elif ev.name == "DeviceStateChange":
                 self._device(ev.get("Device") or "", ev.get("State") or "")
             elif ev.name == "UserEvent" and (ev.get("UserEvent") or "") == "TongdaiAgent":
@@ -342,6 +404,45 @@ class Distributor:
             return
         if (ev.get("Response") or "").lower() == "success":
             self.d.answered(uid, peer=agent_uid)
+        else:
+            self._forget_offer(uid)
+            self.d.ring_no_answer(uid)
+
+    def _direct_leg(self, ev: Headers) -> tuple[str, Leg] | None:
+        uid = ev.get("Uniqueid") or ""
+        leg = self.legs.get(uid) if uid else None
+        return (uid, leg) if leg is not None and leg.direct else None
+
+    def _dial_begin(self, ev: Headers) -> None:
+        """The caller's channel started dialling its agent: learn the agent leg."""
+        found = self._direct_leg(ev)
+        if found is None:
+            return
+        uid, leg = found
+        agent_uid = ev.get("DestUniqueid") or ""
+        if agent_uid:
+            leg.agent_uid = agent_uid
+            self._agent_legs[agent_uid] = uid
+            self._leg_names[agent_uid] = ev.get("DestChannel") or ""
+
+    def _dial_end(self, ev: Headers) -> None:
+        """How the caller's Dial() of its agent ended. ANSWER: connected. CANCEL: the caller
+        hung up while it rang (an abandon, not the agent's fault). Anything else (NOANSWER,
+        BUSY, CHANUNAVAIL, CONGESTION): ring-no-answer; the caller goes on to the wait loop."""
+        found = self._direct_leg(ev)
+        if found is None:
+            return
+        uid, leg = found
+        leg.direct = False
+        call = self.d.calls.get(uid)
+        if call is None or call.state.value != "offered":
+            return
+        status = (ev.get("DialStatus") or "").upper()
+        if status == "ANSWER":
+            self.d.answered(uid, peer=ev.get("DestUniqueid") or leg.agent_uid or "")
+        elif status == "CANCEL":
+            self._forget_offer(uid)
+            self.d.call_left(uid)
         else:
             self._forget_offer(uid)
             self.d.ring_no_answer(uid)

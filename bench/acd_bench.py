@@ -2,12 +2,16 @@
 
     tongdai bench acd --concurrent 100 [--agents 100] [--talk-s 8] [--rate 200] [--json]
 
-For each mode (``ours``, then ``app_queue``) a fresh lab Asterisk (and, for ours, the engine with
-``acd.distribution = "engine"``, every agent logged in) serves ``--agents`` endpoints
+For each mode (``ours``, then ``app_queue``) a fresh lab Asterisk and the engine (for ours with
+``acd.distribution = "engine"``, every agent logged in; for app_queue with
+``distribution = "asterisk"``) serve ``--agents`` endpoints
 agent101..agent1NN that all point at one SIPp UAS (answers after 300 ms, talks ``--talk-s``,
-hangs up). ``--concurrent`` SIPp callers at ``--rate``/s dial ``bench-acd`` (FastAGI
-``acd_enter`` puts them in our queue ``bench``, no IVR menu) or ``bench-queue`` (``Queue(bench)``,
-leastrecent, members added with AMI QueueAdd) and wait until Asterisk hangs up.
+hangs up). ``--concurrent`` SIPp callers at ``--rate``/s dial ``bench-acd`` or ``bench-queue``.
+Both pass one FastAGI hop, ``acd_enter``, as every production call passes the IVR's AGI before
+it is queued: for ours it enqueues in our queue ``bench`` (no menu) and, with an agent free,
+hands the caller's channel the agent to dial; for app_queue it sets ``TONGDAI_ACTION=queue``
+and the dialplan runs ``Queue(bench)`` (leastrecent, members added with AMI QueueAdd). Callers
+wait until Asterisk hangs up.
 
 Measured from AMI events (``Timestamp`` header) read by the benchmark's own AMI session:
 time from the dialplan's ``TongdaiBenchEnter`` UserEvent (same point in both modes) to the
@@ -70,22 +74,34 @@ DECISIONS_FILE = "acd_decisions.json"
 # -- the engine side: FastAGI ``acd_enter`` ---------------------------------------------------
 
 
-async def acd_enter(session: AgiSession, dist: Distributor, announce_every_s: int) -> None:
-    """``AGI(agi://.../acd_enter,<queue>)``: the caller goes straight into our ACD (no menu,
-    no ticket); the dialplan then holds them in [tongdai-acd-wait]. The variables are set
-    first, so the agent is rung as soon as the dispatcher picks one (no AGI round trip of the
-    benchmark's own in the measured path)."""
+async def acd_enter(session: AgiSession, dist: Distributor | None, announce_every_s: int) -> None:
+    """``AGI(agi://.../acd_enter,<queue>[,queue])``: the benchmark's stand-in for the IVR's
+    last step, the same FastAGI hop in both modes. Mode ``queue`` (or no ACD running):
+    ``TONGDAI_ACTION=queue``, the dialplan runs ``Queue()``, as the IVR does with
+    ``distribution = "asterisk"``. Otherwise the caller goes straight into our ACD (no menu,
+    no ticket): if an agent is free this instant, ``TONGDAI_DIAL`` sends the caller's channel
+    to dial them ([tongdai-acd-dial]); else the caller waits in [tongdai-acd-wait]. One
+    AGI command on the measured path in both modes."""
     env = session.env
+    if dist is None or env.get("agi_arg_2") == "queue":
+        await session.set_variable("TONGDAI_ACTION", "queue")
+        return
     uid = env.get("agi_uniqueid", "")
-    await session.set_variable("TONGDAI_ANNOUNCE", str(announce_every_s))
-    await session.set_variable("TONGDAI_ACTION", "acd")
     caller = env.get("agi_callerid") or None
     queue = env.get("agi_arg_1") or QUEUE
+    admitted = False
     try:
-        if not dist.enqueue(uid, env.get("agi_channel", ""), queue, caller, None):
-            await session.set_variable("TONGDAI_ACTION", "busy")
+        admitted = dist.enqueue(uid, env.get("agi_channel", ""), queue, caller, None)
+        direct = dist.dial_now(uid) if admitted else None
     finally:
-        dist.ivr_done(uid)
+        dist.ivr_done(uid)  # idempotent; releases a pending offer if anything above failed
+    if not admitted:
+        await session.set_variable("TONGDAI_ACTION", "busy")
+    elif direct is not None:
+        await session.set_variable("TONGDAI_DIAL", direct.dial_args)
+    else:
+        await session.set_variable("TONGDAI_ANNOUNCE", str(announce_every_s))
+        await session.set_variable("TONGDAI_ACTION", "acd")
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -111,15 +127,18 @@ def write_settings(base: Settings, work: Path, opts: BenchOptions) -> Path:
     acd = work / "acd_bench.toml"
     acd.write_text(bench_acd_toml(opts.agents, opts.concurrent + opts.agents), encoding="utf-8")
     path = work / "tongdai.toml"
-    path.write_text(
+    text = (
         f'[database]\nurl = "sqlite+aiosqlite:///{work}/bench.db"\nstate_dir = "{work}/state"\n'
         f'[lab]\nvar_dir = "{work}/var"\nchroot = "{base.lab.chroot}"\n'
         f"sip_port = {base.lab.sip_port}\n[ami]\nport = {base.ami.port}\n"
         f"[fastagi]\nport = {base.fastagi.port}\n"
         f'[acd]\ndistribution = "engine"\nconfig = "{acd}"\nqueue_log = "{work}/queue_log"\n'
-        "announce_every_s = 3600\nauto_login = true\n",
-        encoding="utf-8",
+        "announce_every_s = 3600\nauto_login = true\n"
     )
+    path.write_text(text, encoding="utf-8")
+    # app_queue mode: the same engine serves the FastAGI hop, distribution left to Asterisk
+    aq = text.replace('distribution = "engine"', 'distribution = "asterisk"')
+    (work / "tongdai_app_queue.toml").write_text(aq, encoding="utf-8")
     return path
 
 
@@ -202,8 +221,9 @@ async def run_mode(mode: str, config: Path, opts: BenchOptions) -> dict[str, Any
         if f"[agent{100 + opts.agents}]" not in deployed.read_text(encoding="utf-8"):
             raise LabError(f"{deployed} lacks agent{100 + opts.agents} (lab/asterisk.py)")
         client, collector = await _open_ami(settings, events)
+        engine_config = config if mode == "ours" else config.parent / "tongdai_app_queue.toml"
+        eng_pid = await asyncio.to_thread(engine.start_engine, settings, str(engine_config))
         if mode == "ours":
-            eng_pid = await asyncio.to_thread(engine.start_engine, settings, str(config))
             qlog = home_path(settings.acd.queue_log)
             if not await _wait_until(lambda: _logged_in(qlog, opts.agents), 60):
                 raise LabError(f"the engine did not log {opts.agents} agents in within 60 s")

@@ -192,7 +192,8 @@ def ratios(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, floa
     ua, ub = ours["usage"], theirs["usage"]
     out["asterisk_cpu"] = ratio(ua["asterisk"]["cpu_s"], ub["asterisk"]["cpu_s"])
     out["engine_plus_asterisk_cpu"] = ratio(
-        ua["asterisk"]["cpu_s"] + ua.get("engine", {}).get("cpu_s", 0), ub["asterisk"]["cpu_s"]
+        ua["asterisk"]["cpu_s"] + ua.get("engine", {}).get("cpu_s", 0),
+        ub["asterisk"]["cpu_s"] + ub.get("engine", {}).get("cpu_s", 0),
     )
     out["asterisk_peak_rss"] = ratio(ua["asterisk"]["peak_rss_mb"], ub["asterisk"]["peak_rss_mb"])
     return out

@@ -51,6 +51,9 @@ class IvrContext:
     enqueue: Callable[[str, str, str, str | None, str | None], bool] | None = None
     #: our own ACD: the IVR is done with this call (uniqueid): its agent may be rung now
     ivr_done: Callable[[str], None] | None = None
+    #: our own ACD, the IVR's last step: if an agent is free this instant, the Dial()
+    #: arguments for the caller's own channel ("<endpoint>,<ring timeout s>"), else None
+    dial_now: Callable[[str], str | None] | None = None
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -388,6 +391,10 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
             await _set_queue_vars(session, ctx, queue, node.max_wait_s if node else 1800)
             if ctx.on_queued is not None and uniqueid:
                 ctx.on_queued(uniqueid, ticket.code)
+            if ctx.dial_now is not None and uniqueid:
+                dial = ctx.dial_now(uniqueid)
+                if dial is not None:  # [tongdai-acd-dial]: no AMI round trip to the ring
+                    await session.set_variable("TONGDAI_DIAL", dial)
         else:
             assert isinstance(t, End)
             outcome = t.outcome

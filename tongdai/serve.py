@@ -37,7 +37,7 @@ from ivr.prompts import load_catalogue
 from ivr.runner import IvrContext, run_call
 from ivr.schedule import load_schedule
 from pbx.ami import AmiClient, AmiSubscription
-from pbx.reconcile import reconcile
+from pbx.reconcile import OFFSET_FILE, reconcile
 from pbx.tracker import QueueTracker
 from tickets.spool import SpoolingTicketStore
 from tickets.sql import SqlTicketStore
@@ -161,7 +161,12 @@ async def follow_queues(settings: Settings, tracker: QueueTracker, events: AmiSu
             since = datetime.fromisoformat(watermark.read_text().strip())
         except (FileNotFoundError, ValueError):
             since = now
-        await reconcile(tracker.tickets, Path(settings.lab.queue_log), since - timedelta(minutes=1))
+        await reconcile(
+            tracker.tickets,
+            Path(settings.lab.queue_log),
+            since - timedelta(minutes=1),
+            offset_file=watermark.with_name(OFFSET_FILE),
+        )
         watermark.parent.mkdir(parents=True, exist_ok=True)
         watermark.write_text(now.isoformat())
         await tracker.resync()
@@ -182,6 +187,7 @@ def build_context(
     now: Callable[[], datetime] = utcnow,
     enqueue: Callable[[str, str, str, str | None, str | None], bool] | None = None,
     ivr_done: Callable[[str], None] | None = None,
+    dial_now: Callable[[str], str | None] | None = None,
 ) -> IvrContext:
     """Load and check the menu, prompts and office hours; everything a call needs."""
     menu = load_menu(home_path(settings.ivr.menu))
@@ -205,7 +211,18 @@ def build_context(
         announce_every_s=settings.acd.announce_every_s,
         enqueue=enqueue,
         ivr_done=ivr_done,
+        dial_now=dial_now,
     )
+
+
+def _dial_args(dist: Distributor) -> Callable[[str], str | None]:
+    """The IVR's hook for the ACD's direct dial: Dial() arguments or None."""
+
+    def dial_now(uniqueid: str) -> str | None:
+        direct = dist.dial_now(uniqueid)
+        return direct.dial_args if direct is not None else None
+
+    return dial_now
 
 
 async def run_engine(
@@ -235,6 +252,7 @@ async def run_engine(
             now=now,
             enqueue=dist.enqueue if dist is not None else None,
             ivr_done=dist.ivr_done if dist is not None else None,
+            dial_now=_dial_args(dist) if dist is not None else None,
         )
         sounds = settings.ivr.asterisk_sounds_dir
 
@@ -250,7 +268,7 @@ async def run_engine(
                     ivr_calls -= 1
             elif script == "acd_wait" and dist is not None:
                 await acd_agi.acd_wait(channel, dist, sounds)
-            elif script == "acd_enter" and dist is not None:  # `tongdai bench acd`: no menu
+            elif script == "acd_enter":  # `tongdai bench acd` (both modes): no menu
                 from bench.acd_bench import acd_enter
 
                 await acd_enter(channel, dist, settings.acd.announce_every_s)

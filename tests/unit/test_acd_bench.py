@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from acd.config import load_acd
+from acd.distributor import DirectDial
 from bench.acd_bench import acd_enter
 from bench.acd_metrics import (
     CallTimes,
@@ -174,19 +175,21 @@ class FakeSession:
 
 
 class FakeDist:
-    def __init__(self, admit: bool) -> None:
+    def __init__(self, admit: bool, direct: DirectDial | None = None) -> None:
         self.admit = admit
+        self.direct = direct
         self.enqueued: list[tuple[str, str, str, str | None, str | None]] = []
         self.done: list[str] = []
-        self.session = FakeSession({})
-        self.vars_then: dict[str, str] = {}
 
     def enqueue(
         self, uid: str, channel: str, queue: str, caller: str | None, ticket: str | None
     ) -> bool:
         self.enqueued.append((uid, channel, queue, caller, ticket))
-        self.vars_then = dict(self.session.vars)
         return self.admit
+
+    def dial_now(self, uid: str) -> DirectDial | None:
+        self.done.append(uid)
+        return self.direct
 
     def ivr_done(self, uid: str) -> None:
         self.done.append(uid)
@@ -196,13 +199,30 @@ ENV = {"agi_uniqueid": "1.5", "agi_channel": "PJSIP/anonymous-1", "agi_callerid"
 
 
 @pytest.mark.parametrize(("admit", "action"), [(True, "acd"), (False, "busy")])
-async def test_acd_enter_queues_the_caller_then_releases_them(admit: bool, action: str) -> None:
+async def test_acd_enter_queues_the_caller_and_without_a_free_agent_they_wait(
+    admit: bool, action: str
+) -> None:
     session, dist = FakeSession({**ENV, "agi_arg_1": "bench"}), FakeDist(admit)
-    dist.session = session
     await acd_enter(session, dist, 3600)  # type: ignore[arg-type]
     assert dist.enqueued == [("1.5", "PJSIP/anonymous-1", "bench", "0901", None)]
     assert session.vars["TONGDAI_ACTION"] == action
-    assert session.vars["TONGDAI_ANNOUNCE"] == "3600"
-    # the dialplan variables are in place before the dispatcher may ring anyone
-    assert dist.vars_then == {"TONGDAI_ANNOUNCE": "3600", "TONGDAI_ACTION": "acd"}
-    assert dist.done == ["1.5"]
+    assert "TONGDAI_DIAL" not in session.vars
+    if admit:
+        assert session.vars["TONGDAI_ANNOUNCE"] == "3600"
+    assert "1.5" in dist.done
+
+
+async def test_acd_enter_with_a_free_agent_hands_the_channel_the_agent_to_dial() -> None:
+    direct = DirectDial("agent107", "PJSIP/agent107", 15)
+    session, dist = FakeSession({**ENV, "agi_arg_1": "bench"}), FakeDist(True, direct)
+    await acd_enter(session, dist, 3600)  # type: ignore[arg-type]
+    assert session.vars == {"TONGDAI_DIAL": "PJSIP/agent107,15"}  # one AGI command
+
+
+@pytest.mark.parametrize("with_dist", [True, False])
+async def test_acd_enter_in_queue_mode_only_says_queue(with_dist: bool) -> None:
+    dist = FakeDist(True) if with_dist else None
+    session = FakeSession({**ENV, "agi_arg_1": "bench", "agi_arg_2": "queue"})
+    await acd_enter(session, dist, 3600)  # type: ignore[arg-type]
+    assert session.vars == {"TONGDAI_ACTION": "queue"}
+    assert dist is None or dist.enqueued == []

@@ -192,3 +192,85 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+# -- direct dial: the caller's own channel dials a free agent (no Originate) --------------------
+
+
+async def test_given_a_free_agent_when_the_ivr_hands_over_then_the_caller_dials_it_directly(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, tickets = rig
+    t = await tickets.open(channel="voice", caller="0911", uniqueid="d1", started_at=_now())
+    assert dist.enqueue("d1", "PJSIP/anonymous-11", "chung", "0911", t.code)
+    direct = dist.dial_now("d1")
+    assert direct is not None and direct.endpoint.startswith("PJSIP/agent")
+    assert direct.dial_args == f"{direct.endpoint},{direct.ring_timeout_s}"
+    assert dist.d.calls["d1"].state.value == "offered"
+    assert dist.d.calls["d1"].offered_to == direct.agent_id
+    await asyncio.sleep(0.2)  # the assigner and the pending _ring() must stand down
+    assert ami.originates() == []
+    leg_chan = f"{direct.endpoint}-00000009"
+    await ami.events.put(Ev("DialBegin", Uniqueid="d1", DestUniqueid="a9", DestChannel=leg_chan))
+    await ami.events.put(Ev("DialEnd", Uniqueid="d1", DestUniqueid="a9", DialStatus="ANSWER"))
+    await until(lambda: dist.d.calls["d1"].state.value == "connected")
+    await ami.events.put(Ev("Hangup", Uniqueid="a9"))  # the agent hangs up first
+    await until(lambda: "d1" not in dist.d.calls)
+    await ami.events.put(Ev("Hangup", Uniqueid="d1"))
+    await until(lambda: "d1" not in dist.legs)
+    await until(lambda: dist._writes.empty())
+    await asyncio.sleep(0.05)
+    got = await tickets.get(t.code)
+    assert got is not None
+    assert (got.outcome, got.agent) == (Outcome.ANSWERED, direct.agent_id)
+    assert dist.d.agents[direct.agent_id].calls_today == 1
+
+
+async def test_given_a_direct_dial_not_answered_then_the_call_keeps_its_place_and_is_originated(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, _ = rig
+    assert dist.enqueue("d2", "PJSIP/anonymous-12", "chung", "0912", None)
+    direct = dist.dial_now("d2")
+    assert direct is not None
+    await ami.events.put(Ev("DialBegin", Uniqueid="d2", DestUniqueid="a2", DestChannel="x"))
+    await ami.events.put(Ev("DialEnd", Uniqueid="d2", DestUniqueid="a2", DialStatus="NOANSWER"))
+    await until(lambda: len(ami.originates()) == 1)  # back in line: the next agent, by AMI
+    assert ami.originates()[0]["Channel"] != direct.endpoint
+    assert dist.d.agents[direct.agent_id].misses == 1
+
+
+async def test_given_the_caller_hangs_up_while_the_direct_dial_rings_then_abandon_no_blame(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, tickets = rig
+    t = await tickets.open(channel="voice", caller="0913", uniqueid="d3", started_at=_now())
+    assert dist.enqueue("d3", "PJSIP/anonymous-13", "chung", "0913", t.code)
+    direct = dist.dial_now("d3")
+    assert direct is not None
+    await ami.events.put(Ev("DialBegin", Uniqueid="d3", DestUniqueid="a3", DestChannel="x"))
+    await ami.events.put(Ev("DialEnd", Uniqueid="d3", DestUniqueid="a3", DialStatus="CANCEL"))
+    await ami.events.put(Ev("Hangup", Uniqueid="d3"))
+    await until(lambda: "d3" not in dist.legs)
+    await until(lambda: dist._writes.empty())
+    await asyncio.sleep(0.05)
+    got = await tickets.get(t.code)
+    assert got is not None and got.outcome == Outcome.ABANDONED_QUEUE
+    agent = dist.d.agents[direct.agent_id]
+    assert agent.misses == 0 and agent.state.value == "available"
+    assert ami.originates() == []
+
+
+async def test_given_no_free_agent_then_dial_now_says_wait_and_later_an_originate_rings(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, _ = rig
+    for a in dist.d.agents:
+        dist.d.agent_pause(a, "break")
+    assert dist.enqueue("d4", "PJSIP/anonymous-14", "chung", "0914", None)
+    assert dist.dial_now("d4") is None
+    assert dist.dial_now("d4") is None  # a second hand-over changes nothing
+    dist.d.agent_unpause("agent103")
+    dist.flush()
+    await until(lambda: len(ami.originates()) == 1)
+    assert ami.originates()[0]["Channel"] == "PJSIP/agent103"
