@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from tickets.model import IvrStep, Outcome
+from pbx.fallback import AMI_NO_NUMBER, known_number, open_fallback_ticket
+from tickets.model import Outcome
 from tickets.store import TicketStore
 from tongdai.errors import StoreError
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 class Headers(Protocol):
     """What the tracker needs of an AMI event (``pbx.ami_messages.AmiEvent``, or a dict)."""
 
-    def get(self, key: str, default: str | None = None, /) -> str | None: ...
+    def get(self, key: str, /) -> str | None: ...
 
 
 @dataclass
@@ -97,17 +98,13 @@ class QueueTracker:
             if ticket is None:
                 # the IVR never saw this call (engine down: the dialplan's fallback) - every call
                 # still leaves a ticket
-                caller = ev.get("CallerIDNum") or None
-                ticket = await self.tickets.open(
-                    channel="voice",
-                    caller=None if caller in ("<unknown>", "unknown", "anonymous") else caller,
+                ticket = await open_fallback_ticket(
+                    self.tickets,
                     uniqueid=uid,
+                    caller=known_number(ev.get("CallerIDNum"), AMI_NO_NUMBER),
                     started_at=self.now(),
+                    step_clock=self.now,
                 )
-                await self.tickets.append_steps(
-                    ticket.code, [IvrStep(at=self.now(), node="fallback", detail="ivr_unreachable")]
-                )
-                await self.tickets.update(ticket.code, category="chung")
             tracked = self.calls[uid] = _Tracked(ticket.code)
         await self.tickets.update(tracked.code, queue=queue, queued_at=self.now())
 
