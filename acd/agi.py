@@ -50,6 +50,7 @@ async def acd_wait(session: AgiSession, dist: Distributor, sounds: str) -> None:
         else:
             await session.set_variable("TONGDAI_ACTION", "fallback")
         return
+    dist.ivr_done(uid)  # in the wait loop, so the IVR is done with them (idempotent)
     d = dist.d
     cb_key = d.cfg.callback.key
     key = session.env.get("agi_arg_1") or None  # pressed during the music

@@ -111,6 +111,9 @@ class QueuedCall:
     last_announced_at: float = 0.0
     #: the agent who last let it ring out: others are preferred for the next offer
     missed_by: str | None = None
+    #: the IVR still speaks to the caller (transfer prompt, ticket code): the call holds its
+    #: place in line but no agent is reserved for it yet
+    in_ivr: bool = False
     outcome: CallOutcome | None = None
 
     def __post_init__(self) -> None:

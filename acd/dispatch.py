@@ -256,7 +256,10 @@ class Dispatcher:
         caller: str | None = None,
         ticket: str | None = None,
         priority: int | None = None,
+        in_ivr: bool = False,
     ) -> Admission:
+        """A caller joins ``queue``'s line. ``in_ivr``: the IVR still speaks to them; they
+        keep their place but are offered to no agent until ``ivr_done``."""
         q = self.queue(queue)
         if uniqueid in self.calls:
             raise AcdError(f"call {uniqueid!r} is already in the distribution")
@@ -267,11 +270,19 @@ class Dispatcher:
             uniqueid, queue, q.priority if priority is None else priority, now, self._seq, caller
         )
         c.ticket = ticket
+        c.in_ivr = in_ivr
         self._seq += 1
         self.calls[uniqueid] = c
         c.orig_position = self.lines.add(c)
         self._emit_call(c.note("enter", now, c.orig_position, detail=caller or ""))
         return Admission.QUEUED
+
+    def ivr_done(self, uniqueid: str) -> None:
+        """The IVR has finished with the caller: from now on they may be offered."""
+        c = self.calls.get(uniqueid)
+        if c is not None and c.in_ivr:
+            c.in_ivr = False
+            self.touch(c)
 
     def call_left(self, uniqueid: str) -> CallTransition:
         """The caller hung up while in line (abandon), or a waiting callback is cancelled."""
@@ -412,7 +423,7 @@ class Dispatcher:
             if c.state is _S.CALLBACK_WAITING:
                 if c.not_before > now:
                     continue
-            elif c.state is not _S.WAITING:
+            elif c.state is not _S.WAITING or c.in_ivr:
                 continue
             q = self.cfg.queues[c.queue]
             steps = active_steps(q, now - c.queue_entered_at) if q.overflow else 0

@@ -43,6 +43,7 @@ from acd.callbacks import CallbackDialer
 from acd.calls import Admission, CallOutcome, CallTransition, Offer
 from acd.dispatch import Dispatcher, Event
 from acd.queue_log import QueueLogWriter
+from acd.store import Dirty, StateStore, persist, rebuild
 from tickets.model import Outcome
 from tickets.store import TicketStore
 from tongdai.errors import AmiError, StoreError
@@ -109,6 +110,24 @@ _OUTCOME = {
 }
 
 
+def merge_dirty(into: Dirty, new: Dirty) -> None:
+    """Fold ``new`` changes into ``into`` (not yet stored): latest call and agent wins, an
+    ended call is deleted rather than saved."""
+    calls = {c.uniqueid: c for c in into.calls}
+    ended = dict.fromkeys(into.ended)
+    for c in new.calls:
+        calls[c.uniqueid] = c
+        ended.pop(c.uniqueid, None)
+    for uid in new.ended:
+        calls.pop(uid, None)
+        ended[uid] = None
+    into.calls = list(calls.values())
+    into.ended = list(ended)
+    into.agents.update(new.agents)
+    if new.rr is not None:
+        into.rr = new.rr
+
+
 def _seconds(hms: str) -> int:
     """``HH:MM:SS`` (CoreShowChannel's Duration) in seconds; 0 if unreadable."""
     try:
@@ -143,11 +162,18 @@ class Distributor:
         #: (Bridge's F() did not move them), the loop sends them to the survey instead
         self.completed: set[str] = set()
         self.callbacks: CallbackDialer | None = None
+        #: the live state's store (``acd.state_store``); None: in this process only
+        self.store: StateStore | None = None
+        self._persist_kick = asyncio.Event()
+        self._pending = Dirty()  # changes not yet stored (kept across a failed write)
         self._kick = asyncio.Event()
         self._writes: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
         self._tg: asyncio.TaskGroup | None = None
         #: seconds spent in each assign() (the benchmark's decision latency); bounded
         self.decisions: deque[float] = deque(maxlen=100_000)
+        #: the same rounds in this thread's CPU time: tells the engine's own work apart from
+        #: the operating system running something else (Asterisk) mid-decision on a busy host
+        self.decisions_cpu: deque[float] = deque(maxlen=100_000)
         #: called with every dispatcher transition, in order, after queue_log and the ticket
         #: (the web app's live hub and metrics); must be quick and must not await
         self.listeners: list[Callable[[Event], None]] = []
@@ -160,7 +186,7 @@ class Distributor:
         """Put a caller in line; False when the system is full (the IVR plays "busy")."""
         if queue not in self.d.cfg.queues:
             queue = "chung" if "chung" in self.d.cfg.queues else next(iter(self.d.cfg.queues))
-        admission = self.d.call_arrived(uniqueid, queue, caller=caller, ticket=ticket)
+        admission = self.d.call_arrived(uniqueid, queue, caller=caller, ticket=ticket, in_ivr=True)
         if admission is Admission.REJECTED_BUSY:
             return False
         self.legs[uniqueid] = Leg(channel, ticket)
@@ -168,9 +194,15 @@ class Distributor:
         return True
 
     def ivr_done(self, uniqueid: str) -> None:
+        """The IVR has finished with the caller (they are in the wait loop): they may now be
+        offered to an agent."""
         leg = self.legs.get(uniqueid)
         if leg is not None:
             leg.ready.set()
+        call = self.d.calls.get(uniqueid)
+        if call is not None and call.in_ivr:
+            self.d.ivr_done(uniqueid)
+            self._kick.set()
 
     def dial_now(self, uniqueid: str) -> DirectDial | None:
         """The IVR hands the caller over (instead of ``ivr_done``). If an agent is free for
@@ -181,6 +213,7 @@ class Distributor:
         if leg is None or call is None or leg.ready.is_set():
             self.ivr_done(uniqueid)
             return None
+        self.d.ivr_done(uniqueid)
         if call.state.value == "waiting":
             self._assign_now()
         out: DirectDial | None = None
@@ -211,8 +244,11 @@ class Distributor:
     # -- the loop ----------------------------------------------------------------------------
 
     async def start(self, *, login_all: bool) -> None:
-        """After AMI login: learn which phones are busy, (lab) log every agent in, and take
-        back the callers already waiting in the music loop (an engine restart)."""
+        """After AMI login: get the stored state back (an engine restart), learn which phones
+        are busy, (lab) log every agent in, and take back the callers already waiting in the
+        music loop."""
+        if self.store is not None:
+            await self._restore()
         if login_all:
             for a in self.d.agents.values():
                 if a.state.value == "logged_out":
@@ -233,6 +269,10 @@ class Distributor:
             if ev.get("Device") and ev.get("State"):
                 self._device(ev.get("Device") or "", ev.get("State") or "")
         alive = {ev.get("Uniqueid") or "" for ev in getattr(channels, "events", [])}
+        for ev in getattr(channels, "events", []):  # restored calls learn their channel
+            leg = self.legs.get(ev.get("Uniqueid") or "")
+            if leg is not None and not leg.caller_channel:
+                leg.caller_channel = ev.get("Channel") or ""
         for uid in [u for u in self.legs if u not in alive]:
             self._hangup(uid)
         waiting = [
@@ -251,6 +291,43 @@ class Distributor:
                 log.info("took back waiting caller %s (%s)", uid, queue)
         self._flush()
 
+    async def _restore(self) -> None:
+        """Load the stored calls and agents. Offers in flight when the engine stopped are
+        withdrawn without blame (their Originate's outcome went to the old process); resync
+        then gives each call its channel, or ends it if the caller left meanwhile."""
+        assert self.store is not None
+        try:
+            n = await rebuild(self.store, self.d)
+        except StoreError as exc:
+            log.error("ACD state not restored (%s): rebuilding from Asterisk only", exc)
+            return
+        for c in list(self.d.calls.values()):
+            leg = self.legs.setdefault(c.uniqueid, Leg("", c.ticket))
+            leg.ready.set()
+            self.d.ivr_done(c.uniqueid)
+            if c.state.value == "offered":
+                with contextlib.suppress(AcdError):
+                    self.d.cancel_offer(c.uniqueid)
+        self._flush()
+        log.info("ACD state restored: %d calls", n)
+
+    async def _persister(self) -> None:
+        """Write what changed to the store, coalescing bursts; a failed write is kept and
+        retried with the next changes."""
+        assert self.store is not None
+        while True:
+            await self._persist_kick.wait()
+            self._persist_kick.clear()
+            merge_dirty(self._pending, self.d.take_dirty())
+            try:
+                await persist(self.store, self._pending)
+            except StoreError as exc:
+                log.warning("ACD state not stored yet (%s): retrying", exc)
+                await asyncio.sleep(1.0)
+                self._persist_kick.set()
+                continue
+            self._pending = Dirty()
+
     async def _getvar(self, channel: str, name: str) -> str | None:
         try:
             resp = await self.ami.action("Getvar", Channel=channel, Variable=name)
@@ -266,6 +343,9 @@ class Distributor:
             tg.create_task(self._writer())
             tg.create_task(self._ticker())
             tg.create_task(self._assigner())
+            if self.store is not None:
+                tg.create_task(self._persister())
+                self._persist_kick.set()
             async for ev in events:
                 self.handle(ev)
 
@@ -283,9 +363,10 @@ class Distributor:
     def _assign_now(self) -> None:
         """One matching round: offers go to ``_ring`` tasks (an offer for a caller the IVR
         still holds waits there, and ``dial_now`` may take it over)."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         offers = self.d.assign()
         self.decisions.append(time.perf_counter() - t0)
+        self.decisions_cpu.append(time.thread_time() - c0)
         self._flush(kick=False)
         for offer in offers:
             if self._tg is not None:
@@ -529,6 +610,8 @@ class Distributor:
                     listener(e)
                 except Exception:  # a broken observer must not stop the distribution
                     log.exception("ACD listener %r failed", listener)
+        if self.store is not None:
+            self._persist_kick.set()
         if kick:
             self._kick.set()
 
@@ -562,7 +645,8 @@ class Distributor:
         """Write ``decisions`` (seconds per ``assign`` round) as JSON for ``tongdai bench acd``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"decisions_s": list(self.decisions)}), encoding="utf-8")
+        body = {"decisions_s": list(self.decisions), "decisions_cpu_s": list(self.decisions_cpu)}
+        tmp.write_text(json.dumps(body), encoding="utf-8")
         tmp.replace(path)
 
     def snapshot(self) -> Mapping[str, object]:

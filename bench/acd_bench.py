@@ -11,7 +11,9 @@ Both pass one FastAGI hop, ``acd_enter``, as every production call passes the IV
 it is queued: for ours it enqueues in our queue ``bench`` (no menu) and, with an agent free,
 hands the caller's channel the agent to dial; for app_queue it sets ``TONGDAI_ACTION=queue``
 and the dialplan runs ``Queue(bench)`` (leastrecent, members added with AMI QueueAdd). Callers
-wait until Asterisk hangs up.
+wait until Asterisk hangs up. ``--modes ...,app_queue_bare`` adds, for reference,
+``bench-queue-bare``: ``Queue(bench)`` right after the mark, no FastAGI hop and no engine (what
+app_queue costs with no IVR in front of it, which a 1022 call never has).
 
 Measured from AMI events (``Timestamp`` header) read by the benchmark's own AMI session:
 time from the dialplan's ``TongdaiBenchEnter`` UserEvent (same point in both modes) to the
@@ -57,7 +59,7 @@ from lab.sipp_run import AgentPhones, ExpectHangup, SipTarget, build_caller_scen
 from pbx.ami import AmiClient
 from tongdai.settings import Settings, home_path, load_settings
 
-MODES = {"ours": "bench-acd", "app_queue": "bench-queue"}
+MODES = {"ours": "bench-acd", "app_queue": "bench-queue", "app_queue_bare": "bench-queue-bare"}
 #: what the benchmark's AMI session asks for (an AMI Filter each)
 EVENTS = [
     "Newchannel",
@@ -222,7 +224,8 @@ async def run_mode(mode: str, config: Path, opts: BenchOptions) -> dict[str, Any
             raise LabError(f"{deployed} lacks agent{100 + opts.agents} (lab/asterisk.py)")
         client, collector = await _open_ami(settings, events)
         engine_config = config if mode == "ours" else config.parent / "tongdai_app_queue.toml"
-        eng_pid = await asyncio.to_thread(engine.start_engine, settings, str(engine_config))
+        if mode != "app_queue_bare":  # bare: Queue() straight after the mark, no engine at all
+            eng_pid = await asyncio.to_thread(engine.start_engine, settings, str(engine_config))
         if mode == "ours":
             qlog = home_path(settings.acd.queue_log)
             if not await _wait_until(lambda: _logged_in(qlog, opts.agents), 60):
@@ -306,7 +309,7 @@ async def run_mode(mode: str, config: Path, opts: BenchOptions) -> dict[str, Any
         "usage": usage,
         "bottleneck": max(usage, key=lambda k: usage[k]["core_share"] or 0),
     }
-    if mode == "app_queue":
+    if mode != "ours":
         out["join_to_called_ms"] = summary_ms(join_to_called(calls, opts.agents))
     else:
         out["decision_ms"] = _decisions(home_path(settings.database.state_dir) / DECISIONS_FILE)
@@ -316,11 +319,19 @@ async def run_mode(mode: str, config: Path, opts: BenchOptions) -> dict[str, Any
 
 
 def _decisions(path: Path) -> dict[str, Any]:
+    """Wall-clock milliseconds per matching round (p50/p99/max), and the same rounds in the
+    engine thread's CPU time (``cpu``): a wall figure far above its CPU figure means the host
+    ran something else mid-decision, not that the engine worked longer."""
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))["decisions_s"]
+        body = json.loads(path.read_text(encoding="utf-8"))
+        values = body["decisions_s"]
     except (FileNotFoundError, ValueError, KeyError):
         return {"error": f"no decisions in {path} (engine did not stop cleanly?)"}
-    return summary_ms([float(v) for v in values], (50, 99))
+    out = summary_ms([float(v) for v in values], (50, 99))
+    cpu = body.get("decisions_cpu_s")
+    if isinstance(cpu, list):
+        out["cpu"] = summary_ms([float(v) for v in cpu], (50, 99))
+    return out
 
 
 def _machine() -> dict[str, Any]:
@@ -350,6 +361,8 @@ async def run_bench(opts: BenchOptions, base: Settings) -> dict[str, Any]:
         report[mode] = await run_mode(mode, config, opts)
     if "ours" in report and "app_queue" in report:
         report["ratios_ours_over_app_queue"] = ratios(report["ours"], report["app_queue"])
+    if "ours" in report and "app_queue_bare" in report:
+        report["ratios_ours_over_app_queue_bare"] = ratios(report["ours"], report["app_queue_bare"])
     return report
 
 
@@ -358,7 +371,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agents", type=int, default=100, help="agent phones (default 100)")
     p.add_argument("--talk-s", type=float, default=8.0, help="agent talk time (default 8 s)")
     p.add_argument("--rate", type=float, default=200.0, help="new calls per second (200)")
-    p.add_argument("--modes", default="ours,app_queue", help="ours,app_queue (default both)")
+    p.add_argument(
+        "--modes",
+        default="ours,app_queue",
+        help="ours,app_queue[,app_queue_bare] (default ours,app_queue); app_queue_bare: "
+        "Queue() with no FastAGI hop before it (no IVR), for reference",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON report only")
 
 

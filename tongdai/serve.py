@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -312,6 +313,10 @@ async def run_engine(
                 if web_app is not None and web_sock is not None:
                     # not in `tasks`: it ends by itself on `stop` (live streams, then uvicorn)
                     tg.create_task(serve_web(web_app, web_sock, stop))
+                # everything loaded at start-up (config, menus, modules) is long-lived: keep it
+                # out of the collector's full passes, which otherwise stall the event loop for
+                # tens of ms with 1,000 calls in the system
+                gc.freeze()
                 if ready is not None:
                     ready.set()
                 log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
@@ -340,6 +345,10 @@ def make_distributor(
     dist = Distributor(dispatcher, ami, tickets, qlog)
     greeting = f"{settings.ivr.asterisk_sounds_dir}/goi_lai_chao"
     dist.callbacks = CallbackDialer(dist, settings.acd.callback_channel, greeting)
+    if settings.acd.state_store:
+        from acd.redis_store import RedisStore
+
+        dist.store = RedisStore.from_url(settings.acd.state_store, prefix=settings.acd.state_prefix)
     return dist
 
 
@@ -361,6 +370,8 @@ async def follow_ami(
                 tg.create_task(dist.run(acd_events))
     finally:
         await ami.close()
+        if dist is not None and dist.store is not None:
+            await dist.store.close()
 
 
 def _signal_event() -> asyncio.Event:

@@ -104,6 +104,13 @@ class AcdSettings:
     #: how the engine dials a citizen back ({number} is replaced); the lab's "citizens" trunk
     #: reaches a SIPp phone on 127.0.0.1:5090, a deployment points it at its carrier trunk
     callback_channel: str = "PJSIP/{number}@citizens"
+    #: where the ACD keeps its live state (calls in line, agent states) so a restarted engine
+    #: gets it back: "" = in this process only (one node; a restart rebuilds from Asterisk,
+    #: which cannot show callbacks waiting); "redis://host:port/db" = Redis (several nodes,
+    #: and callbacks survive a restart)
+    state_store: str = ""
+    #: Redis key prefix (one per hotline sharing a Redis)
+    state_prefix: str = "tongdai:acd"
 
 
 @dataclass(frozen=True)
@@ -185,4 +192,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
     settings = Settings(source=str(p), **sections)
     if settings.acd.distribution not in ("asterisk", "engine"):
         raise ConfigError(str(p), "acd.distribution", 'must be "asterisk" or "engine"')
+    store = settings.acd.state_store
+    if store and not store.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            str(p), "acd.state_store", '"" (in process) or a Redis URL (redis://host:6379/0)'
+        )
     return settings

@@ -310,3 +310,15 @@ def test_given_a_half_written_store_then_restore_repairs_agent_and_call_pairs() 
     assert (fresh.agents["a1"].state, fresh.agents["a1"].call_id) == (A.ON_CALL, "c0")
     assert fresh.call_completed("c0", "caller").outcome is CallOutcome.ANSWERED
     assert fresh.agents["a1"].state is A.AVAILABLE
+
+
+def test_a_call_still_in_the_ivr_keeps_its_place_but_is_not_offered() -> None:
+    d, clock = make({"a1": {"chung": 3}})
+    login_all(d, clock)
+    assert d.call_arrived("a", "chung", in_ivr=True) is Admission.QUEUED
+    clock.t += 1
+    assert d.call_arrived("b", "chung") is Admission.QUEUED
+    assert offers_of(d) == [("b", "a1")]  # a is still hearing the IVR
+    assert d.position("a") == 1
+    d.ivr_done("a")
+    assert d.calls["a"].in_ivr is False

@@ -274,3 +274,16 @@ async def test_given_no_free_agent_then_dial_now_says_wait_and_later_an_originat
     dist.flush()
     await until(lambda: len(ami.originates()) == 1)
     assert ami.originates()[0]["Channel"] == "PJSIP/agent103"
+
+
+async def test_no_agent_is_reserved_while_the_ivr_still_speaks_to_the_caller(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, _ = rig
+    assert dist.enqueue("v1", "PJSIP/anonymous-21", "chung", "0921", None)
+    await asyncio.sleep(0.2)  # several ticks: the transfer prompt is still playing
+    assert ami.originates() == []
+    assert all(a.state.value == "available" for a in dist.d.agents.values())
+    assert dist.d.position("v1") == 1  # but the place in line is held
+    dist.ivr_done("v1")
+    await until(lambda: len(ami.originates()) == 1)
