@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from acd.agent import AcdError, Agent
+from acd.agent import AcdError, Agent, AgentState, Transition
 from acd.callbacks import CallbackDialer
 from acd.calls import Admission, CallOutcome, CallTransition, Offer
 from acd.dispatch import Dispatcher, Event
@@ -166,6 +166,8 @@ class Distributor:
         self.store: StateStore | None = None
         self._persist_kick = asyncio.Event()
         self._pending = Dirty()  # changes not yet stored (kept across a failed write)
+        #: agents in wrap-up: (ticket of the call they wrap up, when wrap-up began)
+        self._wrapups: dict[str, tuple[str, float]] = {}
         self._kick = asyncio.Event()
         self._writes: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
         self._tg: asyncio.TaskGroup | None = None
@@ -605,6 +607,8 @@ class Distributor:
                 self.queue_log.write(e)
             if isinstance(e, CallTransition):
                 self._ticket_for(e)
+            elif isinstance(e, Transition):
+                self._acw_for(e)
             for listener in self.listeners:
                 try:
                     listener(e)
@@ -628,6 +632,21 @@ class Distributor:
             if e.outcome is CallOutcome.TIMEOUT_QUEUE:
                 self.timed_out.add(e.call_id)
             self._write(ticket, outcome=_OUTCOME[e.outcome])
+
+    def _acw_for(self, e: Transition) -> None:
+        """After-call work on the ticket: the seconds the agent spent in wrap-up after it
+        (0 when the queue has none), written when wrap-up ends however it ends."""
+        if e.event == "call_ended" and e.call_id:
+            leg = self.legs.get(e.call_id)
+            ticket = leg.ticket if leg else None
+            if ticket and e.to_state is AgentState.WRAP_UP:
+                self._wrapups[e.agent] = (ticket, e.at)
+            elif ticket:
+                self._write(ticket, acw_seconds=0)
+        elif e.from_state is AgentState.WRAP_UP and e.to_state is not AgentState.WRAP_UP:
+            found = self._wrapups.pop(e.agent, None)
+            if found is not None:
+                self._write(found[0], acw_seconds=max(0, round(e.at - found[1])))
 
     def _write(self, ticket: str | None, **changes: object) -> None:
         if ticket:

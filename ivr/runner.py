@@ -11,7 +11,7 @@ The walk is an explicit state machine: each node handler returns the next transi
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,8 @@ class IvrContext:
     #: "asterisk": the dialplan runs app_queue's Queue(); "engine": the caller waits for our ACD
     distribution: str = "asterisk"
     announce_every_s: int = 30
+    #: queues of our own ACD with their own announcement period (acd config), in seconds
+    queue_announce: Mapping[str, int] = field(default_factory=dict)
     #: our own ACD: put (uniqueid, channel, queue, caller, ticket) in line; False = full
     enqueue: Callable[[str, str, str, str | None, str | None], bool] | None = None
     #: our own ACD: the IVR is done with this call (uniqueid): its agent may be rung now
@@ -456,7 +458,8 @@ async def _set_queue_vars(session: AgiSession, ctx: IvrContext, queue: str, max_
     await session.set_variable("TONGDAI_QUEUE", queue)
     await session.set_variable("TONGDAI_MAXWAIT", str(max_wait))
     if ctx.distribution == "engine":
-        await session.set_variable("TONGDAI_ANNOUNCE", str(ctx.announce_every_s))
+        every = ctx.queue_announce.get(queue, ctx.announce_every_s)
+        await session.set_variable("TONGDAI_ANNOUNCE", str(every))
         await session.set_variable("TONGDAI_ACTION", "acd")
     else:
         await session.set_variable("TONGDAI_ACTION", "queue")

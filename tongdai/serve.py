@@ -16,7 +16,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,7 @@ def build_context(
     enqueue: Callable[[str, str, str, str | None, str | None], bool] | None = None,
     ivr_done: Callable[[str], None] | None = None,
     dial_now: Callable[[str], str | None] | None = None,
+    queue_announce: Mapping[str, int] | None = None,
 ) -> IvrContext:
     """Load and check the menu, prompts and office hours; everything a call needs."""
     menu = load_menu(home_path(settings.ivr.menu))
@@ -213,6 +214,7 @@ def build_context(
         enqueue=enqueue,
         ivr_done=ivr_done,
         dial_now=dial_now,
+        queue_announce=dict(queue_announce or {}),
     )
 
 
@@ -254,6 +256,13 @@ async def run_engine(
             enqueue=dist.enqueue if dist is not None else None,
             ivr_done=dist.ivr_done if dist is not None else None,
             dial_now=_dial_args(dist) if dist is not None else None,
+            queue_announce={
+                name: round(q.announce_every_s)
+                for name, q in dist.d.cfg.queues.items()
+                if q.announce_every_s > 0
+            }
+            if dist is not None
+            else None,
         )
         sounds = settings.ivr.asterisk_sounds_dir
 

@@ -287,3 +287,55 @@ async def test_no_agent_is_reserved_while_the_ivr_still_speaks_to_the_caller(
     assert dist.d.position("v1") == 1  # but the place in line is held
     dist.ivr_done("v1")
     await until(lambda: len(ami.originates()) == 1)
+
+
+async def test_after_call_work_seconds_reach_the_ticket_when_wrap_up_ends(tmp_path: Path) -> None:
+    cfg = load_acd(PROJECT_HOME / "tests/e2e/acd_e2e.toml")  # du_lich: wrapup_s = 6
+    now = {"t": 1000.0}
+    d = Dispatcher(cfg, clock=lambda: now["t"])
+    ami, tickets = FakeAmi(), MemoryTicketStore()
+    dist = Distributor(d, ami, tickets, None, tick_s=0.02)
+    await dist.start(login_all=True)
+    task = asyncio.create_task(dist.run(ami.stream()))
+    try:
+        t = await tickets.open(channel="voice", caller="0931", uniqueid="w1", started_at=_now())
+        assert dist.enqueue("w1", "PJSIP/anonymous-31", "du_lich", "0931", t.code)
+        direct = dist.dial_now("w1")
+        assert direct is not None and direct.agent_id == "agent105"
+        await ami.events.put(Ev("DialBegin", Uniqueid="w1", DestUniqueid="a1", DestChannel="x"))
+        await ami.events.put(Ev("DialEnd", Uniqueid="w1", DestUniqueid="a1", DialStatus="ANSWER"))
+        await until(lambda: d.calls["w1"].state.value == "connected")
+        now["t"] = 1100.0
+        await ami.events.put(Ev("Hangup", Uniqueid="a1"))  # the agent hangs up: wrap-up
+        await until(lambda: d.agents["agent105"].state.value == "wrap_up")
+        now["t"] = 1104.0  # the agent is back early? no: wrap-up lasts 6 s
+        await asyncio.sleep(0.1)
+        assert d.agents["agent105"].state.value == "wrap_up"
+        now["t"] = 1106.5
+        await until(lambda: d.agents["agent105"].state.value == "available")
+        await until(lambda: dist._writes.empty())
+        await asyncio.sleep(0.05)
+        got = await tickets.get(t.code)
+        assert got is not None and got.acw_seconds == 6
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_queue_without_wrap_up_writes_zero_after_call_work(
+    rig: tuple[Distributor, FakeAmi, MemoryTicketStore],
+) -> None:
+    dist, ami, tickets = rig
+    t = await tickets.open(channel="voice", caller="0932", uniqueid="w2", started_at=_now())
+    assert dist.enqueue("w2", "PJSIP/anonymous-32", "chung", "0932", t.code)
+    assert dist.dial_now("w2") is not None
+    await ami.events.put(Ev("DialBegin", Uniqueid="w2", DestUniqueid="a2", DestChannel="x"))
+    await ami.events.put(Ev("DialEnd", Uniqueid="w2", DestUniqueid="a2", DialStatus="ANSWER"))
+    await until(lambda: dist.d.calls["w2"].state.value == "connected")
+    await ami.events.put(Ev("Hangup", Uniqueid="w2"))  # the caller hangs up
+    await until(lambda: "w2" not in dist.legs)
+    await until(lambda: dist._writes.empty())
+    await asyncio.sleep(0.05)
+    got = await tickets.get(t.code)
+    assert got is not None and got.acw_seconds == 0 and got.outcome == Outcome.ANSWERED

@@ -232,3 +232,48 @@ async def test_given_the_ticket_store_down_then_the_caller_still_reaches_a_perso
     await run_call(s, h.ctx)
     assert s.variables["TONGDAI_QUEUE"] == "chung"
     assert s.prompts == ["loi_he_thong"]
+
+
+# -- our own ACD (distribution = "engine"): the IVR's hand-over --------------------------------
+
+
+def _engine_ctx(h: Harness, dial: str | None, log: list[str]) -> IvrContext:
+    from dataclasses import replace
+
+    def enqueue(uid: str, chan: str, queue: str, caller: str | None, ticket: str | None) -> bool:
+        log.append(f"enqueue {queue}")
+        return True
+
+    def dial_now(uid: str) -> str | None:
+        log.append("dial_now")
+        return dial
+
+    return replace(
+        h.ctx,
+        distribution="engine",
+        announce_every_s=30,
+        queue_announce={"du_lich": 45},
+        enqueue=enqueue,
+        ivr_done=lambda uid: log.append("ivr_done"),
+        dial_now=dial_now,
+    )
+
+
+async def test_given_a_free_agent_the_ivr_hands_the_channel_its_dial_string(h: Harness) -> None:
+    log: list[str] = []
+    h.ctx = _engine_ctx(h, "PJSIP/agent105,15", log)
+    s, t = await h.call("5")
+    assert s.variables["TONGDAI_ACTION"] == "acd"
+    assert s.variables["TONGDAI_DIAL"] == "PJSIP/agent105,15"
+    assert s.variables["TONGDAI_ANNOUNCE"] == "45"  # du_lich's own period
+    assert log == ["enqueue du_lich", "dial_now", "ivr_done"]
+    assert t.queue == "du_lich"
+
+
+async def test_given_no_free_agent_the_caller_goes_to_the_wait_loop(h: Harness) -> None:
+    log: list[str] = []
+    h.ctx = _engine_ctx(h, None, log)
+    s, _ = await h.call("0")
+    assert s.variables["TONGDAI_ACTION"] == "acd"
+    assert "TONGDAI_DIAL" not in s.variables
+    assert s.variables["TONGDAI_ANNOUNCE"] == "30"  # the general period
