@@ -38,6 +38,7 @@ class FastAgiServer:
         header_timeout: float = 5.0,
         command_timeout: float = 60.0,
         max_connections: int = 2000,
+        backlog: int = 1024,
     ) -> None:
         self._handler = handler
         self.host = host
@@ -45,6 +46,10 @@ class FastAgiServer:
         self.header_timeout = header_timeout
         self.command_timeout = command_timeout
         self.max_connections = max_connections
+        #: pending connections the kernel queues for us (capped by net.core.somaxconn);
+        #: asyncio's default of 100 is small for a burst of calls: a connection dropped
+        #: from a full queue waits for TCP's SYN retry (1 s, then 3 s) before its AGI runs
+        self.backlog = backlog
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls_handled = 0
@@ -56,7 +61,12 @@ class FastAgiServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, limit=LINE_LIMIT, reuse_address=True
+            self._on_connect,
+            self.host,
+            self.port,
+            limit=LINE_LIMIT,
+            reuse_address=True,
+            backlog=self.backlog,
         )
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
