@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from acd.agent import AcdError, Agent, AgentState, Transition
 from acd.callbacks import CallbackDialer
-from acd.calls import Admission, CallOutcome, CallTransition, Offer
+from acd.calls import Admission, CallOutcome, CallState, CallTransition, Offer
 from acd.dispatch import Dispatcher, Event
 from acd.queue_log import QueueLogWriter
 from acd.store import Dirty, StateStore, persist, rebuild
@@ -380,13 +380,23 @@ class Distributor:
         if leg is None:
             return
         if offer.callback:
-            if offer.mode == "caller_first" and self.callbacks is not None:
-                await self.callbacks.dial(offer)
-            else:  # agent-first callbacks are not wired to Asterisk yet
-                log.warning("callback mode %s not supported: withdrawing %s", offer.mode, uid)
+            call = self.d.calls.get(uid)
+            if self.callbacks is None or call is None or not call.callback_number:
+                log.warning("callback %s cannot be dialled: withdrawing it", uid)
                 with contextlib.suppress(AcdError):
                     self.d.callback_failed(uid)
                 self._flush()
+            elif offer.mode == "agent_first":  # the agent's phone first, then the citizen
+                citizen = self.callbacks.channel_template.format(number=call.callback_number)
+                await self._originate_agent(
+                    uid,
+                    offer.agent,
+                    offer.ring_timeout_s,
+                    context="tongdai-callback-agent",
+                    extra=[f"TONGDAI_CITIZEN={citizen}"],
+                )
+            else:
+                await self.callbacks.dial(offer)
             return
         try:
             async with asyncio.timeout(120):
@@ -411,7 +421,15 @@ class Distributor:
             timeout = self.d.cfg.queues[queue].ring_timeout_s
             self._tg.create_task(self._originate_agent(uid, agent, timeout))
 
-    async def _originate_agent(self, uid: str, agent: Agent, ring_timeout_s: float) -> None:
+    async def _originate_agent(
+        self,
+        uid: str,
+        agent: Agent,
+        ring_timeout_s: float,
+        *,
+        context: str = "tongdai-acd-connect",
+        extra: list[str] | None = None,
+    ) -> None:
         leg = self.legs[uid]
         agent_uid = f"tongdai-acd-{secrets.token_hex(6)}"
         leg.agent_uid = agent_uid
@@ -423,7 +441,7 @@ class Distributor:
             await self.ami.action(
                 "Originate",
                 Channel=agent.config.endpoint,
-                Context="tongdai-acd-connect",
+                Context=context,
                 Exten="s",
                 Priority="1",
                 Timeout=str(int(ring_timeout_s * 1000)),
@@ -434,6 +452,7 @@ class Distributor:
                     f"TONGDAI_CALLER_CHAN={leg.caller_channel}",
                     f"TONGDAI_TICKET={leg.ticket or ''}",
                     f"TONGDAI_CALL={uid}",
+                    *(extra or []),
                 ],
             )
         except (AmiError, ValueError) as exc:
@@ -497,7 +516,18 @@ class Distributor:
         return (uid, leg) if leg is not None and leg.direct else None
 
     def _dial_begin(self, ev: Headers) -> None:
-        """The caller's channel started dialling its agent: learn the agent leg."""
+        """The caller's channel started dialling its agent: learn the agent leg. (Or, for an
+        agent-first callback, the agent's channel dials the citizen: the citizen's leg then
+        stands for the call.)"""
+        uid = self._agent_legs.get(ev.get("Uniqueid") or "")
+        if uid is not None:
+            citizen = ev.get("DestUniqueid") or ""
+            if self.callbacks is not None and citizen:
+                self.callbacks.legs[citizen] = uid
+            leg = self.legs.get(uid)
+            if leg is not None:
+                leg.caller_channel = ev.get("DestChannel") or leg.caller_channel
+            return
         found = self._direct_leg(ev)
         if found is None:
             return
@@ -511,7 +541,18 @@ class Distributor:
     def _dial_end(self, ev: Headers) -> None:
         """How the caller's Dial() of its agent ended. ANSWER: connected. CANCEL: the caller
         hung up while it rang (an abandon, not the agent's fault). Anything else (NOANSWER,
-        BUSY, CHANUNAVAIL, CONGESTION): ring-no-answer; the caller goes on to the wait loop."""
+        BUSY, CHANUNAVAIL, CONGESTION): ring-no-answer; the caller goes on to the wait loop.
+        For an agent-first callback (the agent's channel dialled the citizen): answered =
+        connected, anything else = the callback failed (retried later, or ends)."""
+        uid = self._agent_legs.get(ev.get("Uniqueid") or "")
+        if uid is not None:
+            call = self.d.calls.get(uid)
+            if call is not None and call.state.value == "callback_dialing":
+                if (ev.get("DialStatus") or "").upper() == "ANSWER":
+                    self.d.callback_answered(uid)
+                else:
+                    self.d.callback_failed(uid)
+            return
         found = self._direct_leg(ev)
         if found is None:
             return
@@ -626,7 +667,9 @@ class Distributor:
             self.completed.add(e.call_id)
         if e.event == "enter":
             self._write(ticket, queue=e.queue, queued_at=self.wall())
-        elif e.event == "connect":
+        elif e.event == "connect" or (
+            e.event == "callback_answered" and e.to_state is CallState.CONNECTED
+        ):  # the second: an agent-first callback, the citizen has answered the agent's call
             self._write(ticket, answered_at=self.wall(), agent=e.agent, outcome=Outcome.ANSWERED)
         elif e.outcome is not None and e.outcome is not CallOutcome.ANSWERED:
             if e.outcome is CallOutcome.TIMEOUT_QUEUE:

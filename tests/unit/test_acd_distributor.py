@@ -339,3 +339,92 @@ async def test_a_queue_without_wrap_up_writes_zero_after_call_work(
     await asyncio.sleep(0.05)
     got = await tickets.get(t.code)
     assert got is not None and got.acw_seconds == 0 and got.outcome == Outcome.ANSWERED
+
+
+async def test_an_agent_first_callback_rings_the_agent_then_dials_the_citizen(
+    tmp_path: Path,
+) -> None:
+    text = (PROJECT_HOME / "tests/e2e/acd_e2e.toml").read_text(encoding="utf-8")
+    conf = tmp_path / "acd.toml"
+    conf.write_text(text.replace('mode = "caller_first"', 'mode = "agent_first"'), "utf-8")
+    cfg = load_acd(conf)
+    assert cfg.callback.mode == "agent_first"
+    d = Dispatcher(cfg, clock=lambda: 1000.0)
+    ami, tickets = FakeAmi(), MemoryTicketStore()
+    dist = Distributor(d, ami, tickets, None, tick_s=0.02)
+    dist.callbacks = CallbackDialer(dist, "PJSIP/{number}@citizens", "/snd/goi_lai_chao")
+    await dist.start(login_all=True)
+    task = asyncio.create_task(dist.run(ami.stream()))
+    try:
+        t = await tickets.open(channel="voice", caller="0941", uniqueid="g1", started_at=_now())
+        for a in list(d.agents):
+            d.agent_pause(a, "break")
+        assert dist.enqueue("g1", "PJSIP/anonymous-41", "chung", "0941000111", t.code)
+        dist.ivr_done("g1")
+        d.calls["g1"].entered_at -= 60
+        dist.request_callback("g1")
+        await ami.events.put(Ev("Hangup", Uniqueid="g1"))
+        await until(lambda: d.calls["g1"].state.value == "callback_waiting")
+        d.agent_unpause("agent104")
+        dist.flush()
+        await until(lambda: ami.originates())
+        o = ami.originates()[0]
+        assert (o["Channel"], o["Context"]) == ("PJSIP/agent104", "tongdai-callback-agent")
+        assert "TONGDAI_CITIZEN=PJSIP/0941000111@citizens" in o["Variable"]
+        agent_leg = o["ChannelId"]
+        await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=agent_leg))
+        await until(lambda: d.calls["g1"].state.value == "callback_dialing")
+        await ami.events.put(
+            Ev("DialBegin", Uniqueid=agent_leg, DestUniqueid="cit1", DestChannel="PJSIP/cit-1")
+        )
+        await ami.events.put(
+            Ev("DialEnd", Uniqueid=agent_leg, DestUniqueid="cit1", DialStatus="ANSWER")
+        )
+        await until(lambda: d.calls["g1"].state.value == "connected")
+        await ami.events.put(Ev("Hangup", Uniqueid="cit1"))  # the citizen hangs up
+        await until(lambda: "g1" not in d.calls)
+        await until(lambda: dist._writes.empty())
+        await asyncio.sleep(0.05)
+        got = await tickets.get(t.code)
+        assert got is not None and (got.outcome, got.agent) == (Outcome.ANSWERED, "agent104")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_an_agent_first_callback_the_citizen_misses_is_retried_later(
+    tmp_path: Path,
+) -> None:
+    text = (PROJECT_HOME / "tests/e2e/acd_e2e.toml").read_text(encoding="utf-8")
+    conf = tmp_path / "acd.toml"
+    conf.write_text(text.replace('mode = "caller_first"', 'mode = "agent_first"'), "utf-8")
+    d = Dispatcher(load_acd(conf), clock=lambda: 1000.0)
+    ami, tickets = FakeAmi(), MemoryTicketStore()
+    dist = Distributor(d, ami, tickets, None, tick_s=0.02)
+    dist.callbacks = CallbackDialer(dist, "PJSIP/{number}@citizens", "/snd/goi_lai_chao")
+    await dist.start(login_all=True)
+    task = asyncio.create_task(dist.run(ami.stream()))
+    try:
+        for a in list(d.agents):
+            d.agent_pause(a, "break")
+        assert dist.enqueue("g2", "PJSIP/anonymous-42", "chung", "0942", None)
+        dist.ivr_done("g2")
+        d.calls["g2"].entered_at -= 60
+        dist.request_callback("g2")
+        await ami.events.put(Ev("Hangup", Uniqueid="g2"))
+        await until(lambda: d.calls["g2"].state.value == "callback_waiting")
+        d.agent_unpause("agent104")
+        dist.flush()
+        await until(lambda: ami.originates())
+        leg = ami.originates()[0]["ChannelId"]
+        await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=leg))
+        await until(lambda: d.calls["g2"].state.value == "callback_dialing")
+        await ami.events.put(Ev("DialEnd", Uniqueid=leg, DialStatus="NOANSWER"))
+        await until(lambda: d.calls["g2"].state.value == "callback_waiting")
+        assert d.calls["g2"].callback_attempts == 1
+        assert d.agents["agent104"].state.value == "available"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
