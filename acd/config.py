@@ -3,16 +3,20 @@
 The province edits the file; every error names the file and the dotted field, e.g.
 ``acd/agents_1022.toml: queues.thu_tuc.skills.thu_tuk: unknown skill 'thu_tuk'``.
 
-``render_pjsip_agents`` writes the agents' PJSIP endpoints (the shape of
+``[supervisors.<id>]`` tables (optional) declare the supervisors' own phones, the ones that ring
+for listen / whisper / barge (``name``, ``endpoint = "PJSIP/sup201"``); a web account's phone
+must be one of them (``web.control.DistributorControl.spy`` says so clearly if it is not).
+
+``render_pjsip_agents`` writes the agents' and the supervisors' PJSIP endpoints (the shape of
 ``asterisk_conf/pjsip_agents.conf``) from the same file, so the lab rings exactly the agents the
-distribution knows.
+distribution knows, and ChanSpy's supervisor phone exists.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,21 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class SupervisorConfig:
+    """A supervisor's own phone: ChanSpy rings it to listen to, whisper into or barge into a
+    call."""
+
+    id: str
+    name: str
+    endpoint: str
+
+    @property
+    def pjsip_name(self) -> str:
+        """The PJSIP endpoint/aor section name (``sup201`` for ``PJSIP/sup201``)."""
+        return self.endpoint.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     name: str
     category: str
@@ -89,6 +108,11 @@ class AcdConfig:
     queues: dict[str, QueueConfig]
     max_calls: int = 100
     callback: CallbackConfig = CallbackConfig()
+    supervisors: dict[str, SupervisorConfig] = field(default_factory=dict)
+
+    def supervisor_phone(self, endpoint: str) -> SupervisorConfig | None:
+        """The supervisor phone declared with this endpoint (``PJSIP/sup201``), if any."""
+        return next((s for s in self.supervisors.values() if s.endpoint == endpoint), None)
 
 
 class _Reader:
@@ -177,8 +201,8 @@ def load_acd(path: str | Path) -> AcdConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
     for key in raw:
-        if key not in ("acd", "agents", "queues"):
-            raise ConfigError(file, key, "unknown table (tables: acd, agents, queues)")
+        if key not in ("acd", "agents", "queues", "supervisors"):
+            raise ConfigError(file, key, "unknown table (tables: acd, agents, queues, supervisors)")
     top = raw.get("acd")
     if not isinstance(top, dict):
         raise ConfigError(file, "acd", "missing [acd] table")
@@ -202,6 +226,7 @@ def load_acd(path: str | Path) -> AcdConfig:
         queues=queues,
         max_calls=r.int_("max_calls", 100, 1, 100_000),
         callback=_load_callback(file, r.table("callback")),
+        supervisors=_load_supervisors(file, raw.get("supervisors", {}), agents),
     )
 
 
@@ -249,6 +274,33 @@ def _load_agents(file: str, raw: Any, known: set[str]) -> dict[str, AgentConfig]
             _level(file, f"agents.{aid}.skills.{skill}", lvl)
         agents[aid] = AgentConfig(aid, r.str_("name"), endpoint, dict(levels))
     return agents
+
+
+def _load_supervisors(
+    file: str, raw: Any, agents: dict[str, AgentConfig]
+) -> dict[str, SupervisorConfig]:
+    """``[supervisors.<id>]``: name and endpoint of each supervisor's own phone (optional)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "supervisors", "must be tables [supervisors.<id>]")
+    taken = {a.endpoint: f"agent {a.id}'s" for a in agents.values()}
+    supervisors: dict[str, SupervisorConfig] = {}
+    for sid, body in raw.items():
+        if not _NAME_RE.match(sid):
+            raise ConfigError(
+                file, f"supervisors.{sid}", "supervisor ids use lowercase letters, digits, _"
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(file, f"supervisors.{sid}", "must be a table")
+        r = _Reader(file, f"supervisors.{sid}.", body, {"name", "endpoint"})
+        name = r.str_("name")
+        endpoint = r.str_("endpoint", f"PJSIP/{sid}")
+        if not _ENDPOINT_RE.match(endpoint):
+            raise r.err("endpoint", f"must look like PJSIP/<name>, got {endpoint!r}")
+        if endpoint in taken:  # one phone, one PJSIP section: never an agent's too
+            raise r.err("endpoint", f"{endpoint} is already {taken[endpoint]}")
+        taken[endpoint] = f"supervisor {sid}'s"
+        supervisors[sid] = SupervisorConfig(sid, name, endpoint)
+    return supervisors
 
 
 _QUEUE_FIELDS = {
@@ -332,7 +384,8 @@ def _overflow(r: _Reader, known: set[str]) -> tuple[Overflow, ...]:
 
 
 _PJSIP_HEAD = """\
-; pjsip_agents.conf - one PJSIP endpoint per call-taker's phone.
+; pjsip_agents.conf - one PJSIP endpoint per call-taker's phone, and per supervisor's phone
+; (the phone ChanSpy rings to listen to, whisper into or barge into a call).
 ;
 ; GENERATED from {source} by acd.config.render_pjsip_agents: edit the agents there, not here.
 ; Every agent's contact points at {host}:{port} (the lab's SIPp UAS answers for all of them).
@@ -362,12 +415,16 @@ max_contacts = 0
 
 
 def render_pjsip_agents(cfg: AcdConfig, contact_host: str = "127.0.0.1", port: int = 5080) -> str:
-    """The agents' PJSIP endpoint and aor sections; contact ``sip:<name>@host:port``."""
+    """The agents' and supervisors' PJSIP endpoint and aor sections; contact
+    ``sip:<name>@host:port``. Supervisors' phones have the agents' shape: they never call in
+    either (ChanSpy calls them, by AMI Originate)."""
     out = [_PJSIP_HEAD.format(source=cfg.source, host=contact_host, port=port)]
-    for a in cfg.agents.values():
-        n = a.pjsip_name
+    phones = [(a.pjsip_name, a.name) for a in cfg.agents.values()]
+    if cfg.supervisors:
+        phones += [(s.pjsip_name, s.name) for s in cfg.supervisors.values()]
+    for n, name in phones:
         digits = "".join(ch for ch in n if ch.isdigit()) or n
-        display = a.name.replace('"', "'")
+        display = name.replace('"', "'")
         out.append(
             f'\n[{n}](agent-endpoint)\naors = {n}\ncallerid = "{display}" <{digits}>\n'
             f"\n[{n}](agent-aor)\ncontact = sip:{n}@{contact_host}:{port}\n"

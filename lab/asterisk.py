@@ -159,7 +159,9 @@ def render(name: str, text: str, settings: Settings, source: Path) -> str:
 
 def agents_from_acd(settings: Settings) -> str:
     """With our own ACD, the agents' PJSIP endpoints come from the same file as the agents
-    (``acd.config``); in the lab every contact is the SIPp UAS on 127.0.0.1:5080."""
+    (``acd.config``), and so do the supervisors' phones (``[supervisors.<id>]``) that ChanSpy
+    rings for listen / whisper / barge; in the lab every contact is the SIPp UAS on
+    127.0.0.1:5080."""
     from acd.config import load_acd, render_pjsip_agents
 
     return render_pjsip_agents(load_acd(home_path(settings.acd.config)), "127.0.0.1", 5080)

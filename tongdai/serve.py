@@ -49,7 +49,7 @@ from tongdai.errors import AmiError, ConfigError, StoreError
 from tongdai.settings import Settings, home_path, load_settings
 from web.app import engine_web, listen
 from web.app import serve as serve_web
-from web.metrics import CountingTicketStore, Metrics
+from web.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +242,15 @@ async def run_engine(
         # while the database is away, tickets go to a durable local journal and are replayed
         state = home_path(settings.database.state_dir)
         tickets = SpoolingTicketStore(SqlTicketStore(engine), state / "spool")
-        tracker = QueueTracker(tickets, now=now, adopt_open=settings.acd.distribution != "engine")
+        metrics = Metrics()
+        # app_queue's outcomes (and fallback calls') reach the metrics through the tracker
+        tracker = QueueTracker(
+            CountingTicketStore(tickets, metrics, QUEUE_OUTCOMES),
+            now=now,
+            adopt_open=settings.acd.distribution != "engine",
+        )
         ami = make_ami(settings)
         dist = make_distributor(settings, ami, tickets) if ami is not None else None
-        metrics = Metrics()
         ctx = build_context(
             settings,
             engine,

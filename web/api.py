@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from dossiers.model import CODE_RE as DOSSIER_RE
 from tickets.model import Outcome, Status
-from web import agent_ops, stats, ticket_query
+from web import agent_ops, stats, ticket_query, users
 from web import errors as v
 from web.auth import ROLE_LABELS, Perm
 from web.errors import ApiError
@@ -247,6 +247,46 @@ async def announcement(request: Request, p: Principal) -> Response:
     return ok({"announcement": _announcement(made)})
 
 
+# -- accounts (administrators) ---------------------------------------------------------------
+
+
+@guard(P.USERS, api=True)
+async def users_list(request: Request, p: Principal) -> Response:
+    if request.method == "POST":
+        body = await v.json_object(request)
+        v.no_unknown(body, {"name", "display_name", "role", "password", "agent_id", "phone"})
+        made = await users.add(request.app.state.auth, users.new_user(body))
+        return ok(users.account_json(made), 201)
+    found = await request.app.state.auth.accounts()
+    return ok({"users": [users.account_json(a) for a in found]})
+
+
+@guard(P.USERS, api=True)
+async def user(request: Request, p: Principal) -> Response:
+    name = _path(request, "name")
+    auth = request.app.state.auth
+    if request.method == "PATCH":
+        changes = users.checked_changes(await v.json_object(request))
+        changed = await users.change(auth, request.app.state.deps.hub, p.user, name, changes)
+        return ok(users.account_json(changed))
+    found = await auth.account(name)
+    if found is None:
+        raise ApiError(404, "not_found", f"no user {name!r}", {"name": name})
+    return ok(users.account_json(found))
+
+
+@guard(P.USERS, api=True)
+async def user_password(request: Request, p: Principal) -> Response:
+    name = _path(request, "name")
+    body = await v.json_object(request)
+    v.no_unknown(body, {"password"})
+    password = users.check_password(body.get("password"))
+    ended = await users.reset_password(
+        request.app.state.auth, request.app.state.deps.hub, name, password
+    )
+    return ok({"name": name, "password_set": True, "sessions_ended": ended})
+
+
 @guard(api=True)
 async def openapi(request: Request, p: Principal) -> Response:
     from web.openapi import document
@@ -273,4 +313,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{r}/dossiers/{{code}}", dossier, methods=["GET"]),
         Route(f"{r}/console", console, methods=["GET"]),
         Route(f"{r}/announcement", announcement, methods=["GET", "PUT", "DELETE"]),
+        Route(f"{r}/users", users_list, methods=["GET", "POST"]),
+        Route(f"{r}/users/{{name}}", user, methods=["GET", "PATCH"]),
+        Route(f"{r}/users/{{name}}/password", user_password, methods=["PUT"]),
     ]

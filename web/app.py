@@ -2,6 +2,7 @@
 uvicorn inside the engine's event loop (no threads, no second process).
 
     /login /logout /wallboard /console /tickets /tickets/{code} /reports   pages (Jinja2)
+    /admin/users  accounts (administrators)                               web.pages_users
     /api/v1/...  REST JSON (OpenAPI at /api/v1/openapi.json)              web.api
     /live        server-sent events (wallboard, console)                  web.live
     /metrics     Prometheus                                               web.metrics

@@ -106,7 +106,8 @@ class User:
     name: str
     role: Role
     agent_id: str | None = None
-    #: the user's own phone for listen/whisper/barge (``PJSIP/agent120``)
+    #: the user's own phone for listen/whisper/barge (``PJSIP/sup201``: one of the ACD file's
+    #: ``[supervisors.*]`` phones)
     phone: str | None = None
     display_name: str | None = None
 
@@ -164,21 +165,50 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def session_key(cookie: str) -> str:
+    """How the database (and the live hub) name a session: the SHA-256 of its cookie value."""
+    return _digest(cookie)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """An account as the administrator sees it: disabled ones too, never the password hash."""
+
+    user: User
+    disabled: bool
+    has_password: bool
+    created_at: datetime
+
+
 def _user(row: Row[Any]) -> User:
     return User(row.id, row.name, Role(row.role), row.agent_id, row.phone, row.display_name)
+
+
+def check_role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise ValueError(f"role {role!r}: one of {', '.join(r.value for r in Role)}") from None
+
+
+def check_phone(phone: str | None) -> None:
+    if phone is not None and not PHONE_RE.match(phone):
+        raise ValueError(f"phone {phone!r}: expected an endpoint like PJSIP/sup201")
 
 
 def check_new_user(name: str, role: str, phone: str | None) -> Role:
     """Validate a new account's fields; ValueError says what is wrong."""
     if not NAME_RE.match(name):
         raise ValueError(f"user name {name!r}: use 2-64 of a-z 0-9 _ . - (lower case)")
-    try:
-        checked = Role(role)
-    except ValueError:
-        raise ValueError(f"role {role!r}: one of {', '.join(r.value for r in Role)}") from None
-    if phone is not None and not PHONE_RE.match(phone):
-        raise ValueError(f"phone {phone!r}: expected an endpoint like PJSIP/agent120")
+    checked = check_role(role)
+    check_phone(phone)
     return checked
+
+
+def _info(row: Row[Any]) -> AccountInfo:
+    return AccountInfo(
+        _user(row), bool(row.disabled), row.password_hash is not None, row.created_at
+    )
 
 
 def check_password(password: str) -> None:
@@ -256,6 +286,51 @@ class AuthStore:
         )
         if result.rowcount == 0:
             raise KeyError(name)
+
+    async def accounts(self) -> list[AccountInfo]:
+        """Every account, disabled ones too, by name."""
+        rows = (await self._run("cannot list users", select(U).order_by(U.c.name))).all()
+        return [_info(r) for r in rows]
+
+    async def account(self, name: str) -> AccountInfo | None:
+        row = (await self._run("cannot read users", select(U).where(U.c.name == name))).first()
+        return _info(row) if row is not None else None
+
+    async def update_user(self, name: str, **changes: Any) -> AccountInfo:
+        """Change ``role``, ``disabled``, ``display_name``, ``agent_id`` or ``phone`` (None
+        clears the last three). ValueError for a bad value, KeyError for an unknown account.
+        Disabling an account also ends its sessions."""
+        allowed = {"role", "disabled", "display_name", "agent_id", "phone"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        values = dict(changes)
+        if "role" in values:
+            values["role"] = check_role(str(values["role"])).value
+        if "phone" in values:
+            check_phone(values["phone"])
+        if "disabled" in values:
+            values["disabled"] = bool(values["disabled"])
+        if values:
+            result = await self._run(
+                f"cannot change user {name}", update(U).where(U.c.name == name).values(**values)
+            )
+            if result.rowcount == 0:
+                raise KeyError(name)
+        if values.get("disabled"):
+            await self.end_user_sessions(name)
+        found = await self.account(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    async def end_user_sessions(self, name: str) -> int:
+        """End every browser session of ``name`` (after a password reset, or disabled)."""
+        ids = select(U.c.id).where(U.c.name == name).scalar_subquery()
+        result = await self._run(
+            f"cannot end the sessions of {name}", delete(WS).where(WS.c.user_id == ids)
+        )
+        return int(result.rowcount)
 
     async def get_user(self, name: str) -> User | None:
         row = (await self._run("cannot read users", select(U).where(U.c.name == name))).first()
@@ -367,7 +442,7 @@ class AuthStore:
 
 #: the lab's demo accounts: (name, role, agent id, phone)
 DEMO_USERS = (
-    ("giamsat", Role.SUPERVISOR, None, "PJSIP/agent120"),
+    ("giamsat", Role.SUPERVISOR, None, "PJSIP/sup201"),
     ("quanly", Role.MANAGER, None, None),
     ("quantri", Role.ADMIN, None, None),
     ("agent101", Role.AGENT, "agent101", "PJSIP/agent101"),

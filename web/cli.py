@@ -35,7 +35,10 @@ def register(sub: Any) -> None:
     add.add_argument("name", help="login name (a-z 0-9 _ . -)")
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--agent", help="the agent id this account works as (console), e.g. agent101")
-    add.add_argument("--phone", help="own phone for listen/whisper/barge, e.g. PJSIP/agent120")
+    add.add_argument(
+        "--phone",
+        help="own phone for listen/whisper/barge, e.g. PJSIP/sup201 (an ACD [supervisors] phone)",
+    )
     add.add_argument("--display-name", help="name shown in the interface")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--no-password", action="store_true", help="API token only, no login")

@@ -6,7 +6,9 @@ Pages, API and live updates only use this small interface, so tests run them aga
 - ``state()``: a snapshot of queues, agents and calls in progress (``LiveState``, plain data);
 - agent state changes (login, logout, pause with a reason, unpause);
 - ``spy``: listen to, whisper into or barge into an agent's call from the supervisor's own phone
-  (AMI ``Originate`` of that phone into ``ChanSpy``; needs ``app_chanspy.so`` loaded);
+  (AMI ``Originate`` of that phone into ``ChanSpy``; needs ``app_chanspy.so`` loaded). The phone
+  is the web account's, and it must be declared in the ACD file (``[supervisors.<id>]``, whose
+  PJSIP endpoints the lab generates): otherwise 422 ``phone_not_configured`` names the file;
 - ``call_out``: click-to-call, ringing the agent's phone first, then the citizen through the
   dialplan context ``[tongdai-callout]``.
 
@@ -133,6 +135,8 @@ class AcdControl(Protocol):
     def agent_pause(self, agent_id: str, reason: str) -> None: ...
 
     def agent_unpause(self, agent_id: str) -> None: ...
+
+    def supervisor_phones(self) -> tuple[str, ...]: ...
 
     async def spy(self, agent_id: str, phone: str, mode: SpyMode) -> None: ...
 
@@ -269,7 +273,7 @@ class DistributorControl:
         except AcdError as exc:
             raise _acd_error(exc) from exc
         # queue_log, tickets and the live hub see the transition now (not at the next tick)
-        self.dist._flush()
+        self.dist.flush()
 
     def agent_login(self, agent_id: str) -> None:
         self._apply(lambda: self.dist.d.agent_login(agent_id))
@@ -290,8 +294,21 @@ class DistributorControl:
         except AcdError as exc:
             raise _acd_error(exc) from exc
 
+    def supervisor_phones(self) -> tuple[str, ...]:
+        return tuple(s.endpoint for s in self.dist.d.cfg.supervisors.values())
+
     async def spy(self, agent_id: str, phone: str, mode: SpyMode) -> None:
         endpoint = self._endpoint(agent_id)
+        cfg = self.dist.d.cfg
+        if cfg.supervisor_phone(phone) is None:
+            raise ControlError(
+                422,
+                "phone_not_configured",
+                f"your phone {phone} is not a supervisor phone in {cfg.source}: add "
+                f'[supervisors.<id>] with endpoint = "{phone}" there (the lab then creates its '
+                "PJSIP endpoint), or set your account's phone to one of: "
+                + (", ".join(self.supervisor_phones()) or "(none declared)"),
+            )
         if self.dist.d.agent(agent_id).state is not AgentState.ON_CALL:
             raise ControlError(409, "not_on_call", f"agent {agent_id} is not on a call")
         await originate_spy(self.dist.ami, endpoint, phone, mode)
@@ -325,6 +342,9 @@ class NullControl:
 
     def agent_unpause(self, agent_id: str) -> None:
         self._refuse()
+
+    def supervisor_phones(self) -> tuple[str, ...]:
+        return ()
 
     async def spy(self, agent_id: str, phone: str, mode: SpyMode) -> None:
         self._refuse()

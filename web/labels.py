@@ -63,6 +63,11 @@ DONE = {
     "announce_set": "Đã đặt thông báo đặc biệt.",
     "announce_clear": "Đã xoá thông báo đặc biệt.",
     "calling": "Điện thoại của bạn đổ chuông trước, sau đó hệ thống gọi người dân.",
+    "user_added": "Đã thêm tài khoản.",
+    "role_changed": "Đã đổi vai trò.",
+    "user_disabled": "Đã khoá tài khoản (các phiên đăng nhập của tài khoản đã kết thúc).",
+    "user_enabled": "Đã mở khoá tài khoản.",
+    "password_reset": "Đã đặt lại mật khẩu (các phiên đăng nhập của tài khoản đã kết thúc).",
 }
 FAILED = {
     "illegal_transition": "Không thể chuyển sang trạng thái này lúc này.",
@@ -81,6 +86,11 @@ FAILED = {
     "synthesis": "Không tạo được âm thanh thông báo.",
     "csrf": "Thiếu mã bảo vệ biểu mẫu (CSRF) hoặc phiên đã hết hạn: xin tải lại trang.",
     "no_agent": "Tài khoản của bạn chưa gắn với tổng đài viên nào.",
+    "phone_not_configured": "Máy của bạn chưa được khai báo là máy giám sát trong cấu hình "
+    "phân phối cuộc gọi (bảng [supervisors] của tệp ACD).",
+    "user_exists": "Tên đăng nhập này đã có.",
+    "weak_password": "Mật khẩu quá ngắn.",
+    "self_lockout": "Không thể tự khoá hoặc tự bỏ quyền quản trị của chính mình.",
 }
 
 

@@ -1,6 +1,6 @@
 """Live updates: an in-process hub fanning ACD and ticket events out to server-sent-event clients.
 
-    Distributor._flush ──listener──▶ LiveHub.on_acd_event ──(dirty)──▶ LivePublisher
+    Distributor.flush  ──listener──▶ LiveHub.on_acd_event ──(dirty)──▶ LivePublisher
     web ticket actions ──────────────▶ LiveHub.ticket_changed ─────────────┐   │ state(), stats
                                                                           ▼   ▼
                                         LiveHub.publish ──▶ one bounded queue per SSE client
@@ -12,6 +12,12 @@ counts: no other caller's number). Bursts are coalesced (at most one snapshot pe
 ``min_interval``). Today's figures come from SQL, refreshed shortly after a call ends and every
 ``stats_every`` seconds. A slow client's queue drops its oldest message (snapshots supersede one
 another) instead of slowing anyone down.
+
+A stream belongs to a login: logging out ends the streams of that session at once
+(``LiveHub.end_session``), disabling an account or changing its role ends all of the account's
+(``LiveHub.end_user``), and at every keep-alive ping the stream asks again whether its
+credentials still hold (an expired session, or one ended by another process, stops within
+``ping_s``).
 """
 
 from __future__ import annotations
@@ -55,10 +61,20 @@ class Message:
 
 
 class Subscription:
-    """One SSE client: ``agent`` None for a supervisor's full view."""
+    """One SSE client: ``agent`` None for a supervisor's full view; ``session`` and ``user_id``
+    say whose login it runs under (to end it at logout)."""
 
-    def __init__(self, agent: str | None, maxsize: int) -> None:
+    def __init__(
+        self,
+        agent: str | None,
+        maxsize: int,
+        *,
+        session: str | None = None,
+        user_id: int | None = None,
+    ) -> None:
         self.agent = agent
+        self.session = session
+        self.user_id = user_id
         self.queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
         self.dropped = 0
 
@@ -110,8 +126,10 @@ class LiveHub:
     def agent_ids(self) -> set[str]:
         return {s.agent for s in self._subs if s.agent is not None}
 
-    def subscribe(self, agent: str | None) -> Subscription:
-        sub = Subscription(agent, self.maxsize)
+    def subscribe(
+        self, agent: str | None, *, session: str | None = None, user_id: int | None = None
+    ) -> Subscription:
+        sub = Subscription(agent, self.maxsize, session=session, user_id=user_id)
         if self.closed:
             sub.put(None)
             return sub
@@ -129,6 +147,20 @@ class LiveHub:
         self.published += 1
         for sub in list(self._subs):
             sub.put(msg)
+
+    def _end(self, subs: list[Subscription]) -> int:
+        for sub in subs:
+            self._subs.discard(sub)
+            sub.put(None)  # the stream's generator returns when it reads this
+        return len(subs)
+
+    def end_session(self, session: str) -> int:
+        """End the streams opened under one session (logout); how many there were."""
+        return self._end([s for s in self._subs if s.session == session])
+
+    def end_user(self, user_id: int) -> int:
+        """End every stream of one account (disabled, role changed, password reset)."""
+        return self._end([s for s in self._subs if s.user_id == user_id])
 
     def close(self) -> None:
         """End every stream (server shutdown)."""
@@ -228,12 +260,29 @@ class LivePublisher:
             await self.publish_stats()
 
 
+async def _holds(still_valid: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await still_valid()
+    except StoreError as exc:  # the database is away: keep serving what we have
+        log.warning("live stream: cannot check the login: %s", exc)
+        return True
+
+
 def sse(kind: str, data: str) -> str:
     return f"event: {kind}\ndata: {data}\n\n"
 
 
-async def stream(hub: LiveHub, sub: Subscription, *, ping_s: float = 15.0) -> AsyncIterator[str]:
-    """The text/event-stream of one client: the latest state first, then every message."""
+async def stream(
+    hub: LiveHub,
+    sub: Subscription,
+    *,
+    ping_s: float = 15.0,
+    still_valid: Callable[[], Awaitable[bool]] | None = None,
+) -> AsyncIterator[str]:
+    """The text/event-stream of one client: the latest state first, then every message.
+
+    It ends when the hub says so (``None``: shutdown, logout) or when ``still_valid``, asked
+    at every ping, says the login no longer holds (a database error keeps the stream)."""
     try:
         yield "retry: 2000\n\n"
         for kind in ("state", "stats"):
@@ -246,6 +295,8 @@ async def stream(hub: LiveHub, sub: Subscription, *, ping_s: float = 15.0) -> As
                 async with asyncio.timeout(ping_s):
                     msg = await sub.queue.get()
             except TimeoutError:
+                if still_valid is not None and not await _holds(still_valid):
+                    return
                 yield ": ping\n\n"
                 continue
             if msg is None:

@@ -12,14 +12,27 @@
 
 Gauges are read from the distribution at scrape time (no bookkeeping to drift). Counters and
 histograms are fed by the ACD listener (``observe``) and by hooks the engine calls:
-``call_ended`` (outcomes decided in the IVR; ``CountingTicketStore`` calls it), ``fastagi_command``
+``count_outcome`` (``CountingTicketStore`` calls it as outcomes are written), ``fastagi_command``
 and ``watch_ami``.
+
+Calls by outcome, by who decides it (each call once):
+
+- the IVR (``IVR_OUTCOMES``): the IVR's ``CountingTicketStore(tickets, metrics)``;
+- our ACD (``distribution = "engine"``): its own events, through ``observe``;
+- app_queue (``distribution = "asterisk"``, and the calls the dialplan's fallback sends to it in
+  engine mode): ``answered`` / ``abandoned_queue``, written by ``pbx.tracker.QueueTracker`` (and
+  by the queue_log reconciliation through the tracker's store): give the tracker
+  ``CountingTicketStore(tickets, metrics, QUEUE_OUTCOMES)``.
+
+A ticket whose outcome was counted once is not counted again (the tracker and the queue_log
+reconciliation may both write the same call's outcome).
 Each ``Metrics`` has its own registry, so tests and several apps never share series.
 """
 
 from __future__ import annotations
 
 import builtins
+from collections import OrderedDict
 from collections.abc import AsyncIterable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,14 +45,24 @@ from prometheus_client.registry import Collector
 from acd.agent import AgentState, Transition
 from acd.calls import CallTransition
 from acd.dispatch import Event
-from tickets.model import IvrStep, Status, Ticket
+from tickets.model import IvrStep, Outcome, Status, Ticket
 from tickets.store import TicketStore
 from web.control import AcdControl
 
-__all__ = ["CONTENT_TYPE_LATEST", "CountingTicketStore", "Metrics"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "IVR_OUTCOMES",
+    "QUEUE_OUTCOMES",
+    "CountingTicketStore",
+    "Metrics",
+]
 
 WAIT_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0)
 HANDLE_BUCKETS = (30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1800.0, 3600.0)
+#: the outcomes a ticket can have: the only values of the ``outcome`` label
+OUTCOMES = frozenset(o.value for o in Outcome)
+#: how many counted tickets ``Metrics`` remembers (a day of a busy hotline, and more)
+MAX_REMEMBERED = 100_000
 AGI_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -105,6 +128,8 @@ class Metrics:
         self._live = _LiveCollector()
         r.register(self._live)
         self._wrapup: dict[str, float] = {}
+        #: tickets whose outcome is counted (most recent last), so none is counted twice
+        self._counted: OrderedDict[str, None] = OrderedDict()
 
     def bind(
         self,
@@ -137,9 +162,24 @@ class Metrics:
         if event.outcome is not None:
             self.calls.labels(event.outcome.value).inc()
 
+    def count_outcome(self, outcome: str, ticket: str | None = None) -> bool:
+        """A call ended with ``outcome`` (a ``tickets.model.Outcome`` value; others are ignored,
+        which bounds the labels). With ``ticket``, a ticket already counted is not counted
+        again. True if counted."""
+        if outcome not in OUTCOMES:
+            return False
+        if ticket is not None:
+            if ticket in self._counted:
+                return False
+            self._counted[ticket] = None
+            while len(self._counted) > MAX_REMEMBERED:
+                self._counted.popitem(last=False)
+        self.calls.labels(outcome).inc()
+        return True
+
     def call_ended(self, outcome: str) -> None:
         """A call the IVR finished (self_service, message_left, abandoned_ivr, ...)."""
-        self.calls.labels(outcome).inc()
+        self.count_outcome(outcome)
 
     def fastagi_command(self, command: str, seconds: float) -> None:
         """One AGI command (``STREAM``, ``GET``...: the first word only, to bound the labels)."""
@@ -162,15 +202,21 @@ class Metrics:
 IVR_OUTCOMES = frozenset(
     {"self_service", "abandoned_ivr", "message_left", "closed_hours", "rejected_busy", "error"}
 )
+#: outcomes app_queue decides, as ``pbx.tracker`` (and ``pbx.reconcile``) write them
+QUEUE_OUTCOMES = frozenset({"answered", "abandoned_queue"})
 
 
 class CountingTicketStore:
-    """A ``TicketStore`` that counts the IVR's outcomes in ``tongdai_calls_total`` as they are
-    written; everything else passes through unchanged (give it to the IVR's context)."""
+    """A ``TicketStore`` that counts ``outcomes`` in ``tongdai_calls_total`` as they are written
+    (each ticket once); everything else passes through unchanged. The IVR's context gets one
+    with ``IVR_OUTCOMES`` (the default), app_queue's tracker one with ``QUEUE_OUTCOMES``."""
 
-    def __init__(self, inner: TicketStore, metrics: Metrics) -> None:
+    def __init__(
+        self, inner: TicketStore, metrics: Metrics, outcomes: frozenset[str] = IVR_OUTCOMES
+    ) -> None:
         self.inner = inner
         self.metrics = metrics
+        self.outcomes = outcomes
 
     async def open(
         self, *, channel: str, caller: str | None, uniqueid: str | None, started_at: datetime
@@ -182,8 +228,8 @@ class CountingTicketStore:
     async def update(self, code: str, **changes: Any) -> None:
         await self.inner.update(code, **changes)
         outcome = changes.get("outcome")
-        if outcome is not None and str(outcome) in IVR_OUTCOMES:
-            self.metrics.call_ended(str(outcome))
+        if outcome is not None and str(outcome) in self.outcomes:
+            self.metrics.count_outcome(str(outcome), ticket=code)
 
     async def append_steps(self, code: str, steps: Sequence[IvrStep]) -> None:
         await self.inner.append_steps(code, steps)

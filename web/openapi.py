@@ -10,6 +10,7 @@ from typing import Any
 
 from acd.agent import AgentState
 from tickets.model import Outcome, Status
+from web.auth import MIN_PASSWORD, Role
 from web.control import PAUSE_REASONS
 from web.ticket_actions import ACTIONS, CATEGORIES
 
@@ -140,6 +141,17 @@ SCHEMAS: S = {
         received_date=STR,
         due_date=N_STR,
     ),
+    "UserAccount": _obj(
+        ["name", "role", "disabled"],
+        name=STR,
+        display_name=N_STR,
+        role={"enum": [r.value for r in Role]},
+        agent_id=N_STR,
+        phone=N_STR,
+        disabled=BOOL,
+        has_password=BOOL,
+        created_at=STR,
+    ),
     "Announcement": _nullable(
         "object",
         properties={
@@ -161,8 +173,15 @@ _ERR = _json(_ref("Error"), "Error")
 _ERRORS = {str(code): _ERR for code in (400, 401, 403, 404, 409, 413, 422, 503)}
 
 
-def _op(summary: str, ok: S, *, params: list[S] | None = None, body: S | None = None) -> S:
-    code = "202" if summary.startswith("Ask") else "200"
+def _op(
+    summary: str,
+    ok: S,
+    *,
+    params: list[S] | None = None,
+    body: S | None = None,
+    code: str | None = None,
+) -> S:
+    code = code or ("202" if summary.startswith("Ask") else "200")
     op: S = {"summary": summary, "responses": {code: ok, **_ERRORS}}
     if params:
         op["parameters"] = params
@@ -201,6 +220,8 @@ def _query(name: str, schema: S, description: str = "") -> S:
     }
 
 
+_USER = _path_param("name", "^[a-z0-9][a-z0-9_.-]{1,63}$", "giamsat")
+_PASSWORD = {"type": "string", "minLength": MIN_PASSWORD, "maxLength": 200}
 _AGENT = _path_param("agent_id", "^[A-Za-z0-9_.-]{1,64}$", "agent101")
 _CODE = _path_param("code", "^1022-[0-9]{8}-[0-9]{6,8}$", "1022-20260101-000001")
 _TICKET_QUERY = [
@@ -331,6 +352,47 @@ def document() -> S:
                 body=_obj(["text"], text=_text(500, min_len=1), until=_text(40)),
             ),
             "delete": _op("Clear the announcement", _json(_obj(["cleared"], cleared=INT))),
+        },
+        "/api/v1/users": {
+            "get": _op("Accounts (administrators)", _json(_list("users", "UserAccount"))),
+            "post": _op(
+                "Create an account (administrators)",
+                _json(_ref("UserAccount"), "Created"),
+                code="201",
+                body=_obj(
+                    ["name", "role", "password"],
+                    name={"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{1,63}$"},
+                    display_name=_text(120),
+                    role={"enum": [r.value for r in Role]},
+                    password=_PASSWORD,
+                    agent_id={"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                    phone={"type": "string", "pattern": "^PJSIP/[A-Za-z0-9_.-]{1,60}$"},
+                ),
+            ),
+        },
+        "/api/v1/users/{name}": {
+            "get": _op("One account (administrators)", _json(_ref("UserAccount")), params=[_USER]),
+            "patch": _op(
+                "Change an account's role, disable or enable it, or its name, agent, phone",
+                _json(_ref("UserAccount")),
+                params=[_USER],
+                body=_obj(
+                    None,
+                    role={"enum": [r.value for r in Role]},
+                    disabled=BOOL,
+                    display_name=_nullable("string", maxLength=120, pattern=_LINE),
+                    agent_id=_nullable("string", pattern="^[A-Za-z0-9_.-]{1,64}$"),
+                    phone=_nullable("string", pattern="^PJSIP/[A-Za-z0-9_.-]{1,60}$"),
+                ),
+            ),
+        },
+        "/api/v1/users/{name}/password": {
+            "put": _op(
+                "Reset an account's password (its sessions end)",
+                _json(_obj(["name"], name=STR, password_set=BOOL, sessions_ended=INT)),
+                params=[_USER],
+                body=_obj(["password"], password=_PASSWORD),
+            )
         },
         "/api/v1/openapi.json": {"get": _op("This document", _json({"type": "object"}))},
     }

@@ -33,6 +33,7 @@ from web.security import (
     cookie_args,
     guard,
     same_token,
+    still_authenticated,
 )
 from web.views import current_call, ticket_json
 
@@ -155,6 +156,8 @@ async def logout(request: Request, p: Principal) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         await request.app.state.auth.end_session(cookie)
+    if p.session_id is not None:  # this session's live streams end now, not at their next ping
+        request.app.state.deps.hub.end_session(p.session_id)
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -310,9 +313,15 @@ async def live(request: Request, p: Principal) -> Response:
     full = p.user.can(P.WALLBOARD)
     if not full and p.user.agent_id is None:
         raise ApiError(409, "no_agent", "your account is not linked to an agent")
-    sub = deps.hub.subscribe(None if full else p.user.agent_id)
+    sub = deps.hub.subscribe(
+        None if full else p.user.agent_id, session=p.session_id, user_id=p.user.id
+    )
+
+    async def still_valid() -> bool:
+        return await still_authenticated(request, p)
+
     return StreamingResponse(
-        stream(deps.hub, sub, ping_s=deps.ping_s),
+        stream(deps.hub, sub, ping_s=deps.ping_s, still_valid=still_valid),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
@@ -325,7 +334,7 @@ async def metrics(request: Request, p: Principal) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from web import pages_tickets
+    from web import pages_tickets, pages_users
 
     return [
         Route("/", home, methods=["GET"]),
@@ -341,4 +350,5 @@ def routes() -> list[BaseRoute]:
         Route("/live", live, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *pages_tickets.routes(),
+        *pages_users.routes(),
     ]

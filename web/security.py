@@ -22,7 +22,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from web.auth import AuthStore, Perm, User
+from web.auth import AuthStore, Perm, User, session_key
 from web.errors import ApiError
 
 SESSION_COOKIE = "tongdai_session"
@@ -37,28 +37,46 @@ class Principal:
     #: the session's CSRF token (None when authenticated by an API token)
     csrf: str | None
     via: str  # "session" | "token"
+    #: the session's key (``web.auth.session_key`` of the cookie; None for an API token):
+    #: logging out ends the live streams opened under it
+    session_id: str | None = None
+
+
+async def _lookup(request: Request) -> Principal | None:
+    auth: AuthStore = request.app.state.auth
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            user = await auth.token_user(token.strip())
+            return Principal(user, None, "token") if user else None
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and len(cookie) <= 100:
+        found_session = await auth.session(cookie)
+        if found_session is not None:
+            return Principal(found_session[0], found_session[1], "session", session_key(cookie))
+    return None
 
 
 async def authenticate(request: Request) -> Principal | None:
     if hasattr(request.state, "principal"):
         found: Principal | None = request.state.principal
         return found
-    auth: AuthStore = request.app.state.auth
-    principal: Principal | None = None
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token:
-            user = await auth.token_user(token.strip())
-            principal = Principal(user, None, "token") if user else None
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie and len(cookie) <= 100:
-            found_session = await auth.session(cookie)
-            if found_session is not None:
-                principal = Principal(found_session[0], found_session[1], "session")
+    principal = await _lookup(request)
     request.state.principal = principal
     return principal
+
+
+async def still_authenticated(request: Request, principal: Principal) -> bool:
+    """Do the request's credentials still log in the same account with the same role (asked
+    again of the database: the session may have expired or ended, the account been disabled
+    or changed)? A long-lived response (``/live``) checks this now and then."""
+    again = await _lookup(request)
+    if again is None:
+        return False
+    was, now = principal.user, again.user
+    return (now.id, now.role, now.agent_id) == (was.id, was.role, was.agent_id)
 
 
 def same_token(a: str | None, b: str | None) -> bool:

@@ -91,7 +91,7 @@ class SimAcd:
         await self.dist.start(login_all=False)
         for agent in login:
             self.dist.d.agent_login(agent)
-        self.dist._flush()
+        self.dist.flush()
         self._task = asyncio.create_task(self.dist.run(self.ami.stream()), name="sim-acd")
 
     async def stop(self) -> None:
@@ -159,9 +159,9 @@ class WebRig:
 ACCOUNTS = {
     "tdv101": ("agent", "agent101", "PJSIP/agent101"),
     "tdv102": ("agent", "agent102", "PJSIP/agent102"),
-    "giamsat": ("supervisor", None, "PJSIP/agent120"),
+    "giamsat": ("supervisor", None, "PJSIP/sup201"),
     "quanly": ("manager", None, None),
-    "quantri": ("admin", "agent103", "PJSIP/agent121"),
+    "quantri": ("admin", "agent103", "PJSIP/sup201"),
 }
 
 

@@ -170,7 +170,7 @@ def test_the_generated_pjsip_agents_have_the_shape_of_the_lab_file() -> None:
     templates = {(n, t): kv for n, t, kv in lab if t == "!"}
     assert {(n, t): kv for n, t, kv in got if t == "!"} == templates
     agents = [(n, t, kv) for n, t, kv in got if t != "!"]
-    assert len(agents) == 2 * len(cfg.agents)
+    assert len(agents) == 2 * (len(cfg.agents) + len(cfg.supervisors))
     lab_101 = [(t, set(kv)) for n, t, kv in lab if n == "agent101"]
     assert [(t, set(kv)) for n, t, kv in agents if n == "agent101"] == lab_101
     by = {(n, t): kv for n, t, kv in agents}
@@ -178,3 +178,70 @@ def test_the_generated_pjsip_agents_have_the_shape_of_the_lab_file() -> None:
     assert by[("agent110", "agent-endpoint")]["aors"] == "agent110"
     assert by[("agent101", "agent-endpoint")]["callerid"] == '"Nguyễn Thị Lan" <101>'
     assert "GENERATED from" in text
+
+
+def test_the_shipped_file_declares_a_supervisor_phone_and_pjsip_generates_it() -> None:
+    cfg = load_acd(SHIPPED)
+    assert list(cfg.supervisors) == ["sup201"]
+    sup = cfg.supervisors["sup201"]
+    assert sup.endpoint == "PJSIP/sup201" and sup.pjsip_name == "sup201"
+    assert cfg.supervisor_phone("PJSIP/sup201") is sup
+    assert cfg.supervisor_phone("PJSIP/agent101") is None  # an agent's phone is not one
+    by = {(n, t): kv for n, t, kv in conf_sections(render_pjsip_agents(cfg, "10.0.0.9", 5090))}
+    assert by[("sup201", "agent-endpoint")]["aors"] == "sup201"
+    assert by[("sup201", "agent-endpoint")]["callerid"] == '"Trương Thị Giám Sát" <201>'
+    assert by[("sup201", "agent-aor")]["contact"] == "sip:sup201@10.0.0.9:5090"
+    # the static lab file (distribution = "asterisk") has the same phone
+    lab = conf_sections((PROJECT_HOME / "asterisk_conf/pjsip_agents.conf").read_text("utf-8"))
+    assert [(n, t) for n, t, _ in lab if n == "sup201"] == [
+        ("sup201", "agent-endpoint"),
+        ("sup201", "agent-aor"),
+    ]
+
+
+def test_given_no_supervisors_table_then_none_and_only_agents_are_generated(
+    tmp_path: Path,
+) -> None:
+    start = GOOD.index("[supervisors.sup201]")
+    end = GOOD.index("\n\n", GOOD.index('endpoint = "PJSIP/sup201"'))
+    cfg = load_acd(write(tmp_path, GOOD[:start] + GOOD[end:]))
+    assert cfg.supervisors == {}
+    assert "sup201" not in render_pjsip_agents(cfg)
+
+
+SUP = '[supervisors.sup201]\nname = "Trương Thị Giám Sát"\nendpoint = "PJSIP/sup201"\n'
+SUP_F = "supervisors.sup201."
+
+
+@pytest.mark.parametrize(
+    ("replacement", "field", "problem"),
+    [
+        ('[supervisors.sup201]\nendpoint = "PJSIP/sup201"\n', SUP_F + "name", "required"),
+        (SUP.replace("PJSIP/sup201", "SIP/sup201"), SUP_F + "endpoint", "PJSIP/<name>"),
+        (SUP.replace("PJSIP/sup201", "PJSIP/agent101"), SUP_F + "endpoint", "agent agent101's"),
+        (SUP + "phone = 1\n", SUP_F + "phone", "unknown field"),
+        (SUP.replace("sup201]", "Sup-201]"), "supervisors.Sup-201", "lowercase"),
+        ('supervisors = "PJSIP/sup201"\n', "supervisors", "must be tables"),
+        (
+            SUP + SUP.replace("supervisors.sup201", "supervisors.sup202"),
+            "supervisors.sup202.endpoint",
+            "supervisor sup201's",
+        ),
+        (SUP.replace('"Trương Thị Giám Sát"', "201"), SUP_F + "name", "non-empty text"),
+    ],
+)
+def test_given_a_broken_supervisors_table_then_the_error_names_file_and_field(
+    tmp_path: Path, replacement: str, field: str, problem: str
+) -> None:
+    assert SUP in GOOD
+    text = GOOD.replace(SUP, "")
+    if replacement.startswith("supervisors ="):
+        text = replacement + text  # a top-level key, before any table
+    else:
+        text += "\n" + replacement
+    f = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_acd(f)
+    assert err.value.file == str(f)
+    assert err.value.field == field
+    assert problem in err.value.problem

@@ -99,7 +99,7 @@ async def test_given_an_agent_on_a_call_when_a_supervisor_whispers_then_chanspy_
         r = await c.post("/api/v1/agents/agent101/spy", json={"mode": "whisper"})
         assert r.status_code == 202, r.text
         spy = world.sim.ami.originates()[-1]
-        assert spy["Channel"] == "PJSIP/agent120"
+        assert spy["Channel"] == "PJSIP/sup201"
         assert (spy["Application"], spy["Data"]) == ("ChanSpy", "PJSIP/agent101-,qwE")
         world.sim.ami.fail = True
         r = await c.post("/api/v1/agents/agent101/spy", json={"mode": "barge"})

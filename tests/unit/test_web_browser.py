@@ -185,7 +185,10 @@ async def test_given_an_agent_when_it_pauses_then_the_wallboard_shows_it(site: S
     assert time.perf_counter() - began < 1.0
     await console.wait_for_selector("text=Đã đổi trạng thái.")
     assert "Nghỉ ăn" in await console.inner_text("#my-state")
-    assert await console.is_visible("#btn-unpause") and not await console.is_visible("#btn-pause")
+    # the page after the form's redirect: its stylesheet may still be loading at this instant
+    await console.wait_for_selector("#btn-pause", state="hidden", timeout=2000)
+    assert await console.is_visible("#btn-unpause")
+    assert await console.get_attribute("#me", "data-state") == "paused"
 
 
 async def test_given_a_call_popping_up_when_the_agent_resolves_it_then_the_ticket_is_resolved(

@@ -49,7 +49,7 @@ def test_the_document_is_a_valid_openapi_schema() -> None:
     assert len(operations) == sum(len(ops) for ops in document()["paths"].values())
     for op in operations:
         for status, response in op.definition.raw["responses"].items():
-            assert status in {"200", "202"} or response["content"]["application/json"][
+            assert status in {"200", "201", "202"} or response["content"]["application/json"][
                 "schema"
             ] == {"$ref": "#/components/schemas/Error"}
 

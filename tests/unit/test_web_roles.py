@@ -36,6 +36,8 @@ def page(allowed: dict[str, int]) -> dict[str, int]:
 # (method, path, JSON body, expected status per role); {T} is a ticket of agent102,
 # {F} a ticket nobody has taken
 NUMBER = {"number": "0905123456"}
+ADMIN = {"quantri": 200}
+NEW_USER = {"name": "minh", "role": "agent", "password": "mat-khau-dai-2026"}
 API: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/api/v1/me", None, ALL),
     ("GET", "/api/v1/openapi.json", None, ALL),
@@ -60,6 +62,11 @@ API: list[tuple[str, str, Any, dict[str, int]]] = [
     ("PUT", "/api/v1/announcement", {"text": "Thông báo thử"}, only(SUP)),
     ("DELETE", "/api/v1/announcement", None, only(SUP)),
     ("GET", "/metrics", None, ALL),
+    ("GET", "/api/v1/users", None, only(ADMIN)),
+    ("POST", "/api/v1/users", NEW_USER, only({"quantri": 201})),
+    ("GET", "/api/v1/users/tdv102", None, only(ADMIN)),
+    ("PATCH", "/api/v1/users/tdv102", {"display_name": "Trần Văn Minh"}, only(ADMIN)),
+    ("PUT", "/api/v1/users/tdv102/password", {"password": "mat-khau-dai-2026"}, only(ADMIN)),
 ]
 
 WORKERS = {"tdv101": 200, "giamsat": 200, "quantri": 200}
@@ -80,6 +87,9 @@ PAGES: list[tuple[str, str, dict[str, str] | None, dict[str, int]]] = [
     ("POST", "/wallboard/announcement", {"action": "clear"}, page(SUP_POST)),
     ("POST", "/console/state", {"op": "pause"}, page(WORKERS_POST)),
     ("POST", "/tickets/{F}", {"notes": "x"}, page(WORKERS_POST)),
+    ("GET", "/admin/users", None, page({"quantri": 200})),
+    ("POST", "/admin/users", {**NEW_USER, "name": "minh2"}, page({"quantri": 303})),
+    ("POST", "/admin/users/tdv102", {"op": "role", "role": "agent"}, page({"quantri": 303})),
 ]
 
 
