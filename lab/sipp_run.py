@@ -30,10 +30,12 @@ import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +57,7 @@ __all__ = [
     "HangUp",
     "Key",
     "Keys",
+    "RtpPacket",
     "SipTarget",
     "SippResult",
     "Speak",
@@ -63,10 +66,13 @@ __all__ = [
     "build_caller_scenario",
     "run_callers",
     "sipp_available",
+    "write_rtp_pcap",
 ]
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 UAS_TEMPLATE = Path(__file__).resolve().parent / "sipp" / "agent_phones_uas.xml"
+#: the same phones, plus slow answerers and an SDP port of our choosing (AgentPhones options)
+FAULTS_UAS_TEMPLATE = Path(__file__).resolve().parent / "sipp" / "agent_phones_faults_uas.xml"
 _reserved: set[int] = set()  # ports handed out by this process (several sipp runs at once)
 
 
@@ -267,19 +273,94 @@ class AgentCounts:
     caller_hung_up: int = 0
     cancelled: int = 0
     answered_uris: list[str] = field(default_factory=list)  # "sip:agent101" per answered call
+    ringing_uris: list[str] = field(default_factory=list)  # per INVITE received, in order
+    cancelled_uris: list[str] = field(default_factory=list)  # per CANCEL while ringing
+
+
+@dataclass(frozen=True)
+class RtpPacket:
+    """One RTP packet the agent phones' sink received (``AgentPhones(rtp_sink=True)``)."""
+
+    source: tuple[str, int]
+    payload_type: int
+    seq: int
+    ssrc: int
+    payload: bytes
+
+
+def write_rtp_pcap(
+    path: Path,
+    payloads: Sequence[bytes],
+    *,
+    payload_type: int = 0,
+    ptime_ms: int = 20,
+    ssrc: int = 0x7D0A1022,
+    first_seq: int = 20_000,
+    first_ts: int = 400_000,
+) -> Path:
+    """A pcap SIPp replays with ``<exec play_pcap_audio=...>``: one RTP packet per payload,
+    ``ptime_ms`` apart (Ethernet/IPv4/UDP, like SIPp's own pcaps; SIPp rewrites the addresses
+    and ports, keeps the RTP header and payload)."""
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i, payload in enumerate(payloads):
+        samples = 8 * ptime_ms  # 8 kHz
+        rtp = struct.pack(
+            "!BBHII",
+            0x80,
+            payload_type & 0x7F,
+            (first_seq + i) & 0xFFFF,
+            (first_ts + i * samples) & 0xFFFFFFFF,
+            ssrc,
+        )
+        udp = struct.pack("!HHHH", 40000, 6000, 8 + len(rtp) + len(payload), 0) + rtp + payload
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
+            bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+        )  # fmt: skip
+        frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
+        at_us = i * ptime_ms * 1000
+        out += struct.pack("<IIII", at_us // 1_000_000, at_us % 1_000_000, len(frame), len(frame))
+        out += frame
+    path.write_bytes(bytes(out))
+    return path
 
 
 class AgentPhones:
-    """A SIPp UAS on 127.0.0.1:``port`` answering every INVITE (any user part)."""
+    """A SIPp UAS on 127.0.0.1:``port`` answering every INVITE (any user part).
 
-    def __init__(self, port: int = 5080, answer_after_ms: int = 300, talk_ms: int = 8000) -> None:
+    ``slow_agents``: endpoints (user parts, e.g. ``agent301``) whose phones ring for
+    ``slow_answer_ms`` before answering (longer than a queue's ring timeout: ring-no-answer).
+    ``rtp_sink``: the answer's SDP names a UDP port this object listens on, so the test sees
+    the audio Asterisk sends to the agents (``rtp_packets``); SIPp sends no audio then.
+    """
+
+    def __init__(
+        self,
+        port: int = 5080,
+        answer_after_ms: int = 300,
+        talk_ms: int = 8000,
+        *,
+        slow_agents: Collection[str] = (),
+        slow_answer_ms: int = 60_000,
+        rtp_sink: bool = False,
+    ) -> None:
         self.port = port
         self.answer_after_ms = answer_after_ms
         self.talk_ms = talk_ms
+        self.slow_agents = tuple(slow_agents)
+        self.slow_answer_ms = slow_answer_ms
+        self.rtp_sink = rtp_sink
+        if any(not re.fullmatch(r"[A-Za-z0-9_.-]+", a) for a in self.slow_agents):
+            raise ValueError(f"slow_agents: SIP user parts only, got {self.slow_agents!r}")
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._final: AgentCounts | None = None
         self._ports: tuple[int, ...] = ()
+        self._sink: socket.socket | None = None
+        self._sink_port = 0
+        self._sink_thread: threading.Thread | None = None
+        self._packets: list[RtpPacket] = []
+        self._packets_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the UAS and wait until it listens on ``port``."""
@@ -289,9 +370,18 @@ class AgentPhones:
             raise RuntimeError(f"UDP port {self.port} is already in use")
         self._final = None
         self.workdir = Path(tempfile.mkdtemp(prefix="sipp-agents-"))
-        xml = UAS_TEMPLATE.read_text(encoding="utf-8")
+        faults = bool(self.slow_agents) or self.rtp_sink
+        xml = (FAULTS_UAS_TEMPLATE if faults else UAS_TEMPLATE).read_text(encoding="utf-8")
         xml = xml.replace("{{ANSWER_AFTER_MS}}", str(max(1, self.answer_after_ms)))
         xml = xml.replace("{{TALK_MS}}", str(max(1, self.talk_ms)))
+        if faults:
+            slow = "|".join(re.escape(a) for a in self.slow_agents) or "no-slow-agent-here"
+            xml = xml.replace("{{SLOW_RE}}", slow)
+            xml = xml.replace("{{SLOW_ANSWER_MS}}", str(max(1, self.slow_answer_ms)))
+            if self.rtp_sink:
+                self._start_sink()
+            rtp_port = str(self._sink_port) if self.rtp_sink else "[media_port]"
+            xml = xml.replace("{{RTP_PORT}}", rtp_port)
         (self.workdir / "agents.xml").write_text(xml, encoding="utf-8")
         self._ports = (free_udp_port(span=4), free_udp_port(span=1))
         args = [
@@ -313,6 +403,50 @@ class AgentPhones:
                 raise RuntimeError(f"agent phones (sipp UAS) did not start on {self.port}:\n{tail}")
             time.sleep(0.05)
 
+    def _start_sink(self) -> None:
+        port = free_udp_port(span=2)  # RTP + RTCP, as an SDP port implies
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", port))
+        sink.settimeout(0.2)
+        self._sink, self._sink_port = sink, port
+        with self._packets_lock:
+            self._packets = []
+        self._sink_thread = threading.Thread(
+            target=self._receive, args=(sink,), name=f"rtp sink {port}", daemon=True
+        )
+        self._sink_thread.start()
+
+    def _receive(self, sink: socket.socket) -> None:
+        while self._sink is sink:
+            try:
+                data, source = sink.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if len(data) < 12 or data[0] >> 6 != 2:
+                continue  # not RTP version 2
+            csrc = (data[0] & 0x0F) * 4
+            pt, seq, _, ssrc = data[1] & 0x7F, *struct.unpack_from("!HII", data, 2)
+            packet = RtpPacket((source[0], source[1]), pt, seq, ssrc, data[12 + csrc :])
+            with self._packets_lock:
+                self._packets.append(packet)
+
+    def _stop_sink(self) -> None:
+        sink, thread, self._sink = self._sink, self._sink_thread, None
+        self._sink_thread = None
+        if thread is not None:
+            thread.join(timeout=2)
+        if sink is not None:
+            sink.close()
+            release_udp_ports(self._sink_port, 2)
+
+    @property
+    def rtp_packets(self) -> list[RtpPacket]:
+        """RTP received so far by the sink (all calls, in arrival order); kept after stop()."""
+        with self._packets_lock:
+            return list(self._packets)
+
     def _listening(self) -> bool:
         # Read the kernel's table rather than probing with bind(): a probe could steal the port
         # from SIPp at the very moment it binds.
@@ -333,6 +467,7 @@ class AgentPhones:
             word, _, rest = line.partition(" ")
             if word == "RINGING":
                 counts.ringing += 1
+                counts.ringing_uris.append(rest.split()[-1].removeprefix("INVITE "))
             elif word == "ANSWERED":
                 counts.answered += 1
                 counts.answered_uris.append(rest.split()[-1].removeprefix("INVITE "))
@@ -342,6 +477,7 @@ class AgentPhones:
                 counts.caller_hung_up += 1
             elif word == "CANCELLED":
                 counts.cancelled += 1
+                counts.cancelled_uris.append(rest.split()[-1].removeprefix("INVITE "))
         return counts
 
     @property
@@ -375,6 +511,7 @@ class AgentPhones:
             release_udp_ports(self._ports[0], 4)
             release_udp_ports(self._ports[1])
             self._ports = ()
+        self._stop_sink()
         if self.workdir is not None:
             self._final = self.counts
             if not os.environ.get("TONGDAI_KEEP_SIPP"):
