@@ -253,6 +253,10 @@ def rx(settings: Settings, command: str, timeout: float = 10.0) -> str:
     return _run(asterisk_argv(settings, "-rx", command), f"asterisk -rx {command!r}", timeout)
 
 
+#: how long start() waits for our ports to be released before it blames another program
+PORT_GRACE_S = 5.0
+
+
 def check_ports_free(settings: Settings) -> None:
     """Refuse to start if another program holds our ports: we would talk to the wrong PBX."""
     try:
@@ -297,7 +301,16 @@ def start(settings: Settings, timeout: float = BOOT_TIMEOUT) -> int:
     pid = procs.running_pid(paths.pid_file, MARKERS)
     if pid is not None:
         return pid
-    check_ports_free(settings)
+    # a previous Asterisk killed a moment ago may still hold its ports while its threads exit
+    deadline = time.monotonic() + PORT_GRACE_S
+    while True:
+        try:
+            check_ports_free(settings)
+            break
+        except LabError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
     deploy_config(settings)
     secret = ami_secret(settings)
     paths.var_dir.mkdir(parents=True, exist_ok=True)
