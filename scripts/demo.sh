@@ -2,11 +2,17 @@
 # The main job: the whole stack on embedded defaults (SQLite) - a real Asterisk 22 in the lab
 # chroot and the engine - with simulated citizens (SIPp callers pressing real RFC 4733 keys) and
 # simulated agents (a SIPp UAS answering every agent phone). Prints what the calls left behind.
-# CALLS=100 RATE=5 bash scripts/demo.sh to change the load; KEEP_LAB=1 leaves the lab running.
+# The engine's own ACD distributes the calls (scripts/demo.toml); DISTRIBUTION=asterisk uses
+# app_queue instead. CALLS=100 RATE=5 bash scripts/demo.sh to change the load; KEEP_LAB=1 leaves
+# the lab running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-td=.venv/bin/tongdai
+if [ "${DISTRIBUTION:-engine}" = "asterisk" ]; then
+  td=.venv/bin/tongdai
+else
+  td=".venv/bin/tongdai --config scripts/demo.toml"
+fi
 $td lab up
 start=$(date -u +%Y-%m-%dT%H:%M:%S+00:00)
 status=0
