@@ -58,6 +58,7 @@ WANTED_EVENTS = (
     "UserEvent",
     "DialBegin",
     "DialEnd",
+    "HangupRequest",
 )
 
 
@@ -166,6 +167,9 @@ class Distributor:
         self.store: StateStore | None = None
         self._persist_kick = asyncio.Event()
         self._pending = Dirty()  # changes not yet stored (kept across a failed write)
+        #: who hung up first in a conversation ("caller"/"agent"), from AMI HangupRequest (the
+        #: side whose phone sent the BYE); the Hangup events' order does not tell it
+        self._first_gone: dict[str, str] = {}
         #: agents in wrap-up: (ticket of the call they wrap up, when wrap-up began)
         self._wrapups: dict[str, tuple[str, float]] = {}
         self._kick = asyncio.Event()
@@ -483,6 +487,8 @@ class Distributor:
                     self._leg_names[uid] = ev.get("Channel") or ""
             elif ev.name == "Hangup":
                 self._hangup(ev.get("Uniqueid") or "")
+            elif ev.name == "HangupRequest":
+                self._hangup_request(ev.get("Uniqueid") or "")
             elif ev.name == "DialBegin":
                 self._dial_begin(ev)
             elif ev.name == "DialEnd":
@@ -571,6 +577,16 @@ class Distributor:
             self._forget_offer(uid)
             self.d.ring_no_answer(uid)
 
+    def _hangup_request(self, uniqueid: str) -> None:
+        """A phone hung up (remote BYE): remember which side of a conversation went first."""
+        if uniqueid in self._agent_legs:
+            call_id, side = self._agent_legs[uniqueid], "agent"
+        else:
+            call_id, side = self.call_id_of(uniqueid), "caller"
+        call = self.d.calls.get(call_id)
+        if call is not None and call.state.value == "connected":
+            self._first_gone.setdefault(call_id, side)
+
     def _hangup(self, uniqueid: str) -> None:
         if self.callbacks is not None:  # a called-back citizen's leg stands for the call
             uniqueid = self.callbacks.call_id_of(uniqueid)
@@ -580,7 +596,7 @@ class Distributor:
             self._leg_names.pop(uniqueid, None)
             call = self.d.calls.get(uid)
             if call is not None and call.state.value == "connected":
-                self.d.call_completed(uid, "agent")
+                self.d.call_completed(uid, self._first_gone.pop(uid, "agent"))
             return
         leg = self.legs.get(uniqueid)
         self.timed_out.discard(uniqueid)
@@ -590,13 +606,14 @@ class Distributor:
         call = self.d.calls.get(uniqueid)
         if call is not None:
             if call.state.value == "connected":
-                self.d.call_completed(uniqueid, "caller")
+                self.d.call_completed(uniqueid, self._first_gone.pop(uniqueid, "caller"))
             elif call.in_line and call.on_line:
                 self._cancel_ringing(leg)
                 self.d.call_left(uniqueid)
         if uniqueid not in self.d.calls:
             self._flush()  # the ticket learns how the call ended before the leg is forgotten
             self.legs.pop(uniqueid, None)
+            self._first_gone.pop(uniqueid, None)
             self._write(leg.ticket, ended_at=self.wall())
 
     def _cancel_ringing(self, leg: Leg) -> None:

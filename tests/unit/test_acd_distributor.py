@@ -428,3 +428,36 @@ async def test_an_agent_first_callback_the_citizen_misses_is_retried_later(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_who_hung_up_first_comes_from_hangup_request_not_from_the_hangup_order(
+    tmp_path: Path,
+) -> None:
+    cfg = load_acd(PROJECT_HOME / "tests/e2e/acd_e2e.toml")
+    d = Dispatcher(cfg, clock=lambda: 1000.0)
+    ami, tickets = FakeAmi(), MemoryTicketStore()
+    qlog = tmp_path / "queue_log"
+    dist = Distributor(d, ami, tickets, QueueLogWriter(qlog, cfg), tick_s=0.02)
+    await dist.start(login_all=True)
+    task = asyncio.create_task(dist.run(ami.stream()))
+    try:
+        for uid, first in (("h1", "caller"), ("h2", "agent")):
+            assert dist.enqueue(uid, f"PJSIP/anonymous-{uid}", "chung", "0951", None)
+            assert dist.dial_now(uid) is not None
+            leg = f"a-{uid}"
+            await ami.events.put(Ev("DialBegin", Uniqueid=uid, DestUniqueid=leg, DestChannel="x"))
+            await ami.events.put(Ev("DialEnd", Uniqueid=uid, DestUniqueid=leg, DialStatus="ANSWER"))
+            await until(lambda uid=uid: d.calls[uid].state.value == "connected")  # type: ignore[misc]
+            gone = uid if first == "caller" else leg
+            await ami.events.put(Ev("HangupRequest", Uniqueid=gone))
+            # Asterisk tears the agent's leg down first either way
+            await ami.events.put(Ev("Hangup", Uniqueid=leg))
+            await ami.events.put(Ev("Hangup", Uniqueid=uid))
+            await until(lambda uid=uid: uid not in dist.legs)  # type: ignore[misc]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    rows = [line.split("|") for line in qlog.read_text(encoding="utf-8").splitlines()]
+    done = {r[1]: r[4] for r in rows if r[4].startswith("COMPLETE")}
+    assert done == {"h1": "COMPLETECALLER", "h2": "COMPLETEAGENT"}
