@@ -103,6 +103,7 @@ class AmiClient:
         reconnect_backoff: tuple[float, float] = (0.5, 30.0),
         ping_interval: float | None = 20.0,
         events: str = "on",
+        server_filter: bool = False,
     ) -> None:
         self.host, self.port, self.username = host, port, username
         self._secret = secret
@@ -111,6 +112,13 @@ class AmiClient:
         self._backoff = reconnect_backoff
         self._ping_interval = ping_interval
         self._events = events
+        #: ask Asterisk (AMI ``Filter``) to send only the events some subscription names, so
+        #: the busy call events nobody reads (Newstate, RTCP, QueueMemberStatus...) are never
+        #: parsed; applied at each login and when a later subscription names new events
+        self._server_filter = server_filter
+        self._filtered: set[str] = set()  # event names the server filter lets through
+        self._filter_all = False  # a subscription wants every event: no filter
+        self._filter_tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(4)
         self._conn: _Connection | None = None
@@ -135,7 +143,29 @@ class AmiClient:
             sub.end()
         else:
             self._subscriptions.add(sub)
+            if names is None:
+                self._filter_all = True
+            else:
+                new = {n for n in names if not n.startswith("__")} - self._filtered
+                if new and self._server_filter and self._conn is not None and self._filtered:
+                    task = asyncio.create_task(self._add_filters(sorted(new)))
+                    self._filter_tasks.add(task)
+                    task.add_done_callback(self._filter_tasks.discard)
+                self._filtered |= new
         return sub
+
+    def _filter_names(self) -> list[str]:
+        """The events to ask for at login; empty = no filter (every event comes)."""
+        if not self._server_filter or self._filter_all:
+            return []
+        return sorted(self._filtered)
+
+    async def _add_filters(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                await self.action("Filter", Operation="Add", Filter=f"Event: {name}")
+            except AmiError as exc:
+                log.error("AMI filter for %s not added (%s): its events may be missed", name, exc)
 
     async def start(self) -> None:
         """Connect, read the banner and log in; AmiError (AmiLoginRefused) if that fails."""
@@ -203,6 +233,10 @@ class AmiClient:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])  # raises CancelledError if close() itself is cancelled
+        for t in list(self._filter_tasks):
+            t.cancel()
+        if self._filter_tasks:
+            await asyncio.wait(list(self._filter_tasks))
         await self._detach("client closed", emit=False)
         for sub in list(self._subscriptions):
             sub.end()
@@ -274,7 +308,38 @@ class AmiClient:
                     f"AMI {self.host}:{self.port}: login refused for user {self.username!r}: "
                     f"{response.message or response.name}"
                 )
+            await self._send_filters(reader, writer, early)
             return _Connection(reader, writer), early
+
+    async def _send_filters(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, early: list[AmiEvent]
+    ) -> None:
+        """Right after login: one ``Filter`` per event name subscribed; wait for the answers
+        (events arriving meanwhile are kept in ``early``)."""
+        asked: dict[str, str] = {}
+        for name in self._filter_names():
+            action_id = f"{self._id_prefix}-{next(self._ids)}"
+            asked[action_id] = name
+            fields = {"Operation": "Add", "Filter": f"Event: {name}"}
+            writer.write(encode_action("Filter", action_id, fields))
+        if not asked:
+            return
+        await writer.drain()
+        while asked:
+            headers = parse_message((await reader.readuntil(SEPARATOR))[: -len(SEPARATOR)])
+            if not headers:
+                continue
+            if headers[0][0].lower() == "event":
+                early.append(AmiEvent(headers))
+                continue
+            response = AmiResponse(headers, action="Filter")
+            name = asked.pop(response.action_id or "", "")
+            if name and not response.ok:
+                log.error(
+                    "AMI filter for %s refused (%s): its events may be missed",
+                    name,
+                    response.message or response.name,
+                )
 
     def _attach(self, conn: _Connection, early: list[AmiEvent]) -> None:
         self._conn = conn

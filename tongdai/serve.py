@@ -133,6 +133,7 @@ def make_ami(settings: Settings) -> AmiClient | None:
         secret,
         connect_timeout=settings.ami.connect_timeout,
         action_timeout=settings.ami.action_timeout,
+        server_filter=True,  # Asterisk sends only the events the engine subscribes to
     )
 
 

@@ -79,9 +79,9 @@ def events_of(stack: Stack, uniqueid: str | None) -> list[tuple[str, str]]:
 
 
 def conversation(stack: Stack, uniqueid: str | None) -> list[tuple[str, str]]:
-    """``events_of`` with COMPLETECALLER / COMPLETEAGENT as COMPLETE. When the caller hangs up,
-    the engine sometimes writes COMPLETEAGENT (the agent leg's Hangup event can reach AMI
-    before the caller's); which one is not what these tests are about."""
+    """``events_of`` with COMPLETECALLER / COMPLETEAGENT as COMPLETE: which side hung up is
+    not what these tests are about (test_acd_e2e checks it; after Asterisk is killed neither
+    side sent a BYE)."""
     return [
         ("COMPLETE" if e in ("COMPLETECALLER", "COMPLETEAGENT") else e, a)
         for e, a in events_of(stack, uniqueid)

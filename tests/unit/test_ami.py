@@ -375,3 +375,45 @@ def test_event_name_and_missing_header() -> None:
     assert "cause" in event
     with pytest.raises(KeyError):
         event["Uniqueid"]
+
+
+async def test_given_server_filter_when_logged_in_then_one_filter_per_subscribed_event(
+    fake: FakeAmi,
+) -> None:
+    fake.handlers["Filter"] = lambda a: [fake.reply(a)]
+    ami = AmiClient("127.0.0.1", fake.port, "tester", "s3cret", server_filter=True)
+    sub = ami.subscribe(["Hangup", "DialEnd", "__connected__"])
+    await ami.start()
+    try:
+        asked = [a["filter"] for a in fake.actions if a["action"] == "Filter"]
+        assert asked == ["Event: DialEnd", "Event: Hangup"]
+        # a later subscription naming a new event adds its filter at once
+        ami.subscribe(["UserEvent"])
+        await wait_until(lambda: sum(a["action"] == "Filter" for a in fake.actions) == 3)
+        assert fake.actions[-1]["filter"] == "Event: UserEvent"
+        await fake.push(frame("Event: Hangup", "Uniqueid: 1.1"))
+        async with asyncio.timeout(2):
+            ev = await anext(aiter(sub))
+            while ev.name != "Hangup":
+                ev = await anext(aiter(sub))
+        assert ev.get("Uniqueid") == "1.1"
+    finally:
+        await ami.close()
+
+
+async def test_given_a_subscription_to_everything_then_no_filter_is_sent(fake: FakeAmi) -> None:
+    ami = AmiClient("127.0.0.1", fake.port, "tester", "s3cret", server_filter=True)
+    ami.subscribe(["Hangup"])
+    ami.subscribe(None)
+    await ami.start()
+    try:
+        await asyncio.sleep(0.05)
+        assert not [a for a in fake.actions if a["action"] == "Filter"]
+    finally:
+        await ami.close()
+
+
+async def test_without_server_filter_no_filter_is_sent(fake: FakeAmi, client: AmiClient) -> None:
+    client.subscribe(["Hangup"])
+    await asyncio.sleep(0.05)
+    assert not [a for a in fake.actions if a["action"] == "Filter"]
