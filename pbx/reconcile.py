@@ -385,6 +385,11 @@ async def reconcile(
     for c in read.calls.values():
         if c.entered is None:
             continue
+        if c.ended is not None and c.ended < since:
+            # over before this engine's watch began: the previous watch saw its end (live or
+            # in its own catch-up). No store look-up: a log full of old calls (benchmarks,
+            # a busy day) would cost one query each at every start
+            continue
         try:
             changed += await _apply(tickets, c, since)
         except StoreError as exc:

@@ -46,8 +46,8 @@ def agents() -> Iterator[AgentPhones]:
         yield phones
 
 
-def tongdai(stack: Stack, *args: str, stdin: str | None = None) -> None:
-    subprocess.run(
+def tongdai(stack: Stack, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
         [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
         check=True,
         capture_output=True,
@@ -56,6 +56,7 @@ def tongdai(stack: Stack, *args: str, stdin: str | None = None) -> None:
         input=stdin,
         text=True,
     )
+    return done.stdout
 
 
 def _has(path: Path, what: str) -> bool:
@@ -130,3 +131,63 @@ def _artifact(name: str) -> Path:
     path = PROJECT_HOME / "tests" / "artifacts" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+async def test_a_supervisor_listens_to_a_real_call_on_their_own_phone(
+    stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
+) -> None:
+    """``POST /api/v1/agents/agent101/spy`` rings the supervisor's phone (PJSIP/sup201, declared
+    in the ACD file, answered by the SIPp UAS) into ChanSpy on the agent's live call."""
+    import json
+    import urllib.request
+
+    from lab import asterisk
+    from pbx.ami import AmiClient
+
+    tongdai(stack, "users", "add", "giamsat2", "--role", "supervisor", "--phone", "PJSIP/sup201",
+            "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    token = tongdai(stack, "users", "token", "giamsat2").strip().splitlines()[-1]
+    s = stack.settings
+    ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, asterisk.ami_secret(s))
+    spies = ami.subscribe(["ChanSpyStart"])
+    await ami.start()
+    try:
+        for a in AGENTS[1:]:
+            tongdai(stack, "agent", "pause", a)
+        qlog = stack.config.parent / "queue_log"
+        before = qlog.read_text(encoding="utf-8").count("|agent101|CONNECT|")
+        call = asyncio.create_task(
+            run_callers(
+                build_caller_scenario([Wait(1500), Key("0"), ExpectHangup(90_000)]),
+                target=stack.target, calls=1, rate=1, timeout_s=120,
+            )
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while qlog.read_text(encoding="utf-8").count("|agent101|CONNECT|") == before:
+            assert time.monotonic() < deadline, "the call never reached agent101"
+            await asyncio.sleep(0.05)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{s.web.port}/api/v1/agents/agent101/spy",
+            data=json.dumps({"mode": "listen"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: ASYNC210 (one short call)
+            assert resp.status == 202
+            assert json.loads(resp.read())["phone"] == "PJSIP/sup201"
+        async with asyncio.timeout(10):
+            async for ev in spies:
+                if ev.name == "ChanSpyStart":
+                    break
+        assert "agent101" in (ev.get("SpyeeChannel") or ""), ev
+        assert "sup201" in (ev.get("SpyerChannel") or ""), ev
+        await agents.wait_for(lambda c: "sip:sup201" in " ".join(c.answered_uris), 10)
+        result = await call
+    finally:
+        await ami.close()
+        for a in AGENTS:
+            tongdai(stack, "agent", "unpause", a)
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+    (caller,) = result.callers
+    t = await ticket_of(tickets, caller, timeout_s=30)
+    assert (t.outcome, t.agent) == (Outcome.ANSWERED, "agent101")

@@ -10,7 +10,7 @@ import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -326,8 +326,12 @@ async def test_reconcile_with_an_offset_file_reads_the_tail_only(tmp_path: Path)
     with log.open("w") as f:
         for d in range(6):
             f.write(log_text(E0 - (6 - d) * 86400, 40_000, 2, tag=f"d{d}-"))
-        f.write(log_text(E0 - 600, 20, 10, tag="w"))  # ended before since: not invented
+        f.write(log_text(E0 - 600, 20, 10, tag="v"))  # ended before since: not invented
+        # queued before since, still talking at since: its open ticket is completed
+        f.write(f"{E0 - 30}|w000001|chung|NONE|ENTERQUEUE||0905001|1\n")
+        f.write(f"{E0 - 28}|w000001|chung|PJSIP/agent101|CONNECT|2|w1a|1\n")
         f.write(log_text(E0, 50, 10, tag="x"))
+        f.write(f"{E0 + 20}|w000001|chung|PJSIP/agent101|COMPLETEAGENT|2|48|1\n")
     size = log.stat().st_size
     store = MemoryTicketStore()
     open_t = await store.open(channel="voice", caller="0905", uniqueid="w000001", started_at=T0)
@@ -337,7 +341,7 @@ async def test_reconcile_with_an_offset_file_reads_the_tail_only(tmp_path: Path)
     assert used < size // 20, f"read {used} of {size} bytes"
     got = await store.get(open_t.code)  # queued before since, completed from context lines
     assert got is not None and got.outcome == Outcome.ANSWERED
-    assert await store.find_by_uniqueid("w000000") is None
+    assert await store.find_by_uniqueid("v000000") is None
     assert await store.find_by_uniqueid("x000049") is not None
     with log.open("a") as f:
         f.write(log_text(E0 + 900, 3, 10, tag="y"))
@@ -360,3 +364,21 @@ def test_lines_a_little_out_of_time_order_are_still_read(tmp_path: Path) -> None
     got = read_queue_log(log, T0)
     assert got is not None and sorted(got.calls) == ["c", "early"]
     assert got.calls == full_parse(log, T0)
+
+
+async def test_calls_over_before_since_cost_no_store_lookup(tmp_path: Path) -> None:
+    """A queue_log full of finished calls (benchmarks, a busy morning) inside the context
+    window: no ticket look-up for any of them, only for the calls still open at ``since``."""
+    log = tmp_path / "queue_log"
+    log.write_text(log_text(E0 - 3000, 2000, 1, tag="old") + log_text(E0 + 5, 3, 10, tag="new"))
+
+    class Looking(MemoryTicketStore):
+        lookups = 0
+
+        async def find_by_uniqueid(self, uniqueid: str) -> Any:
+            Looking.lookups += 1
+            return await super().find_by_uniqueid(uniqueid)
+
+    store = Looking()
+    assert await reconcile(store, log, T0, context=timedelta(hours=6)) == 3
+    assert Looking.lookups == 3
