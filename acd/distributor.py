@@ -172,6 +172,7 @@ class Distributor:
         self._first_gone: dict[str, str] = {}
         #: agents in wrap-up: (ticket of the call they wrap up, when wrap-up began)
         self._wrapups: dict[str, tuple[str, float]] = {}
+        self._flush_scheduled = False
         self._kick = asyncio.Event()
         self._writes: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
         self._tg: asyncio.TaskGroup | None = None
@@ -221,7 +222,7 @@ class Distributor:
             return None
         self.d.ivr_done(uniqueid)
         if call.state.value == "waiting":
-            self._assign_now()
+            self._assign_now(defer=True)
         out: DirectDial | None = None
         if call.state.value == "offered" and leg.agent_uid is None and call.offered_to:
             agent = self.d.agents[call.offered_to]
@@ -366,14 +367,18 @@ class Distributor:
             self._kick.clear()
             self._assign_now()
 
-    def _assign_now(self) -> None:
+    def _assign_now(self, *, defer: bool = False) -> None:
         """One matching round: offers go to ``_ring`` tasks (an offer for a caller the IVR
-        still holds waits there, and ``dial_now`` may take it over)."""
+        still holds waits there, and ``dial_now`` may take it over). ``defer``: write the
+        transitions out once the caller's AGI has its answer (``dial_now``)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         offers = self.d.assign()
         self.decisions.append(time.perf_counter() - t0)
         self.decisions_cpu.append(time.thread_time() - c0)
-        self._flush(kick=False)
+        if defer:
+            self._flush_soon()
+        else:
+            self._flush(kick=False)
         for offer in offers:
             if self._tg is not None:
                 self._tg.create_task(self._ring(offer))
@@ -655,6 +660,24 @@ class Distributor:
     # -- outputs -----------------------------------------------------------------------------
 
     def flush(self) -> None:
+        self._flush()
+
+    def _flush_soon(self) -> None:
+        """``_flush`` at the event loop's next turn (once per turn): the caller of this
+        (an AGI handler) sends its answer to Asterisk first. Transitions keep their order:
+        every flush drains the dispatcher's events in sequence."""
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): now
+            self._flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._deferred_flush)
+
+    def _deferred_flush(self) -> None:
+        self._flush_scheduled = False
         self._flush()
 
     def _flush(self, *, kick: bool = True) -> None:
