@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,10 +18,10 @@ from pg_admin import pg_admin
 
 from lab import asterisk, engine
 from lab.chroot import ensure_chroot
-from lab.sipp_run import SipTarget, sipp_available
+from lab.sipp_run import SipTarget, Step, build_caller_scenario, run_callers, sipp_available
 from tickets.model import Ticket
 from tickets.sql import SqlTicketStore, open_store
-from tongdai.settings import Settings, load_settings
+from tongdai.settings import PROJECT_HOME, Settings, load_settings
 
 
 @dataclass
@@ -96,3 +98,46 @@ async def ticket_of(
 def engine_log(stack: Stack) -> str:
     path = Path(engine.log_file(stack.settings))
     return path.read_text(encoding="utf-8", errors="replace")[-4000:] if path.exists() else ""
+
+
+def tongdai(stack: Stack, *args: str, stdin: str | None = None) -> str:
+    """Run ``tongdai <args>`` on the stack's settings (e.g. ``agent pause agent101``); its
+    standard output. A failing command fails the test."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
+        check=True,
+        capture_output=True,
+        cwd=PROJECT_HOME,
+        timeout=30,
+        input=stdin,
+        text=True,
+    )
+    return done.stdout
+
+
+def queue_log(stack: Stack) -> list[list[str]]:
+    """The engine's own queue_log (``[acd] queue_log = "{tmp}/queue_log"``), split in fields."""
+    path = stack.config.parent / "queue_log"
+    return [line.split("|") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+async def call(
+    stack: Stack,
+    steps: list[Step],
+    *,
+    calls: int = 1,
+    rate: float = 10,
+    xml: str | None = None,
+    timeout_s: float = 180,
+) -> list[str]:
+    """SIPp callers doing ``steps`` (or the scenario ``xml``) to 1022; their SIPp run must
+    succeed. Returns the callers' numbers."""
+    result = await run_callers(
+        xml or build_caller_scenario(steps),
+        target=stack.target,
+        calls=calls,
+        rate=rate,
+        timeout_s=timeout_s,
+    )
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+    return result.callers

@@ -5,23 +5,17 @@ AMI Originate and bridges on answer. Assertions on tickets, our queue_log and SI
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import Stack, engine_log, ticket_of
+from conftest import Stack, call, queue_log, ticket_of, tongdai
 
 from lab.sipp_run import (
     AgentPhones,
     ExpectHangup,
     HangUp,
     Key,
-    Step,
     Wait,
-    build_caller_scenario,
-    run_callers,
 )
 from tickets.model import Outcome
 from tickets.sql import SqlTicketStore
@@ -44,29 +38,6 @@ AGENTS = ["agent101", "agent102", "agent103", "agent104", "agent105"]
 def agents() -> Iterator[AgentPhones]:
     with AgentPhones(port=5080, answer_after_ms=300, talk_ms=4000) as phones:
         yield phones
-
-
-def tongdai(stack: Stack, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
-        check=True,
-        capture_output=True,
-        cwd=PROJECT_HOME,
-        timeout=30,
-    )
-
-
-def queue_log(stack: Stack) -> list[list[str]]:
-    path = Path(str(stack.config.parent / "queue_log"))
-    return [line.split("|") for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-async def call(stack: Stack, steps: list[Step], *, calls: int = 1, rate: float = 10) -> list[str]:
-    result = await run_callers(
-        build_caller_scenario(steps), target=stack.target, calls=calls, rate=rate, timeout_s=180
-    )
-    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
-    return result.callers
 
 
 async def test_longest_idle_gives_each_new_call_to_the_agent_idle_longest(

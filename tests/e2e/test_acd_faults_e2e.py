@@ -15,13 +15,12 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Stack, engine_log, ticket_of
+from conftest import Stack, call, engine_log, queue_log, ticket_of, tongdai
 
 from lab import asterisk, procs
 from lab.sipp_run import (
@@ -57,21 +56,6 @@ SLOW = "agent301"  # rings first in du_lich (highest skill); ring_timeout_s = 3,
 SPEECH_PCAP = "/usr/share/sip-tester/g711a.pcap"
 
 
-def tongdai(stack: Stack, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
-        check=True,
-        capture_output=True,
-        cwd=PROJECT_HOME,
-        timeout=30,
-    )
-
-
-def queue_log(stack: Stack) -> list[list[str]]:
-    path = stack.config.parent / "queue_log"
-    return [line.split("|") for line in path.read_text(encoding="utf-8").splitlines()]
-
-
 def events_of(stack: Stack, uniqueid: str | None) -> list[tuple[str, str]]:
     """(EVENT, agent) of one call's queue_log lines, in order."""
     assert uniqueid, "the ticket has no uniqueid"
@@ -86,17 +70,6 @@ def conversation(stack: Stack, uniqueid: str | None) -> list[tuple[str, str]]:
         ("COMPLETE" if e in ("COMPLETECALLER", "COMPLETEAGENT") else e, a)
         for e, a in events_of(stack, uniqueid)
     ]
-
-
-async def call(
-    stack: Stack, steps: list[Step], *, xml: str | None = None, timeout_s: float = 90
-) -> list[str]:
-    """One caller doing ``steps`` (or the scenario ``xml``); its SIPp run must succeed."""
-    result = await run_callers(
-        xml or build_caller_scenario(steps), target=stack.target, timeout_s=timeout_s
-    )
-    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
-    return result.callers
 
 
 async def call_anyhow(stack: Stack, steps: list[Step], timeout_s: float) -> SippResult:
@@ -142,7 +115,9 @@ async def test_an_unanswered_phone_keeps_the_caller_in_line_and_auto_pauses_afte
             b = asyncio.create_task(call(stack, [Wait(GAP), Key("5"), Wait(14_000), HangUp()]))
             await phones.wait_answered(2, timeout_s=30)
             # C: agent301 is paused and is not rung; agent302 takes C (after B, if need be)
-            (c_caller,) = await call(stack, [Wait(GAP), Key("5"), Wait(11_000), HangUp()])
+            (c_caller,) = await call(
+                stack, [Wait(GAP), Key("5"), Wait(11_000), HangUp()], timeout_s=90
+            )
             (a_caller,), (b_caller,) = await a, await b
         finally:
             with contextlib.suppress(subprocess.CalledProcessError):
@@ -275,7 +250,7 @@ async def test_a_connected_caller_is_heard_by_the_agent(
     assert xml.count(SPEECH_PCAP) == 1
     xml = xml.replace(SPEECH_PCAP, str(pcap))
     with AgentPhones(port=5080, answer_after_ms=300, talk_ms=60_000, rtp_sink=True) as phones:
-        (caller,) = await call(stack, [], xml=xml)
+        (caller,) = await call(stack, [], xml=xml, timeout_s=90)
         await asyncio.sleep(0.3)
     t = await ticket_of(tickets, caller)
     assert t.outcome == Outcome.ANSWERED and t.agent in AGENTS, t

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import Stack, engine_log, ticket_of
+from conftest import Stack, call, engine_log, queue_log, ticket_of, tongdai
 
 from lab import engine
 from lab.sipp_run import (
     AgentPhones,
     ExpectHangup,
     Key,
-    Step,
     Wait,
-    build_caller_scenario,
-    run_callers,
 )
 from tickets.model import Outcome
 from tickets.sql import SqlTicketStore
@@ -62,29 +56,6 @@ def clean_redis() -> Iterator[None]:
     if keys:
         client.delete(*keys)
     client.close()
-
-
-def tongdai(stack: Stack, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
-        check=True,
-        capture_output=True,
-        cwd=PROJECT_HOME,
-        timeout=30,
-    )
-
-
-def queue_log(stack: Stack) -> list[list[str]]:
-    path = Path(str(stack.config.parent / "queue_log"))
-    return [line.split("|") for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-async def call(stack: Stack, steps: list[Step]) -> list[str]:
-    result = await run_callers(
-        build_caller_scenario(steps), target=stack.target, calls=1, rate=10, timeout_s=180
-    )
-    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
-    return result.callers
 
 
 async def test_after_a_restart_the_waiting_caller_and_the_pending_callback_are_both_served(

@@ -7,14 +7,12 @@ tests/artifacts/wallboard_lab.png."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Stack, engine_log, ticket_of
+from conftest import Stack, engine_log, ticket_of, tongdai
 
 from lab.sipp_run import AgentPhones, ExpectHangup, Key, Wait, build_caller_scenario, run_callers
 from tickets.model import Outcome
@@ -44,19 +42,6 @@ PASSWORD = "mat-khau-giam-sat-e2e"
 def agents() -> Iterator[AgentPhones]:
     with AgentPhones(port=5080, answer_after_ms=300, talk_ms=4000) as phones:
         yield phones
-
-
-def tongdai(stack: Stack, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
-        check=True,
-        capture_output=True,
-        cwd=PROJECT_HOME,
-        timeout=30,
-        input=stdin,
-        text=True,
-    )
-    return done.stdout
 
 
 def _has(path: Path, what: str) -> bool:
