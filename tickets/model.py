@@ -12,6 +12,16 @@ from datetime import datetime
 from enum import StrEnum
 
 
+class Channel(StrEnum):
+    """Where a contact came in (``tickets.channel``)."""
+
+    VOICE = "voice"
+    EMAIL = "email"
+    WEBCHAT = "webchat"
+    ZALO = "zalo"
+    FACEBOOK = "facebook"
+
+
 class Outcome(StrEnum):
     SELF_SERVICE = "self_service"
     ANSWERED = "answered"
