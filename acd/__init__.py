@@ -13,6 +13,5 @@ Package map (pure logic first; only the stores and the distributor touch the net
 - ``store``        the ``StateStore`` protocol for the live state, and its helpers
 - ``memory_store`` one-node, in-process store;  ``redis_store``: several nodes, Redis
 - ``queue_log``    Asterisk-format queue_log lines for existing queue-analysis tools
-- ``dispatch_bench`` ``python -m acd.dispatch_bench``: decision latency with 1,000 calls
 - ``distributor``  (lead) AMI side: MusicOnHold, Originate to agents, bridge on answer
 """

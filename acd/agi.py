@@ -16,6 +16,7 @@ from acd.distributor import Distributor
 from acd.estimate import estimated_wait, minutes_for_speech
 from ivr import say
 from ivr.agi import DIGITS, AgiSession
+from ivr.fastagi import AgiScripts
 from tickets.store import TicketStore
 from tongdai.errors import StoreError
 
@@ -98,3 +99,18 @@ async def survey(
         log.error("satisfaction %s for %s not stored: %s", key, code, exc)
         return
     await session.stream_file(f"{sounds}/khao_sat_cam_on", "")
+
+
+def register_scripts(
+    scripts: AgiScripts, dist: Distributor, tickets: TicketStore, sounds: str
+) -> None:
+    """The ACD's scripts: ``acd_wait`` (the wait loop's announcements) and ``survey``."""
+
+    async def wait(channel: AgiSession) -> None:
+        await acd_wait(channel, dist, sounds)
+
+    async def ask(channel: AgiSession) -> None:
+        await survey(channel, tickets, sounds, dist.ticket_of)
+
+    scripts.add("acd_wait", wait)
+    scripts.add("survey", ask)

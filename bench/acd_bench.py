@@ -52,6 +52,7 @@ from bench.acd_metrics import (
     time_to_agent,
 )
 from ivr.agi import AgiSession
+from ivr.fastagi import AgiScripts
 from lab import asterisk, engine
 from lab.chroot import ensure_chroot
 from lab.procs import LabError
@@ -104,6 +105,15 @@ async def acd_enter(session: AgiSession, dist: Distributor | None, announce_ever
     else:
         await session.set_variable("TONGDAI_ANNOUNCE", str(announce_every_s))
         await session.set_variable("TONGDAI_ACTION", "acd")
+
+
+def register_scripts(scripts: AgiScripts, dist: Distributor | None, announce_every_s: int) -> None:
+    """``acd_enter``, served by every engine so ``tongdai bench acd`` can run against it."""
+
+    async def enter(channel: AgiSession) -> None:
+        await acd_enter(channel, dist, announce_every_s)
+
+    scripts.add("acd_enter", enter)
 
 
 # -- the run ----------------------------------------------------------------------------------

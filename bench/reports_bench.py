@@ -35,7 +35,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from reports.synth_cli import fill
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 from tongdai.db import make_engine
 from tongdai.errors import TongdaiError
 

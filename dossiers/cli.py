@@ -13,7 +13,7 @@ from rich.table import Table
 from dossiers.importer import read_dossiers
 from dossiers.model import CODE_RE, MAX_CODE_DIGITS, Dossier
 from dossiers.sql import SqlDossierLookup, upsert_dossiers
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.errors import ConfigError
 from tongdai.settings import load_settings

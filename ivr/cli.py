@@ -87,7 +87,7 @@ def _parse_until(text: str | None) -> datetime | None:
 
 
 def _announce_set(args: argparse.Namespace) -> int:
-    from tongdai.announcements import set_announcement
+    from ivr.announcements import set_announcement
     from tongdai.db import make_engine, upgrade_engine
 
     settings = load_settings(args.config)
@@ -113,7 +113,7 @@ def _announce_set(args: argparse.Namespace) -> int:
 
 
 def _announce_clear(args: argparse.Namespace) -> int:
-    from tongdai.announcements import clear_announcement
+    from ivr.announcements import clear_announcement
     from tongdai.db import make_engine, upgrade_engine
 
     settings = load_settings(args.config)
@@ -131,8 +131,9 @@ def _announce_clear(args: argparse.Namespace) -> int:
 
 
 def _announce_show(args: argparse.Namespace) -> int:
-    from tongdai.announcements import active_announcement
-    from tongdai.db import make_engine, upgrade_engine, utcnow
+    from ivr.announcements import active_announcement
+    from tongdai.clock import utcnow
+    from tongdai.db import make_engine, upgrade_engine
 
     settings = load_settings(args.config)
 

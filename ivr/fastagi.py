@@ -23,9 +23,45 @@ from tongdai.logs import call_id_var
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AgiChannel, str], Awaitable[None]]
+#: one AGI script: ``agi://host:port/<name>`` runs it with the call's channel
+Script = Callable[[AgiChannel], Awaitable[None]]
 
 #: the longest line we accept from Asterisk; AGI header lines are short
 LINE_LIMIT = 16 * 1024
+
+
+class AgiScripts:
+    """The scripts the engine serves, by name; each domain registers its own (the IVR ``ivr``,
+    the ACD ``acd_wait`` and ``survey``, the ACD benchmark ``acd_enter``). Use it as the
+    server's handler. ``running(name)`` counts the calls in a script now (the IVR gauge)."""
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, Script] = {}
+        self._running: dict[str, int] = {}
+
+    def add(self, name: str, script: Script) -> None:
+        if name in self._scripts:
+            raise ValueError(f"AGI script {name!r} registered twice")
+        self._scripts[name] = script
+        self._running[name] = 0
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._scripts)
+
+    def running(self, name: str) -> int:
+        return self._running.get(name, 0)
+
+    async def __call__(self, channel: AgiChannel, name: str) -> None:
+        script = self._scripts.get(name)
+        if script is None:
+            log.warning("unknown AGI script %r: nothing to run", name)
+            return
+        self._running[name] += 1
+        try:
+            await script(channel)
+        finally:
+            self._running[name] -= 1
 
 
 class FastAgiServer:

@@ -1,8 +1,9 @@
 """Runs the voice menu for one call and keeps its ticket.
 
 ``run_call`` opens the ticket (durably, before anything is said), walks the menu nodes, and
-always finishes the ticket: the outcome, the path, the end time. A call handed to a queue leaves
-the outcome to the queue tracker (``pbx.tracker``), which completes it from AMI events.
+always finishes the ticket: the outcome, the path, the end time. A call handed to a queue
+(``ivr.handover``) leaves the outcome to whoever runs the queue: app_queue's follower
+(``appqueue.tracker``) or our own ACD.
 
 The walk is an explicit state machine: each node handler returns the next transition
 (``Go``, ``Back``, ``ToQueue`` or ``End``); ``*`` (back) pops the stack of menus visited.
@@ -11,7 +12,7 @@ The walk is an explicit state machine: each node handler returns the next transi
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 from dossiers.model import CODE_RE, MAX_CODE_DIGITS, Dossier, DossierLookup, DossierStatus
 from ivr import say
 from ivr.agi import DIGITS, AgiSession
+from ivr.fastagi import AgiScripts
+from ivr.handover import AppQueueHandover, QueuedCaller, QueueHandover
 from ivr.menu import Menu, Node
 from ivr.schedule import Schedule
 from tickets.model import IvrStep, Outcome
@@ -41,21 +44,9 @@ class IvrContext:
     messages_host: Path
     #: the active special announcement's audio (Asterisk path without extension), if any
     announcement: Callable[[], Awaitable[str | None]] | None = None
-    #: told when a call is handed to a queue: (uniqueid, ticket code)
-    on_queued: Callable[[str, str], None] | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    #: "asterisk": the dialplan runs app_queue's Queue(); "engine": the caller waits for our ACD
-    distribution: str = "asterisk"
-    announce_every_s: int = 30
-    #: queues of our own ACD with their own announcement period (acd config), in seconds
-    queue_announce: Mapping[str, int] = field(default_factory=dict)
-    #: our own ACD: put (uniqueid, channel, queue, caller, ticket) in line; False = full
-    enqueue: Callable[[str, str, str, str | None, str | None], bool] | None = None
-    #: our own ACD: the IVR is done with this call (uniqueid): its agent may be rung now
-    ivr_done: Callable[[str], None] | None = None
-    #: our own ACD, the IVR's last step: if an agent is free this instant, the Dial()
-    #: arguments for the caller's own channel ("<endpoint>,<ring timeout s>"), else None
-    dial_now: Callable[[str], str | None] | None = None
+    #: where a caller who chose a queue goes: app_queue (default) or our own ACD
+    handover: QueueHandover = field(default_factory=AppQueueHandover)
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -377,9 +368,8 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
                 changes["notes"] = f"topic: {node.topic}"
             changes.update(queue=queue, queued_at=ctx.now())
             state.category = state.category or (node.category if node else None) or "chung"
-            if ctx.enqueue is not None and not ctx.enqueue(
-                uniqueid or "", env.get("agi_channel", ""), queue, caller, ticket.code
-            ):
+            queued = QueuedCaller(uniqueid or "", env.get("agi_channel", ""), caller, ticket.code)
+            if not ctx.handover.admit(queued, queue):
                 # the system holds its maximum of calls: tell the caller, never drop silently
                 changes.pop("queued_at")
                 outcome = Outcome.REJECTED_BUSY
@@ -391,12 +381,9 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
             if node is not None and node.say_code:
                 await flow.say_ticket_code()
             await _set_queue_vars(session, ctx, queue, node.max_wait_s if node else 1800)
-            if ctx.on_queued is not None and uniqueid:
-                ctx.on_queued(uniqueid, ticket.code)
-            if ctx.dial_now is not None and uniqueid:
-                dial = ctx.dial_now(uniqueid)
-                if dial is not None:  # [tongdai-acd-dial]: no AMI round trip to the ring
-                    await session.set_variable("TONGDAI_DIAL", dial)
+            dial = ctx.handover.hand_over(queued) if uniqueid else None
+            if dial is not None:  # [tongdai-acd-dial]: no AMI round trip to the ring
+                await session.set_variable("TONGDAI_DIAL", dial)
         else:
             assert isinstance(t, End)
             outcome = t.outcome
@@ -416,8 +403,8 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
         except Exception:
             log.exception("could not route the failed call to the general queue")
     finally:
-        if ctx.ivr_done is not None and uniqueid:
-            ctx.ivr_done(uniqueid)
+        if uniqueid:
+            ctx.handover.release(uniqueid)
         await _finish(ctx, flow, state, outcome, changes)
 
 
@@ -457,9 +444,14 @@ async def _set_queue_vars(session: AgiSession, ctx: IvrContext, queue: str, max_
     loop of the engine's own ACD."""
     await session.set_variable("TONGDAI_QUEUE", queue)
     await session.set_variable("TONGDAI_MAXWAIT", str(max_wait))
-    if ctx.distribution == "engine":
-        every = ctx.queue_announce.get(queue, ctx.announce_every_s)
-        await session.set_variable("TONGDAI_ANNOUNCE", str(every))
-        await session.set_variable("TONGDAI_ACTION", "acd")
-    else:
-        await session.set_variable("TONGDAI_ACTION", "queue")
+    for name, value in ctx.handover.variables(queue).items():
+        await session.set_variable(name, value)
+
+
+def register_scripts(scripts: AgiScripts, ctx: IvrContext) -> None:
+    """The voice menu: ``agi://.../ivr``."""
+
+    async def ivr(channel: AgiSession) -> None:
+        await run_call(channel, ctx)
+
+    scripts.add("ivr", ivr)

@@ -1,7 +1,7 @@
 """The lab's engine process (``tongdai serve``) and the data it needs before calls arrive.
 
 ``lab up`` builds the Vietnamese prompts, seeds the dossier table from the sample CSV when it
-is empty, then starts ``python -m tongdai.cli serve`` detached and waits until its FastAGI
+is empty, then starts ``python -m hotline.cli serve`` detached and waits until its FastAGI
 port accepts connections. The engine's modules are imported lazily: the lab must stay usable
 (``--no-engine``) while they are being written or broken.
 """
@@ -19,7 +19,7 @@ from lab import procs
 from lab.procs import LabError
 from tongdai.settings import PROJECT_HOME, Settings, home_path
 
-ENGINE_MARKERS = ("tongdai.cli", "serve")
+ENGINE_MARKERS = ("hotline.cli", "serve")
 ENGINE_TIMEOUT = 30.0
 SAMPLE_DOSSIERS = "dossiers/sample_dossiers.csv"
 _TCP_LISTEN = "0A"  # socket state in /proc/net/tcp
@@ -64,9 +64,9 @@ def tcp_listening(host: str, port: int) -> bool:
 
 
 def engine_argv(config_path: str | None) -> list[str]:
-    """``python -m tongdai.cli [--config FILE] serve`` with this interpreter."""
+    """``python -m hotline.cli [--config FILE] serve`` with this interpreter."""
     config = ["--config", str(Path(config_path).resolve())] if config_path else []
-    return [sys.executable, "-m", "tongdai.cli", *config, "serve"]
+    return [sys.executable, "-m", "hotline.cli", *config, "serve"]
 
 
 def running_pid(settings: Settings) -> int | None:
@@ -80,8 +80,8 @@ def start_engine(
     pid = running_pid(settings)
     if pid is not None:
         return pid
-    if importlib.util.find_spec("tongdai.serve") is None:
-        raise LabError("tongdai.serve is not installed yet: run `tongdai lab up --no-engine`")
+    if importlib.util.find_spec("hotline.serve") is None:
+        raise LabError("hotline.serve is not installed yet: run `tongdai lab up --no-engine`")
     host, port = agi_address(settings)
     if tcp_listening(host, port):
         raise LabError(

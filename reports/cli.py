@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reports.kpi import STEPS, compute
 from reports.model import Report
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.settings import load_settings
 

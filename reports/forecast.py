@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reports.model import WEEKDAYS_VI, Cell, Column, Table, mean, rounded
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 
 HOUR_S = 3600
 

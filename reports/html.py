@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from reports.charts import CHARTS, render_all
 from reports.definitions import DEFINITIONS
 from reports.model import Cell, Kind, Report, fmt
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: the views shown as tables, in order (the heatmap is also a chart)

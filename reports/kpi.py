@@ -31,8 +31,8 @@ from reports.views import (
     summary_metrics,
     table_by_key,
 )
-from tickets.changes import as_utc
 from tickets.sql import H, T
+from tongdai.clock import as_utc
 from tongdai.db import DB_ERRORS, describe, store_error
 
 #: the channel of calls (``tickets.channel``); other channels are messages

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 
 #: how a value is stored and shown: text, a count, a ratio 0-1 (shown as %), seconds,
 #: hours, or a plain decimal number

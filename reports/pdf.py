@@ -37,7 +37,7 @@ from reportlab.platypus import Table as PdfTable
 from reports.charts import CHARTS, render_all
 from reports.definitions import DEFINITIONS
 from reports.model import UNITS, WEEKDAYS_SHORT_VI, Metric, Report, Table, fmt
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 
 FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
 WIDTH = A4[0] - 3 * cm

@@ -24,7 +24,7 @@ from reports.model import (
     mean,
     ratio,
 )
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 
 Row = Mapping[str, Any]
 

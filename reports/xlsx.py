@@ -20,7 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from reports.definitions import DEFINITIONS
 from reports.model import Cell, Kind, Metric, Report, Table
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 
 NUMBER_FORMATS: dict[Kind, str] = {
     "int": "#,##0",

@@ -7,24 +7,16 @@ besides the status.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tickets.model import UPDATABLE_FIELDS, Outcome, Status
+from tongdai.clock import as_utc
 
 #: updatable fields holding a timestamp (the spool turns these back from ISO text)
 TIME_FIELDS = frozenset({"queued_at", "answered_at", "ended_at", "due_at", "resolved_at"})
 #: updatable fields holding a whole number, with their allowed range (inclusive)
 INT_FIELDS: dict[str, tuple[int, int | None]] = {"satisfaction": (1, 5), "acw_seconds": (0, None)}
-
-
-def as_utc(value: datetime, name: str = "time") -> datetime:
-    """``value`` in UTC; a naive datetime raises ValueError."""
-    if not isinstance(value, datetime):
-        raise ValueError(f"{name}: expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name}: naive datetime {value.isoformat()} (give a time zone)")
-    return value.astimezone(UTC)
 
 
 def _check_int(name: str, value: Any) -> int:

@@ -18,9 +18,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tickets.codes import VN_TZ
 from tickets.model import Status, Ticket
 from tickets.sql import SqlTicketStore, open_store
+from tongdai.clock import VN_TZ
 from tongdai.settings import load_settings
 
 #: the keys of a ``tickets list --json`` line, in order

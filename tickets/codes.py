@@ -8,7 +8,7 @@ is safe under any concurrency on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import String, Table
@@ -16,10 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tongdai.clock import VN_TZ
 from tongdai.db import Base
 
-#: Asia/Ho_Chi_Minh has had no daylight saving since 1975: a fixed UTC+7 is exact
-VN_TZ = timezone(timedelta(hours=7), "ICT")
 PREFIX = "1022"
 CODE_RE = re.compile(r"^1022-[0-9]{8}-[0-9]{6,}$")
 

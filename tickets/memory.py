@@ -14,10 +14,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tickets.changes import as_utc, check_changes, status_fields
+from tickets.changes import check_changes, status_fields
 from tickets.codes import code_day, format_code
 from tickets.model import TRANSITIONS, UPDATABLE_FIELDS, IvrStep, Status, StatusChange, Ticket
-from tongdai.db import utcnow
+from tongdai.clock import as_utc, utcnow
 
 #: who opened a ticket, as written in its first history entry (as in tickets.sql)
 OPENED_BY = "system"

@@ -39,11 +39,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from tickets.changes import TIME_FIELDS, as_utc, check_changes
+from tickets.changes import TIME_FIELDS, check_changes
 from tickets.codes import PREFIX, code_day
 from tickets.model import IvrStep, Outcome, Status, StatusChange, Ticket
 from tickets.store import TicketStore
-from tongdai.db import utcnow
+from tongdai.clock import as_utc, utcnow
 from tongdai.errors import StoreError
 
 log = logging.getLogger(__name__)

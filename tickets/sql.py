@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tickets.changes import as_utc, check_changes, status_fields
+from tickets.changes import check_changes, status_fields
 from tickets.codes import allocate_code
 from tickets.model import (
     TRANSITIONS,
@@ -41,6 +41,7 @@ from tickets.model import (
     StatusChange,
     Ticket,
 )
+from tongdai.clock import as_utc, utcnow
 from tongdai.db import (
     DB_ERRORS,
     Base,
@@ -49,7 +50,6 @@ from tongdai.db import (
     make_engine,
     store_error,
     upgrade_engine,
-    utcnow,
 )
 
 #: who opened a ticket, as written in its first history entry

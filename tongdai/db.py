@@ -193,8 +193,3 @@ async def migrate(url: str) -> None:
         await upgrade_engine(engine)
     finally:
         await engine.dispose()
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC (the default clock of the stores)."""
-    return datetime.now(UTC)

@@ -2,7 +2,7 @@
 
 Same steps as ``tongdai announce set`` (``ivr/cli.py``): ``ivr.prompts.build`` writes
 ``thong_bao_<epoch>.wav`` with espeak-ng and sox (in a worker thread: it takes a second or two
-and the event loop also runs the calls), then ``tongdai.announcements.set_announcement``
+and the event loop also runs the calls), then ``ivr.announcements.set_announcement``
 records it with the path Asterisk plays it from.
 """
 
@@ -16,14 +16,14 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.prompts import Catalogue, build
-from tongdai.announcements import (
+from ivr.announcements import (
     Announcement,
     active_announcement,
     clear_announcement,
     set_announcement,
 )
-from tongdai.db import utcnow
+from ivr.prompts import Catalogue, build
+from tongdai.clock import utcnow
 
 MAX_TEXT = 500
 

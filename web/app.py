@@ -5,7 +5,7 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /admin/users  accounts (administrators)                               web.pages_users
     /api/v1/...  REST JSON (OpenAPI at /api/v1/openapi.json)              web.api
     /live        server-sent events (wallboard, console)                  web.live
-    /metrics     Prometheus                                               web.metrics
+    /metrics     Prometheus (the engine's ``MetricsView``)                hotline.metrics
     /recordings/{name}.wav  callers' messages, to logged-in users only
     /static/...  CSS and the one small script
 
@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from argon2 import PasswordHasher
@@ -37,21 +37,20 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from acd.distributor import Distributor
+from acd.dispatch import Event
 from dossiers.model import DossierLookup
 from dossiers.sql import SqlDossierLookup
 from tickets.store import TicketStore
-from tongdai.db import utcnow
+from tongdai.clock import utcnow
 from tongdai.errors import StoreError, TongdaiError
-from tongdai.settings import Settings, home_path
+from tongdai.settings import home_path
 from web import api, stats
 from web.announce import Announcer, SqlAnnouncer
 from web.auth import AuthStore
-from web.control import AcdControl, DistributorControl, NullControl
+from web.control import AcdControl, NullControl
 from web.errors import ApiError, error_response
 from web.labels import FAILED
 from web.live import LiveHub, LivePublisher
-from web.metrics import Metrics
 from web.pages import render
 from web.pages import routes as page_routes
 from web.security import LoginLimiter
@@ -67,13 +66,31 @@ CSP = (
 )
 
 
+class MetricsView(Protocol):
+    """What the web app needs of the engine's metrics (``hotline.metrics.Metrics``): where
+    the gauges read from, the ACD events, the text a scrape returns."""
+
+    def bind(
+        self,
+        control: AcdControl,
+        *,
+        calls_in_ivr: Callable[[], int] | None = None,
+        sse_clients: Callable[[], int] | None = None,
+    ) -> None: ...
+
+    def observe(self, event: Event) -> None: ...
+
+    def render(self) -> bytes: ...
+
+
 @dataclass
 class WebDeps:
     engine: AsyncEngine
     tickets: TicketStore
     control: AcdControl = field(default_factory=NullControl)
     hub: LiveHub = field(default_factory=LiveHub)
-    metrics: Metrics = field(default_factory=Metrics)
+    #: None: ``/metrics`` answers 404 (the engine passes its own)
+    metrics: MetricsView | None = None
     announcer: Announcer | None = None
     dossiers: DossierLookup | None = None
     #: the callers' messages (host path): ``/recordings/<name>.wav`` serves only these
@@ -172,11 +189,12 @@ def create_app(deps: WebDeps) -> Starlette:
         return await stats.today(engine, clock())
 
     publisher = LivePublisher(deps.hub, deps.control, figures, stats_every=deps.stats_every)
-    deps.metrics.bind(
-        deps.control, calls_in_ivr=deps.calls_in_ivr, sse_clients=lambda: deps.hub.clients
-    )
-    if deps.metrics.observe not in deps.hub.observers:
-        deps.hub.observers.append(deps.metrics.observe)
+    if deps.metrics is not None:
+        deps.metrics.bind(
+            deps.control, calls_in_ivr=deps.calls_in_ivr, sse_clients=lambda: deps.hub.clients
+        )
+        if deps.metrics.observe not in deps.hub.observers:
+            deps.hub.observers.append(deps.metrics.observe)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -279,40 +297,3 @@ async def serve(
             await server.serve(sockets=[sock])
         finally:
             watch.cancel()
-
-
-def engine_web(
-    settings: Settings,
-    engine: AsyncEngine,
-    tickets: TicketStore,
-    dist: Distributor | None,
-    *,
-    metrics: Metrics | None = None,
-    calls_in_ivr: Callable[[], int] | None = None,
-    cookie_secure: bool = False,
-    session_hours: float = 12.0,
-) -> Starlette:
-    """The app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
-    listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
-    hub = LiveHub()
-    control: AcdControl = NullControl()
-    if dist is not None:
-        control = DistributorControl(dist)
-        dist.listeners.append(hub.on_acd_event)
-    deps = WebDeps(
-        engine,
-        tickets,
-        control=control,
-        hub=hub,
-        metrics=metrics or Metrics(),
-        announcer=SqlAnnouncer(
-            engine,
-            home_path(settings.ivr.announcements_dir),
-            settings.ivr.asterisk_announcements_dir,
-        ),
-        messages_dir=home_path(settings.ivr.messages_dir),
-        cookie_secure=cookie_secure,
-        session_ttl=timedelta(hours=session_hours),
-        calls_in_ivr=calls_in_ivr,
-    )
-    return create_app(deps)

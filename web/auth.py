@@ -44,7 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tongdai.db import DB_ERRORS, Base, UtcDateTime, store_error, utcnow
+from tongdai.clock import utcnow
+from tongdai.db import DB_ERRORS, Base, UtcDateTime, store_error
 
 
 class Role(StrEnum):

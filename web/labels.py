@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 
 AGENT_STATES = {
     "logged_out": "Đã đăng xuất",

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -24,7 +25,6 @@ from web import errors as v
 from web.auth import ROLE_LABELS, Perm, Role
 from web.errors import ApiError
 from web.live import stream
-from web.metrics import CONTENT_TYPE_LATEST
 from web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -329,8 +329,10 @@ async def live(request: Request, p: Principal) -> Response:
 
 @guard(P.METRICS, api=True)
 async def metrics(request: Request, p: Principal) -> Response:
-    body = request.app.state.deps.metrics.render()
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    source = request.app.state.deps.metrics
+    if source is None:
+        raise ApiError(404, "not_found", "metrics are not enabled in this app")
+    return Response(source.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def routes() -> list[BaseRoute]:

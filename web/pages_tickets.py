@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from reports.html import render_html
 from reports.kpi import compute
 from reports.xlsx import render_xlsx
-from tickets.codes import VN_TZ
+from tongdai.clock import VN_TZ
 from web import errors as v
 from web import ticket_query
 from web.api import ticket_filter

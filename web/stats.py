@@ -16,9 +16,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reports.kpi import ReportQueries
-from tickets.changes import as_utc
-from tickets.codes import VN_TZ
 from tickets.sql import T
+from tongdai.clock import VN_TZ, as_utc
 from tongdai.db import DB_ERRORS, describe, store_error
 
 #: outcomes whose tickets go to the call-back list while their status is ``new``

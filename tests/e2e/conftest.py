@@ -104,7 +104,7 @@ def tongdai(stack: Stack, *args: str, stdin: str | None = None) -> str:
     """Run ``tongdai <args>`` on the stack's settings (e.g. ``agent pause agent101``); its
     standard output. A failing command fails the test."""
     done = subprocess.run(
-        [sys.executable, "-m", "tongdai.cli", "--config", str(stack.config), *args],
+        [sys.executable, "-m", "hotline.cli", "--config", str(stack.config), *args],
         check=True,
         capture_output=True,
         cwd=PROJECT_HOME,

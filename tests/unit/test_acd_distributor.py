@@ -16,32 +16,10 @@ from acd.config import load_acd
 from acd.dispatch import Dispatcher
 from acd.distributor import Distributor
 from acd.queue_log import QueueLogWriter
+from pbx.fake import FakeAmi, FakeEvent
 from tickets.memory import MemoryTicketStore
 from tickets.model import Outcome
 from tongdai.settings import PROJECT_HOME
-
-
-class Ev(dict[str, str]):
-    def __init__(self, name: str, **headers: str) -> None:
-        super().__init__(headers)
-        self.name = name
-
-
-class FakeAmi:
-    def __init__(self) -> None:
-        self.actions: list[tuple[str, dict[str, Any]]] = []
-        self.events: asyncio.Queue[Ev] = asyncio.Queue()
-
-    async def action(self, name: str, /, **headers: Any) -> Any:
-        self.actions.append((name, headers))
-        return Ev("Response", Response="Success")
-
-    def originates(self) -> list[dict[str, Any]]:
-        return [h for n, h in self.actions if n == "Originate"]
-
-    async def stream(self) -> AsyncIterator[Ev]:
-        while True:
-            yield await self.events.get()
 
 
 @pytest.fixture
@@ -80,10 +58,12 @@ async def test_given_a_free_agent_when_a_caller_enters_then_the_agent_is_origina
     o = ami.originates()[0]
     assert o["Context"] == "tongdai-acd-connect" and o["Channel"].startswith("PJSIP/agent")
     assert "TONGDAI_CALLER_CHAN=PJSIP/anonymous-01" in o["Variable"]
-    await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=o["ChannelId"]))
+    await ami.events.put(
+        FakeEvent("OriginateResponse", Response="Success", Uniqueid=o["ChannelId"])
+    )
     await until(lambda: dist.d.calls["c1"].state.value == "connected")
-    await ami.events.put(Ev("Hangup", Uniqueid=o["ChannelId"]))  # the agent hangs up
-    await ami.events.put(Ev("Hangup", Uniqueid="c1"))  # then the caller (after the survey)
+    await ami.events.put(FakeEvent("Hangup", Uniqueid=o["ChannelId"]))  # the agent hangs up
+    await ami.events.put(FakeEvent("Hangup", Uniqueid="c1"))  # then the caller (after the survey)
     await until(lambda: "c1" not in dist.legs)
     await until(lambda: dist._writes.empty())
     await asyncio.sleep(0.05)
@@ -101,7 +81,9 @@ async def test_given_no_answer_then_the_call_keeps_its_place_and_another_agent_i
     dist.ivr_done("c2")
     await until(lambda: len(ami.originates()) == 1)
     first = ami.originates()[0]
-    await ami.events.put(Ev("OriginateResponse", Response="Failure", Uniqueid=first["ChannelId"]))
+    await ami.events.put(
+        FakeEvent("OriginateResponse", Response="Failure", Uniqueid=first["ChannelId"])
+    )
     await until(lambda: len(ami.originates()) == 2)
     second = ami.originates()[1]
     assert second["Channel"] != first["Channel"]  # ring-no-answer: someone else is tried
@@ -117,8 +99,8 @@ async def test_given_a_caller_hanging_up_while_an_agent_rings_then_the_ringing_l
     dist.ivr_done("c3")
     await until(lambda: ami.originates())
     leg = ami.originates()[0]["ChannelId"]
-    await ami.events.put(Ev("Newchannel", Uniqueid=leg, Channel="PJSIP/agent101-0000001"))
-    await ami.events.put(Ev("Hangup", Uniqueid="c3"))
+    await ami.events.put(FakeEvent("Newchannel", Uniqueid=leg, Channel="PJSIP/agent101-0000001"))
+    await ami.events.put(FakeEvent("Hangup", Uniqueid="c3"))
     await until(lambda: any(n == "Hangup" for n, _ in ami.actions))
     assert ("Hangup", {"Channel": "PJSIP/agent101-0000001", "Cause": "16"}) in ami.actions
     await until(lambda: dist._writes.empty())
@@ -132,14 +114,14 @@ async def test_agent_commands_arrive_as_user_events_and_busy_devices_are_skipped
 ) -> None:
     dist, ami, _ = rig
     for a in ("agent101", "agent102", "agent103", "agent104"):
-        await ami.events.put(Ev("UserEvent", UserEvent="TongdaiAgent", Agent=a, Op="pause"))
-    await ami.events.put(Ev("DeviceStateChange", Device="PJSIP/agent105", State="INUSE"))
+        await ami.events.put(FakeEvent("UserEvent", UserEvent="TongdaiAgent", Agent=a, Op="pause"))
+    await ami.events.put(FakeEvent("DeviceStateChange", Device="PJSIP/agent105", State="INUSE"))
     await until(lambda: dist.d.agents["agent104"].state.value == "paused")
     assert dist.enqueue("c4", "PJSIP/anonymous-04", "chung", "0908", None)
     dist.ivr_done("c4")
     await asyncio.sleep(0.3)
     assert ami.originates() == []  # everyone paused, agent105's phone is in use
-    await ami.events.put(Ev("DeviceStateChange", Device="PJSIP/agent105", State="NOT_INUSE"))
+    await ami.events.put(FakeEvent("DeviceStateChange", Device="PJSIP/agent105", State="NOT_INUSE"))
     await until(lambda: ami.originates())
     assert ami.originates()[0]["Channel"] == "PJSIP/agent105"
 
@@ -165,7 +147,7 @@ async def test_a_callback_dials_the_citizen_then_rings_the_reserved_agent(
     dist.d.calls["c5"].entered_at -= 60  # waited long enough to be offered a callback
     assert dist.d.may_offer_callback("c5")
     dist.request_callback("c5")
-    await ami.events.put(Ev("Hangup", Uniqueid="c5"))  # the caller hangs up, keeps the place
+    await ami.events.put(FakeEvent("Hangup", Uniqueid="c5"))  # the caller hangs up, keeps the place
     await asyncio.sleep(0.1)
     assert dist.d.calls["c5"].state.value == "callback_waiting"
     dist.d.agent_unpause("agent103")
@@ -174,7 +156,7 @@ async def test_a_callback_dials_the_citizen_then_rings_the_reserved_agent(
     dial = ami.originates()[0]
     assert dial["Channel"] == "PJSIP/0905111222@citizens" and dial["Context"] == "tongdai-callback"
     await ami.events.put(
-        Ev("OriginateResponse", Response="Success", Uniqueid=dial["ChannelId"],
+        FakeEvent("OriginateResponse", Response="Success", Uniqueid=dial["ChannelId"],
            Channel="PJSIP/citizens-0009")
     )  # fmt: skip
     await until(lambda: len(ami.originates()) == 2)
@@ -182,9 +164,11 @@ async def test_a_callback_dials_the_citizen_then_rings_the_reserved_agent(
     assert ring["Channel"] == "PJSIP/agent103"
     assert "TONGDAI_CALLER_CHAN=PJSIP/citizens-0009" in ring["Variable"]
     # the citizen's leg stands for the call: its hang-up ends it
-    await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=ring["ChannelId"]))
+    await ami.events.put(
+        FakeEvent("OriginateResponse", Response="Success", Uniqueid=ring["ChannelId"])
+    )
     await until(lambda: dist.d.calls["c5"].state.value == "connected")
-    await ami.events.put(Ev("Hangup", Uniqueid=dial["ChannelId"]))
+    await ami.events.put(FakeEvent("Hangup", Uniqueid=dial["ChannelId"]))
     await until(lambda: "c5" not in dist.d.calls)
 
 
@@ -211,12 +195,16 @@ async def test_given_a_free_agent_when_the_ivr_hands_over_then_the_caller_dials_
     await asyncio.sleep(0.2)  # the assigner and the pending _ring() must stand down
     assert ami.originates() == []
     leg_chan = f"{direct.endpoint}-00000009"
-    await ami.events.put(Ev("DialBegin", Uniqueid="d1", DestUniqueid="a9", DestChannel=leg_chan))
-    await ami.events.put(Ev("DialEnd", Uniqueid="d1", DestUniqueid="a9", DialStatus="ANSWER"))
+    await ami.events.put(
+        FakeEvent("DialBegin", Uniqueid="d1", DestUniqueid="a9", DestChannel=leg_chan)
+    )
+    await ami.events.put(
+        FakeEvent("DialEnd", Uniqueid="d1", DestUniqueid="a9", DialStatus="ANSWER")
+    )
     await until(lambda: dist.d.calls["d1"].state.value == "connected")
-    await ami.events.put(Ev("Hangup", Uniqueid="a9"))  # the agent hangs up first
+    await ami.events.put(FakeEvent("Hangup", Uniqueid="a9"))  # the agent hangs up first
     await until(lambda: "d1" not in dist.d.calls)
-    await ami.events.put(Ev("Hangup", Uniqueid="d1"))
+    await ami.events.put(FakeEvent("Hangup", Uniqueid="d1"))
     await until(lambda: "d1" not in dist.legs)
     await until(lambda: dist._writes.empty())
     await asyncio.sleep(0.05)
@@ -233,8 +221,10 @@ async def test_given_a_direct_dial_not_answered_then_the_call_keeps_its_place_an
     assert dist.enqueue("d2", "PJSIP/anonymous-12", "chung", "0912", None)
     direct = dist.dial_now("d2")
     assert direct is not None
-    await ami.events.put(Ev("DialBegin", Uniqueid="d2", DestUniqueid="a2", DestChannel="x"))
-    await ami.events.put(Ev("DialEnd", Uniqueid="d2", DestUniqueid="a2", DialStatus="NOANSWER"))
+    await ami.events.put(FakeEvent("DialBegin", Uniqueid="d2", DestUniqueid="a2", DestChannel="x"))
+    await ami.events.put(
+        FakeEvent("DialEnd", Uniqueid="d2", DestUniqueid="a2", DialStatus="NOANSWER")
+    )
     await until(lambda: len(ami.originates()) == 1)  # back in line: the next agent, by AMI
     assert ami.originates()[0]["Channel"] != direct.endpoint
     assert dist.d.agents[direct.agent_id].misses == 1
@@ -248,9 +238,11 @@ async def test_given_the_caller_hangs_up_while_the_direct_dial_rings_then_abando
     assert dist.enqueue("d3", "PJSIP/anonymous-13", "chung", "0913", t.code)
     direct = dist.dial_now("d3")
     assert direct is not None
-    await ami.events.put(Ev("DialBegin", Uniqueid="d3", DestUniqueid="a3", DestChannel="x"))
-    await ami.events.put(Ev("DialEnd", Uniqueid="d3", DestUniqueid="a3", DialStatus="CANCEL"))
-    await ami.events.put(Ev("Hangup", Uniqueid="d3"))
+    await ami.events.put(FakeEvent("DialBegin", Uniqueid="d3", DestUniqueid="a3", DestChannel="x"))
+    await ami.events.put(
+        FakeEvent("DialEnd", Uniqueid="d3", DestUniqueid="a3", DialStatus="CANCEL")
+    )
+    await ami.events.put(FakeEvent("Hangup", Uniqueid="d3"))
     await until(lambda: "d3" not in dist.legs)
     await until(lambda: dist._writes.empty())
     await asyncio.sleep(0.05)
@@ -302,11 +294,15 @@ async def test_after_call_work_seconds_reach_the_ticket_when_wrap_up_ends(tmp_pa
         assert dist.enqueue("w1", "PJSIP/anonymous-31", "du_lich", "0931", t.code)
         direct = dist.dial_now("w1")
         assert direct is not None and direct.agent_id == "agent105"
-        await ami.events.put(Ev("DialBegin", Uniqueid="w1", DestUniqueid="a1", DestChannel="x"))
-        await ami.events.put(Ev("DialEnd", Uniqueid="w1", DestUniqueid="a1", DialStatus="ANSWER"))
+        await ami.events.put(
+            FakeEvent("DialBegin", Uniqueid="w1", DestUniqueid="a1", DestChannel="x")
+        )
+        await ami.events.put(
+            FakeEvent("DialEnd", Uniqueid="w1", DestUniqueid="a1", DialStatus="ANSWER")
+        )
         await until(lambda: d.calls["w1"].state.value == "connected")
         now["t"] = 1100.0
-        await ami.events.put(Ev("Hangup", Uniqueid="a1"))  # the agent hangs up: wrap-up
+        await ami.events.put(FakeEvent("Hangup", Uniqueid="a1"))  # the agent hangs up: wrap-up
         await until(lambda: d.agents["agent105"].state.value == "wrap_up")
         now["t"] = 1104.0  # the agent is back early? no: wrap-up lasts 6 s
         await asyncio.sleep(0.1)
@@ -330,10 +326,12 @@ async def test_a_queue_without_wrap_up_writes_zero_after_call_work(
     t = await tickets.open(channel="voice", caller="0932", uniqueid="w2", started_at=_now())
     assert dist.enqueue("w2", "PJSIP/anonymous-32", "chung", "0932", t.code)
     assert dist.dial_now("w2") is not None
-    await ami.events.put(Ev("DialBegin", Uniqueid="w2", DestUniqueid="a2", DestChannel="x"))
-    await ami.events.put(Ev("DialEnd", Uniqueid="w2", DestUniqueid="a2", DialStatus="ANSWER"))
+    await ami.events.put(FakeEvent("DialBegin", Uniqueid="w2", DestUniqueid="a2", DestChannel="x"))
+    await ami.events.put(
+        FakeEvent("DialEnd", Uniqueid="w2", DestUniqueid="a2", DialStatus="ANSWER")
+    )
     await until(lambda: dist.d.calls["w2"].state.value == "connected")
-    await ami.events.put(Ev("Hangup", Uniqueid="w2"))  # the caller hangs up
+    await ami.events.put(FakeEvent("Hangup", Uniqueid="w2"))  # the caller hangs up
     await until(lambda: "w2" not in dist.legs)
     await until(lambda: dist._writes.empty())
     await asyncio.sleep(0.05)
@@ -363,7 +361,7 @@ async def test_an_agent_first_callback_rings_the_agent_then_dials_the_citizen(
         dist.ivr_done("g1")
         d.calls["g1"].entered_at -= 60
         dist.request_callback("g1")
-        await ami.events.put(Ev("Hangup", Uniqueid="g1"))
+        await ami.events.put(FakeEvent("Hangup", Uniqueid="g1"))
         await until(lambda: d.calls["g1"].state.value == "callback_waiting")
         d.agent_unpause("agent104")
         dist.flush()
@@ -372,16 +370,18 @@ async def test_an_agent_first_callback_rings_the_agent_then_dials_the_citizen(
         assert (o["Channel"], o["Context"]) == ("PJSIP/agent104", "tongdai-callback-agent")
         assert "TONGDAI_CITIZEN=PJSIP/0941000111@citizens" in o["Variable"]
         agent_leg = o["ChannelId"]
-        await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=agent_leg))
+        await ami.events.put(FakeEvent("OriginateResponse", Response="Success", Uniqueid=agent_leg))
         await until(lambda: d.calls["g1"].state.value == "callback_dialing")
         await ami.events.put(
-            Ev("DialBegin", Uniqueid=agent_leg, DestUniqueid="cit1", DestChannel="PJSIP/cit-1")
+            FakeEvent(
+                "DialBegin", Uniqueid=agent_leg, DestUniqueid="cit1", DestChannel="PJSIP/cit-1"
+            )
         )
         await ami.events.put(
-            Ev("DialEnd", Uniqueid=agent_leg, DestUniqueid="cit1", DialStatus="ANSWER")
+            FakeEvent("DialEnd", Uniqueid=agent_leg, DestUniqueid="cit1", DialStatus="ANSWER")
         )
         await until(lambda: d.calls["g1"].state.value == "connected")
-        await ami.events.put(Ev("Hangup", Uniqueid="cit1"))  # the citizen hangs up
+        await ami.events.put(FakeEvent("Hangup", Uniqueid="cit1"))  # the citizen hangs up
         await until(lambda: "g1" not in d.calls)
         await until(lambda: dist._writes.empty())
         await asyncio.sleep(0.05)
@@ -412,15 +412,15 @@ async def test_an_agent_first_callback_the_citizen_misses_is_retried_later(
         dist.ivr_done("g2")
         d.calls["g2"].entered_at -= 60
         dist.request_callback("g2")
-        await ami.events.put(Ev("Hangup", Uniqueid="g2"))
+        await ami.events.put(FakeEvent("Hangup", Uniqueid="g2"))
         await until(lambda: d.calls["g2"].state.value == "callback_waiting")
         d.agent_unpause("agent104")
         dist.flush()
         await until(lambda: ami.originates())
         leg = ami.originates()[0]["ChannelId"]
-        await ami.events.put(Ev("OriginateResponse", Response="Success", Uniqueid=leg))
+        await ami.events.put(FakeEvent("OriginateResponse", Response="Success", Uniqueid=leg))
         await until(lambda: d.calls["g2"].state.value == "callback_dialing")
-        await ami.events.put(Ev("DialEnd", Uniqueid=leg, DialStatus="NOANSWER"))
+        await ami.events.put(FakeEvent("DialEnd", Uniqueid=leg, DialStatus="NOANSWER"))
         await until(lambda: d.calls["g2"].state.value == "callback_waiting")
         assert d.calls["g2"].callback_attempts == 1
         assert d.agents["agent104"].state.value == "available"
@@ -445,14 +445,18 @@ async def test_who_hung_up_first_comes_from_hangup_request_not_from_the_hangup_o
             assert dist.enqueue(uid, f"PJSIP/anonymous-{uid}", "chung", "0951", None)
             assert dist.dial_now(uid) is not None
             leg = f"a-{uid}"
-            await ami.events.put(Ev("DialBegin", Uniqueid=uid, DestUniqueid=leg, DestChannel="x"))
-            await ami.events.put(Ev("DialEnd", Uniqueid=uid, DestUniqueid=leg, DialStatus="ANSWER"))
+            await ami.events.put(
+                FakeEvent("DialBegin", Uniqueid=uid, DestUniqueid=leg, DestChannel="x")
+            )
+            await ami.events.put(
+                FakeEvent("DialEnd", Uniqueid=uid, DestUniqueid=leg, DialStatus="ANSWER")
+            )
             await until(lambda uid=uid: d.calls[uid].state.value == "connected")  # type: ignore[misc]
             gone = uid if first == "caller" else leg
-            await ami.events.put(Ev("HangupRequest", Uniqueid=gone))
+            await ami.events.put(FakeEvent("HangupRequest", Uniqueid=gone))
             # Asterisk tears the agent's leg down first either way
-            await ami.events.put(Ev("Hangup", Uniqueid=leg))
-            await ami.events.put(Ev("Hangup", Uniqueid=uid))
+            await ami.events.put(FakeEvent("Hangup", Uniqueid=leg))
+            await ami.events.put(FakeEvent("Hangup", Uniqueid=uid))
             await until(lambda uid=uid: uid not in dist.legs)  # type: ignore[misc]
     finally:
         task.cancel()

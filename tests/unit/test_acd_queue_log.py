@@ -1,4 +1,4 @@
-"""Our queue_log lines have Asterisk's format and read back with pbx.reconcile's parser."""
+"""Our queue_log lines have Asterisk's format and read back with appqueue.reconcile's parser."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from test_acd_dispatch import make
 from acd.config import CallbackConfig
 from acd.dispatch import Dispatcher
 from acd.queue_log import QueueLogWriter, format_line
-from pbx.reconcile import parse_queue_log
+from appqueue.reconcile import parse_queue_log
 from tickets.model import Outcome
 
 

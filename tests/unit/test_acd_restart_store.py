@@ -20,52 +20,25 @@ from acd.distributor import Distributor, merge_dirty
 from acd.memory_store import MemoryStore
 from acd.queue_log import QueueLogWriter
 from acd.store import Dirty, StateStore
+from pbx.fake import FakeAmi, FakeEvent
 from tickets.memory import MemoryTicketStore
 from tickets.model import Outcome
 from tongdai.errors import StoreError
 from tongdai.settings import PROJECT_HOME
 
-
-class Ev(dict[str, str]):
-    def __init__(self, name: str, **headers: str) -> None:
-        super().__init__(headers)
-        self.name = name
-
-
-class Resp(Ev):
-    def __init__(self, events: list[Ev]) -> None:
-        super().__init__("Response", Response="Success")
-        self.events = events
-
-
-class FakeAmi:
-    """Answers resync's questions from ``channels`` (uniqueid -> channel name)."""
-
-    def __init__(self, channels: Mapping[str, str]) -> None:
-        self.channels = dict(channels)
-        self.actions: list[tuple[str, dict[str, Any]]] = []
-        self.events: asyncio.Queue[Ev] = asyncio.Queue()
-
-    async def action(self, name: str, /, **headers: Any) -> Any:
-        self.actions.append((name, headers))
-        if name == "CoreShowChannels":
-            return Resp(
-                [
-                    Ev("CoreShowChannel", Uniqueid=u, Channel=c, Context="tongdai-acd-wait",
-                       Duration="00:00:10")
-                    for u, c in self.channels.items()
-                ]
-            )  # fmt: skip
-        if name == "DeviceStateList":
-            return Resp([])
-        return Resp([])
-
-    async def stream(self) -> AsyncIterator[Ev]:
-        while True:
-            yield await self.events.get()
-
-
 CFG = load_acd(PROJECT_HOME / "tests/e2e/acd_e2e.toml")
+
+
+def FakeAmiWith(channels: Mapping[str, str]) -> FakeAmi:
+    """A fake AMI whose ``CoreShowChannels`` lists ``channels`` (uniqueid -> channel name) in
+    the ACD's wait loop, as resync sees them after a restart."""
+    ami = FakeAmi()
+    ami.lists["CoreShowChannels"] = [
+        FakeEvent("CoreShowChannel", Uniqueid=u, Channel=c, Context="tongdai-acd-wait",
+                  Duration="00:00:10")
+        for u, c in channels.items()
+    ]  # fmt: skip
+    return ami
 
 
 @contextlib.asynccontextmanager
@@ -103,7 +76,7 @@ async def test_after_a_restart_waiting_calls_keep_their_order_and_gone_callers_a
         ).code
         for i in range(3)
     ]
-    ami = FakeAmi({})
+    ami = FakeAmiWith({})
     async with engine(store, ami, tickets, tmp_path / "q1") as dist:
         for a in list(dist.d.agents):
             dist.d.agent_pause(a, "training")
@@ -113,7 +86,7 @@ async def test_after_a_restart_waiting_calls_keep_their_order_and_gone_callers_a
         dist.flush()
     assert [c.uniqueid for c in await store.load_calls()] == ["w0", "w1", "w2"]
     # the engine is gone; w1 hangs up meanwhile; w0 and w2 are still in the music loop
-    ami2 = FakeAmi({"w0": "PJSIP/anon-0", "w2": "PJSIP/anon-2"})
+    ami2 = FakeAmiWith({"w0": "PJSIP/anon-0", "w2": "PJSIP/anon-2"})
     async with engine(store, ami2, tickets, tmp_path / "q2") as dist2:
         assert [c.uniqueid for c in dist2.d.lines.merged()] == ["w0", "w2"]
         assert dist2.legs["w2"].caller_channel == "PJSIP/anon-2"
@@ -133,7 +106,7 @@ async def test_after_a_restart_waiting_calls_keep_their_order_and_gone_callers_a
 
 async def test_a_callback_waiting_survives_a_restart(tmp_path: Path) -> None:
     store, tickets = MemoryStore(), MemoryTicketStore()
-    ami = FakeAmi({})
+    ami = FakeAmiWith({})
     async with engine(store, ami, tickets, tmp_path / "q1") as dist:
         for a in list(dist.d.agents):
             dist.d.agent_pause(a, "break")
@@ -141,9 +114,9 @@ async def test_a_callback_waiting_survives_a_restart(tmp_path: Path) -> None:
         dist.ivr_done("cb")
         dist.d.calls["cb"].entered_at -= 60
         dist.request_callback("cb")
-        await ami.events.put(Ev("Hangup", Uniqueid="cb"))
+        await ami.events.put(FakeEvent("Hangup", Uniqueid="cb"))
         await until(lambda: dist.d.calls["cb"].state.value == "callback_waiting")
-    ami2 = FakeAmi({})  # the citizen has no channel: Asterisk alone could not know them
+    ami2 = FakeAmiWith({})  # the citizen has no channel: Asterisk alone could not know them
     async with engine(store, ami2, tickets, tmp_path / "q2") as dist2:
         assert dist2.d.calls["cb"].state.value == "callback_waiting"
         assert dist2.d.calls["cb"].callback_number == "0905111222"
@@ -163,7 +136,7 @@ class FlakyStore(MemoryStore):
 
 async def test_a_failed_store_write_is_retried_with_nothing_lost(tmp_path: Path) -> None:
     store, tickets = FlakyStore(), MemoryTicketStore()
-    ami = FakeAmi({})
+    ami = FakeAmiWith({})
     async with engine(store, ami, tickets, tmp_path / "q1") as dist:
         for a in list(dist.d.agents):
             dist.d.agent_pause(a, "break")

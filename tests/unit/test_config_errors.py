@@ -86,7 +86,7 @@ def test_given_a_prompt_missing_from_the_catalogue_then_menu_check_names_it(
 def test_menu_check_cli_fails_on_a_missing_prompt(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tongdai.cli import main
+    from hotline.cli import main
 
     assert main(["menu", "check", str(PROJECT_HOME / "ivr/menu_1022.toml")]) == 0
     f = write(tmp_path, GOOD.replace('prompts = ["menu_chinh"]', 'prompts = ["menu_moi"]'))

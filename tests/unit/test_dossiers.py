@@ -14,7 +14,7 @@ from dossiers.importer import HEADER, DossierFileError, read_dossiers
 from dossiers.memory import MemoryDossierLookup
 from dossiers.model import Dossier, DossierStatus
 from dossiers.sql import SqlDossierLookup, upsert_dossiers
-from tongdai import cli as tongdai_cli
+from hotline import cli as tongdai_cli
 from tongdai.db import make_engine, migrate
 from tongdai.errors import ConfigError
 
@@ -23,7 +23,7 @@ GOOD_ROW = "2026100,Đăng ký khai sinh,UBND xã Tam Thăng,received,2026-05-01
 
 
 def run_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    """``tongdai.cli.main`` with only the dossiers command registered."""
+    """``hotline.cli.main`` with only the dossiers command registered."""
 
     def build_parser() -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog="tongdai")

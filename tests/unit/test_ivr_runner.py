@@ -10,6 +10,7 @@ import pytest
 from dossiers.memory import MemoryDossierLookup
 from dossiers.model import Dossier, DossierStatus
 from ivr.fake import FakeAgiSession
+from ivr.handover import AppQueueHandover, QueuedCaller
 from ivr.menu import load_menu
 from ivr.runner import IvrContext, run_call
 from ivr.schedule import ALWAYS_OPEN, load_schedule
@@ -49,7 +50,7 @@ class Harness:
             messages_asterisk="/msg",
             messages_host=tmp,
             announcement=ann,
-            on_queued=lambda uid, code: self.queued.append((uid, code)),
+            handover=AppQueueHandover(lambda uid, code: self.queued.append((uid, code))),
             now=lambda: NOW,
         )
         self.tmp = tmp
@@ -237,26 +238,33 @@ async def test_given_the_ticket_store_down_then_the_caller_still_reaches_a_perso
 # -- our own ACD (distribution = "engine"): the IVR's hand-over --------------------------------
 
 
+class ScriptedHandover:
+    """Our ACD's side of the hand-over, scripted: ``dial`` is what ``hand_over`` answers."""
+
+    def __init__(self, dial: str | None, log: list[str]) -> None:
+        self.dial = dial
+        self.log = log
+
+    def admit(self, caller: QueuedCaller, queue: str) -> bool:
+        self.log.append(f"enqueue {queue}")
+        return True
+
+    def variables(self, queue: str) -> dict[str, str]:
+        every = {"du_lich": 45}.get(queue, 30)
+        return {"TONGDAI_ANNOUNCE": str(every), "TONGDAI_ACTION": "acd"}
+
+    def hand_over(self, caller: QueuedCaller) -> str | None:
+        self.log.append("dial_now")
+        return self.dial
+
+    def release(self, uniqueid: str) -> None:
+        self.log.append("ivr_done")
+
+
 def _engine_ctx(h: Harness, dial: str | None, log: list[str]) -> IvrContext:
     from dataclasses import replace
 
-    def enqueue(uid: str, chan: str, queue: str, caller: str | None, ticket: str | None) -> bool:
-        log.append(f"enqueue {queue}")
-        return True
-
-    def dial_now(uid: str) -> str | None:
-        log.append("dial_now")
-        return dial
-
-    return replace(
-        h.ctx,
-        distribution="engine",
-        announce_every_s=30,
-        queue_announce={"du_lich": 45},
-        enqueue=enqueue,
-        ivr_done=lambda uid: log.append("ivr_done"),
-        dial_now=dial_now,
-    )
+    return replace(h.ctx, handover=ScriptedHandover(dial, log))
 
 
 async def test_given_a_free_agent_the_ivr_hands_the_channel_its_dial_string(h: Harness) -> None:

@@ -12,7 +12,7 @@ from lab import engine, procs
 from lab.procs import LabError
 from tongdai.settings import FastAgiSettings, LabSettings, Settings
 
-# A stand-in for `python -m tongdai.cli serve`: the comment carries the markers the lab checks.
+# A stand-in for `python -m hotline.cli serve`: the comment carries the markers the lab checks.
 FAKE_ENGINE = """
 import socket, sys, time
 print("fake engine starting", flush=True)
@@ -20,7 +20,7 @@ if sys.argv[1] == "crash":
     sys.exit("boom: database unreachable")
 s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
 time.sleep(60)
-# tongdai.cli serve
+# hotline.cli serve
 """
 
 
@@ -56,10 +56,10 @@ def test_given_a_listening_socket_when_checked_then_listening_until_closed() -> 
 def test_given_a_config_file_when_building_argv_then_passed_absolute(tmp_path: Path) -> None:
     argv = engine.engine_argv("tongdai.toml")
     assert argv[0] == sys.executable
-    assert argv[1:3] == ["-m", "tongdai.cli"]
+    assert argv[1:3] == ["-m", "hotline.cli"]
     assert argv[3] == "--config" and Path(argv[4]).is_absolute()
     assert argv[-1] == "serve"
-    assert engine.engine_argv(None) == [sys.executable, "-m", "tongdai.cli", "serve"]
+    assert engine.engine_argv(None) == [sys.executable, "-m", "hotline.cli", "serve"]
 
 
 def test_given_an_engine_when_started_then_waits_for_fastagi_and_stops_by_pid(

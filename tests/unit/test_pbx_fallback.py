@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pbx.fallback import (
-    AMI_NO_NUMBER,
-    QUEUE_LOG_NO_NUMBER,
-    known_number,
-    open_fallback_ticket,
-)
-from pbx.reconcile import reconcile
-from pbx.tracker import QueueTracker
+from appqueue.fallback import AMI_NO_NUMBER, QUEUE_LOG_NO_NUMBER, known_number, open_fallback_ticket
+from appqueue.reconcile import reconcile
+from appqueue.tracker import QueueTracker
 from tickets.memory import MemoryTicketStore
 from tickets.model import IvrStep, Ticket
 from tongdai.errors import StoreError

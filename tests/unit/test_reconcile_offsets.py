@@ -1,6 +1,6 @@
-"""pbx.reconcile reads only the part of Asterisk's queue_log it needs: from a stored checkpoint,
-or found by reading backwards from the end; rotation, truncation, a partial last line and
-garbage lines are handled. Results must equal parsing the whole file."""
+"""appqueue.reconcile reads only the part of Asterisk's queue_log it needs: from a stored
+checkpoint, or found by reading backwards from the end; rotation, truncation, a partial last
+line and garbage lines are handled. Results must equal parsing the whole file."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from pbx import reconcile as rc
-from pbx.reconcile import (
+from appqueue import reconcile as rc
+from appqueue.reconcile import (
     LogPosition,
     load_position,
     parse_queue_log,
@@ -217,7 +217,7 @@ def test_garbage_lines_are_skipped_counted_and_logged(
     lines = good.encode().splitlines(keepends=True)
     mixed = b"".join(lines[:10]) + b"\n".join(garbage) + b"\n\n" + b"".join(lines[10:])
     log.write_bytes(mixed + b"garbage at the end\n")
-    with caplog.at_level(logging.WARNING, logger="pbx.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="appqueue.reconcile"):
         got = read_queue_log(log, T0)
     assert got is not None and got.garbage == len(garbage) + 1
     assert got.calls == parse_queue_log(good.splitlines(), T0)
@@ -241,7 +241,7 @@ def test_an_unreadable_position_file_is_ignored(
     log, pos = tmp_path / "queue_log", tmp_path / rc.OFFSET_FILE
     log.write_text(log_text(E0, 100, 10))
     pos.write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="pbx.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="appqueue.reconcile"):
         got = read_queue_log(log, T0, offset_file=pos)
     assert got is not None and got.how == "backwards"
     assert got.calls == full_parse(log, T0)

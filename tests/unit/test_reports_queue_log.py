@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import pytest
 from test_reports_data import AS_OF, CALLS, END, START, Call, open_loaded
 
-from pbx.reconcile import parse_queue_log
+from appqueue.reconcile import parse_queue_log
 from reports.kpi import compute
 from reports.model import Report
 from tickets.sql import SqlTicketStore

@@ -24,7 +24,7 @@ def test_given_a_caller_pressing_4_during_the_greeting_then_queue_dau_tu_and_a_t
         f'[ivr]\nmessages_dir = "{tmp_path}/msg"\n'
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tongdai.cli", "--config", str(config), "agi"],
+        [sys.executable, "-m", "hotline.cli", "--config", str(config), "agi"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -57,7 +57,7 @@ def test_given_a_caller_pressing_4_during_the_greeting_then_queue_dau_tu_and_a_t
     assert 'SET VARIABLE TONGDAI_QUEUE "dau_tu"' in commands
     assert commands[-1] == 'SET VARIABLE TONGDAI_ACTION "queue"'
     out = subprocess.run(
-        [sys.executable, "-m", "tongdai.cli", "--config", str(config), "tickets", "list", "--json"],
+        [sys.executable, "-m", "hotline.cli", "--config", str(config), "tickets", "list", "--json"],
         capture_output=True,
         text=True,
         check=True,

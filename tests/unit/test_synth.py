@@ -21,8 +21,9 @@ from reports.synth import (
     day_weights,
     synthesize,
 )
-from tickets.codes import CODE_RE, VN_TZ, CounterRow, format_code
+from tickets.codes import CODE_RE, CounterRow, format_code
 from tickets.sql import SqlTicketStore, T
+from tongdai.clock import VN_TZ
 from tongdai.db import make_engine, migrate
 
 COLS = columns(True)

@@ -16,13 +16,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from dossiers import cli as dossiers_cli
+from hotline import cli as tongdai_cli
+from ivr.announcements import active_announcement, clear_announcement, set_announcement
 from tickets import cli as tickets_cli
 from tickets.memory import MemoryTicketStore
 from tickets.model import IvrStep, Outcome, Status
 from tickets.sql import SqlTicketStore, open_store
 from tickets.store import TicketStore
-from tongdai import cli as tongdai_cli
-from tongdai.announcements import active_announcement, clear_announcement, set_announcement
 from tongdai.db import Base, make_engine, migrate
 from tongdai.errors import StoreError
 
@@ -269,7 +269,7 @@ async def test_announcements_set_replace_expire_clear(db_url: str) -> None:
 
 
 def run_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    """``tongdai.cli.main`` with only the tickets and dossiers commands registered."""
+    """``hotline.cli.main`` with only the tickets and dossiers commands registered."""
 
     def build_parser() -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog="tongdai")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pbx.reconcile import reconcile
-from pbx.tracker import QueueTracker
+from appqueue.reconcile import reconcile
+from appqueue.tracker import QueueTracker
 from tickets.memory import MemoryTicketStore
 from tickets.model import Outcome
 

@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
+from bench.web_rig import SimAcd, WebRig, web_rig
 from dossiers.model import Dossier, DossierStatus
 from dossiers.sql import upsert_dossiers
+from hotline.metrics import Metrics
 from tickets.model import IvrStep, Outcome
-from web.testing import SimAcd, WebRig, web_rig
 
 
 @dataclass
@@ -31,7 +32,7 @@ class World:
 async def world(db_url: str) -> AsyncIterator[World]:
     sim = SimAcd()
     await sim.start(login=["agent101", "agent102"])
-    async with web_rig(db_url, sim.control) as rig:
+    async with web_rig(db_url, sim.control, metrics=Metrics()) as rig:
         sim.dist.tickets = rig.deps.tickets  # the ACD writes queue, agent, answer to tickets
         sim.dist.listeners.append(rig.deps.hub.on_acd_event)
         try:
@@ -294,8 +295,8 @@ async def _until(cond: object, timeout: float = 3.0) -> None:
 
 
 async def test_given_the_ivr_store_wrapped_when_outcomes_are_written_then_ivr_ones_count() -> None:
+    from hotline.metrics import CountingTicketStore
     from tickets.memory import MemoryTicketStore
-    from web.metrics import CountingTicketStore, Metrics
 
     metrics = Metrics()
     store = CountingTicketStore(MemoryTicketStore(), metrics)

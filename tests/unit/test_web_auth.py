@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from bench.web_rig import FAST_HASHER, LOGIN_CSRF_RE, WebRig, login, web_rig
 from tongdai.db import make_engine, upgrade_engine
 from web.auth import AuthStore, Role, create_demo_users
 from web.security import LoginLimiter
-from web.testing import FAST_HASHER, LOGIN_CSRF_RE, WebRig, login, web_rig
 
 
 @pytest.fixture

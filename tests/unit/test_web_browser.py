@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from bench.web_rig import SimAcd, WebRig, web_rig
 from tickets.model import IvrStep, Outcome
 from tongdai.settings import PROJECT_HOME
 from web.app import listen, serve
-from web.testing import SimAcd, WebRig, web_rig
 
 pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.async_api")

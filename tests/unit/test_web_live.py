@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.web_rig import SimAcd, WebRig, web_rig
 from web.app import listen, serve
 from web.live import LiveHub, Message
-from web.testing import SimAcd, WebRig, web_rig
 
 
 def test_given_subscribers_when_publishing_then_each_gets_its_view() -> None:
@@ -218,7 +218,7 @@ def test_given_a_port_in_use_when_listening_then_a_clear_error() -> None:
 
 
 async def test_given_load_and_several_supervisors_when_measuring_then_all_see_events_fast() -> None:
-    from web.live_bench import measure
+    from bench.web_live import measure
 
     result = await measure(calls=150, supervisors=4, samples=5)
     assert result.samples == 5 and result.max_ms < 1000.0
@@ -253,12 +253,12 @@ async def test_given_a_broken_listener_when_the_acd_moves_then_it_goes_on_and_ot
 async def test_given_the_engine_wiring_then_the_acd_feeds_the_app_and_without_it_503(
     make_db_url: Callable[[str], str],
 ) -> None:
+    from bench.web_rig import FAST_HASHER
     from tickets.sql import SqlTicketStore
     from tongdai.db import make_engine, upgrade_engine
     from tongdai.settings import Settings
-    from web.app import engine_web
+    from hotline.parts import engine_web
     from web.auth import AuthStore
-    from web.testing import FAST_HASHER
 
     engine = make_engine(make_db_url("sqlite"))
     sim = SimAcd()

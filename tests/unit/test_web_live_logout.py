@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from bench.web_rig import FAST_HASHER, WebRig, login, web_rig
 from web.app import listen, serve
 from web.auth import AuthStore
 from web.live import LiveHub
 from web.security import SESSION_COOKIE
-from web.testing import FAST_HASHER, WebRig, login, web_rig
 
 
 def test_given_streams_of_two_sessions_when_one_ends_then_only_its_streams_end() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pbx.tracker import QueueTracker
+from appqueue.tracker import QueueTracker
+from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 from tickets.memory import MemoryTicketStore
-from web.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 
 
 def calls(metrics: Metrics) -> dict[str, float]:

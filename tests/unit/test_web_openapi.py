@@ -15,13 +15,13 @@ import schemathesis
 from schemathesis.core.result import Ok
 from starlette.routing import Route
 
+from bench.web_rig import SimAcd, web_rig
 from dossiers.model import Dossier, DossierStatus
 from dossiers.sql import upsert_dossiers
 from tickets.model import Ticket
 from web.api import routes
 from web.app import listen, serve
 from web.openapi import document
-from web.testing import SimAcd, web_rig
 
 
 def _template(path: str) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.web_rig import SimAcd, WebRig, login, web_rig
 from tickets.model import Outcome
-from web.testing import SimAcd, WebRig, login, web_rig
 
 XSS_CALLER = '<script>alert("số")</script>'
 XSS_NOTES = '"><img src=x onerror=alert(1)>'

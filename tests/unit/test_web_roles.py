@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from web.testing import SimAcd, WebRig, login, web_rig
+from bench.web_rig import SimAcd, WebRig, login, web_rig
+from hotline.metrics import Metrics
 
 ROLES = ("anon", "tdv101", "giamsat", "quanly", "quantri")
 ALL = {"anon": 401, "tdv101": 200, "giamsat": 200, "quanly": 200, "quantri": 200}
@@ -100,7 +101,9 @@ async def world(
     sim = SimAcd()
     await sim.start(login=["agent101", "agent102", "agent103"])
     (tmp_path / "msg.wav").write_bytes(b"RIFF0000WAVE")
-    async with web_rig(make_db_url("sqlite"), sim.control, messages_dir=tmp_path) as rig:
+    async with web_rig(
+        make_db_url("sqlite"), sim.control, messages_dir=tmp_path, metrics=Metrics()
+    ) as rig:
         now = datetime.now(UTC)
         taken = await rig.deps.tickets.open(
             channel="voice", caller="0905", uniqueid="u1", started_at=now

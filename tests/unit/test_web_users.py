@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bench.web_rig import FAST_HASHER, LOGIN_CSRF_RE, WebRig, login, web_rig
 from web.auth import MIN_PASSWORD, AuthStore, U
-from web.testing import FAST_HASHER, LOGIN_CSRF_RE, WebRig, login, web_rig
 
 PAGE = "/admin/users"
 GOOD_PASSWORD = "mat-khau-moi-2026"

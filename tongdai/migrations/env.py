@@ -11,9 +11,6 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-import dossiers.sql  # noqa: F401  (registers the dossier table on Base.metadata)
-import tickets.sql  # noqa: F401  (registers the ticket tables)
-import tongdai.announcements  # noqa: F401  (registers the announcements table)
 from tongdai.db import Base, make_engine
 
 target_metadata = Base.metadata

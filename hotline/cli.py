@@ -16,7 +16,7 @@ from tongdai.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import tongdai.serve as serve_cli
+    import hotline.serve as serve_cli
     from acd import cli as acd_cli
     from bench import cli as bench_cli
     from dossiers import cli as dossiers_cli

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pbx.fallback import AMI_NO_NUMBER, known_number, open_fallback_ticket
+from appqueue.fallback import AMI_NO_NUMBER, known_number, open_fallback_ticket
 from tickets.model import Outcome
 from tickets.store import TicketStore
 from tongdai.errors import StoreError

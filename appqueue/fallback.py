@@ -4,8 +4,8 @@ When the engine is down (or its FastAGI fails), the dialplan still sends the cal
 general queue, so a call can reach ``app_queue`` without the IVR ever opening its ticket. Two
 places find such calls and must give them the same ticket:
 
-- ``pbx.tracker.QueueTracker``, from AMI ``QueueCallerJoin`` of an unknown ``Uniqueid``;
-- ``pbx.reconcile``, from an ``ENTERQUEUE`` line of Asterisk's queue_log with no ticket.
+- ``appqueue.tracker.QueueTracker``, from AMI ``QueueCallerJoin`` of an unknown ``Uniqueid``;
+- ``appqueue.reconcile``, from an ``ENTERQUEUE`` line of Asterisk's queue_log with no ticket.
 
 A fallback ticket is a voice ticket keyed by the caller channel's uniqueid, with the caller's
 number when Asterisk knew it, one IVR step ``fallback`` / ``ivr_unreachable`` and the category

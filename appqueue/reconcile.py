@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from pbx.fallback import QUEUE_LOG_NO_NUMBER, known_number, open_fallback_ticket
+from appqueue.fallback import QUEUE_LOG_NO_NUMBER, known_number, open_fallback_ticket
 from tickets.model import Outcome
 from tickets.store import TicketStore
 from tongdai.errors import StoreError

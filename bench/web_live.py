@@ -2,7 +2,7 @@
 calls in progress and many supervisors connected.
 
 One process, one event loop, like the engine: the real ``Distributor`` (fake AMI, see
-``web.testing.SimAcd``) with ``calls`` callers in line, the web app on uvicorn on a loopback
+``bench.web_rig.SimAcd``) with ``calls`` callers in line, the web app on uvicorn on a loopback
 port, ``supervisors`` SSE clients over real sockets. Each sample puts one more caller in line and
 times until every client has the snapshot that counts it (``calls_total``); the figure is the
 slowest client of each sample. The browser's own drawing (a few ms) is not included: the browser
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.web_rig import SimAcd, web_rig
 from web.app import listen, serve
-from web.testing import SimAcd, web_rig
 
 
 @dataclass(frozen=True)

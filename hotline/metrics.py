@@ -19,9 +19,10 @@ Calls by outcome, by who decides it (each call once):
 
 - the IVR (``IVR_OUTCOMES``): the IVR's ``CountingTicketStore(tickets, metrics)``;
 - our ACD (``distribution = "engine"``): its own events, through ``observe``;
-- app_queue (``distribution = "asterisk"``, and the calls the dialplan's fallback sends to it in
-  engine mode): ``answered`` / ``abandoned_queue``, written by ``pbx.tracker.QueueTracker`` (and
-  by the queue_log reconciliation through the tracker's store): give the tracker
+- app_queue (``distribution = "asterisk"``, and the calls the dialplan's fallback sends to it
+  in engine mode): ``answered`` / ``abandoned_queue``, written by
+  ``appqueue.tracker.QueueTracker`` (and by the queue_log reconciliation through the
+  tracker's store): give the tracker
   ``CountingTicketStore(tickets, metrics, QUEUE_OUTCOMES)``.
 
 A ticket whose outcome was counted once is not counted again (the tracker and the queue_log
@@ -202,7 +203,7 @@ class Metrics:
 IVR_OUTCOMES = frozenset(
     {"self_service", "abandoned_ivr", "message_left", "closed_hours", "rejected_busy", "error"}
 )
-#: outcomes app_queue decides, as ``pbx.tracker`` (and ``pbx.reconcile``) write them
+#: outcomes app_queue decides, as ``appqueue.tracker`` (and ``appqueue.reconcile``) write them
 QUEUE_OUTCOMES = frozenset({"answered", "abandoned_queue"})
 
 

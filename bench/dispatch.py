@@ -1,4 +1,4 @@
-"""Micro-benchmark of the dispatcher's decision: ``python -m acd.dispatch_bench [--json]``.
+"""Micro-benchmark of the dispatcher's decision: ``python -m bench.dispatch [--json]``.
 
 Not a test: it prints how long ``Dispatcher.assign`` takes with 1,000 calls waiting and 100
 agents, in three situations:

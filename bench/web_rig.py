@@ -24,10 +24,10 @@ from argon2 import PasswordHasher
 from acd.config import load_acd
 from acd.dispatch import Dispatcher
 from acd.distributor import Distributor
+from pbx.fake import FakeAmi, FakeEvent
 from tickets.memory import MemoryTicketStore
 from tickets.sql import SqlTicketStore
 from tongdai.db import make_engine, upgrade_engine
-from tongdai.errors import AmiError
 from tongdai.settings import PROJECT_HOME
 from web.app import WebDeps, create_app
 from web.auth import AuthStore, User
@@ -35,34 +35,6 @@ from web.control import DistributorControl
 
 #: argon2 at its cheapest, for tests only (a login costs ~1 ms instead of ~50)
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class Ev(dict[str, str]):
-    """An AMI event: headers and a ``name``."""
-
-    def __init__(self, name: str, **headers: str) -> None:
-        super().__init__(headers)
-        self.name = name
-
-
-class FakeAmi:
-    def __init__(self) -> None:
-        self.actions: list[tuple[str, dict[str, Any]]] = []
-        self.events: asyncio.Queue[Ev] = asyncio.Queue()
-        self.fail = False
-
-    async def action(self, name: str, /, **headers: Any) -> Any:
-        if self.fail:
-            raise AmiError("fake AMI: not connected")
-        self.actions.append((name, headers))
-        return Ev("Response", Response="Success")
-
-    def originates(self) -> list[dict[str, Any]]:
-        return [h for n, h in self.actions if n == "Originate"]
-
-    async def stream(self) -> AsyncIterator[Ev]:
-        while True:
-            yield await self.events.get()
 
 
 class SimAcd:
@@ -118,11 +90,11 @@ class SimAcd:
     async def answer(self, uid: str) -> None:
         o = await self.rung(uid)
         await self.ami.events.put(
-            Ev("OriginateResponse", Uniqueid=o["ChannelId"], Response="Success")
+            FakeEvent("OriginateResponse", Uniqueid=o["ChannelId"], Response="Success")
         )
 
     async def hangup(self, uid: str) -> None:
-        await self.ami.events.put(Ev("Hangup", Uniqueid=uid))
+        await self.ami.events.put(FakeEvent("Hangup", Uniqueid=uid))
 
 
 LOGIN_CSRF_RE = re.compile(r'name="login_csrf" value="([^"]+)"')

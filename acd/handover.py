@@ -1,0 +1,42 @@
+"""The IVR's hand-over to the engine's own ACD (``ivr.handover.QueueHandover``).
+
+``admit`` puts the caller in line while the IVR still speaks to them (their place is kept but
+no agent is rung); ``hand_over`` is the IVR's last step: if an agent is free this instant the
+caller's own channel dials them (``[tongdai-acd-dial]``), else the dialplan holds them in the
+wait loop (``[tongdai-acd-wait]``) with position announcements every ``announce_every_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from acd.distributor import Distributor
+from ivr.handover import QueuedCaller
+
+
+class AcdHandover:
+    def __init__(self, dist: Distributor, announce_every_s: int) -> None:
+        self.dist = dist
+        self.announce_every_s = announce_every_s
+        #: queues with their own announcement period (the ACD file), in seconds
+        self.per_queue = {
+            name: round(q.announce_every_s)
+            for name, q in dist.d.cfg.queues.items()
+            if q.announce_every_s > 0
+        }
+
+    def admit(self, caller: QueuedCaller, queue: str) -> bool:
+        return self.dist.enqueue(
+            caller.uniqueid, caller.channel, queue, caller.number, caller.ticket
+        )
+
+    def variables(self, queue: str) -> Mapping[str, str]:
+        every = self.per_queue.get(queue, self.announce_every_s)
+        return {"TONGDAI_ANNOUNCE": str(every), "TONGDAI_ACTION": "acd"}
+
+    def hand_over(self, caller: QueuedCaller) -> str | None:
+        direct = self.dist.dial_now(caller.uniqueid)
+        return direct.dial_args if direct is not None else None
+
+    def release(self, uniqueid: str) -> None:
+        self.dist.ivr_done(uniqueid)

@@ -1,0 +1,177 @@
+"""The engine's parts, built from the settings: stores, the IVR context, AMI, our ACD and the
+web app. ``hotline.serve`` assembles them into the running process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from acd.callbacks import CallbackDialer
+from acd.config import load_acd
+from acd.dispatch import Dispatcher
+from acd.distributor import Distributor
+from acd.queue_log import QueueLogWriter
+from dossiers.sql import SqlDossierLookup
+from hotline.metrics import Metrics
+from ivr.announcements import active_announcement
+from ivr.handover import AppQueueHandover, QueueHandover
+from ivr.menu import check_prompts, load_menu
+from ivr.prompts import load_catalogue
+from ivr.runner import IvrContext
+from ivr.schedule import load_schedule
+from pbx.ami import AmiClient
+from tickets.store import TicketStore
+from tongdai.clock import utcnow
+from tongdai.errors import AmiError, ConfigError, StoreError
+from tongdai.settings import Settings, home_path
+from web.announce import SqlAnnouncer
+from web.app import WebDeps, create_app
+from web.control import AcdControl, DistributorControl, NullControl
+from web.live import LiveHub
+
+log = logging.getLogger(__name__)
+
+
+def announcement_source(engine: Any, ttl: float = 2.0) -> Callable[[], Awaitable[str | None]]:
+    """The active announcement's audio, asked of the database at most every ``ttl`` seconds."""
+    cache: dict[str, Any] = {"at": -1e9, "value": None}
+
+    async def current() -> str | None:
+        if time.monotonic() - cache["at"] > ttl:
+            try:
+                a = await active_announcement(engine, utcnow())
+                cache["value"] = a.prompt_file if a else None
+            except StoreError as exc:
+                log.warning("announcement unavailable: %s", exc)
+            cache["at"] = time.monotonic()
+        value: str | None = cache["value"]
+        return value
+
+    return current
+
+
+def build_context(
+    settings: Settings,
+    engine: AsyncEngine,
+    tickets: TicketStore,
+    *,
+    handover: QueueHandover | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> IvrContext:
+    """Load and check the menu, prompts and office hours; everything a call needs."""
+    menu = load_menu(home_path(settings.ivr.menu))
+    missing = check_prompts(menu, set(load_catalogue(home_path(settings.ivr.prompts))))
+    if missing:
+        raise ConfigError(menu.source, "prompts", "; ".join(missing))
+    messages = home_path(settings.ivr.messages_dir)
+    messages.mkdir(parents=True, exist_ok=True)
+    return IvrContext(
+        menu=menu,
+        tickets=tickets,
+        dossiers=SqlDossierLookup(engine),
+        schedule=load_schedule(home_path(settings.ivr.schedule)),
+        sounds=settings.ivr.asterisk_sounds_dir,
+        messages_asterisk=settings.ivr.asterisk_messages_dir,
+        messages_host=messages,
+        announcement=announcement_source(engine),
+        now=now,
+        handover=handover or AppQueueHandover(),
+    )
+
+
+def read_ami_secret(settings: Settings) -> str | None:
+    path = home_path(settings.ami.secret_file)
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def make_ami(settings: Settings) -> AmiClient | None:
+    secret = read_ami_secret(settings)
+    if secret is None:
+        log.warning("no AMI secret at %s: queues will not be followed", settings.ami.secret_file)
+        return None
+    return AmiClient(
+        settings.ami.host,
+        settings.ami.port,
+        settings.ami.username,
+        secret,
+        connect_timeout=settings.ami.connect_timeout,
+        action_timeout=settings.ami.action_timeout,
+        server_filter=True,  # Asterisk sends only the events the engine subscribes to
+    )
+
+
+async def connect_ami(client: AmiClient) -> None:
+    """Log in, retrying with backoff while Asterisk is not up yet."""
+    delay = 0.5
+    while True:
+        try:
+            await client.start()
+            return
+        except AmiError as exc:
+            log.info("AMI not ready (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+def make_distributor(
+    settings: Settings, ami: AmiClient, tickets: TicketStore
+) -> Distributor | None:
+    """Our own ACD, when ``acd.distribution = "engine"``."""
+    if settings.acd.distribution != "engine":
+        return None
+    cfg = load_acd(home_path(settings.acd.config))
+    dispatcher = Dispatcher(cfg, clock=time.time)
+    qlog = QueueLogWriter(home_path(settings.acd.queue_log), cfg)
+    dist = Distributor(dispatcher, ami, tickets, qlog)
+    greeting = f"{settings.ivr.asterisk_sounds_dir}/goi_lai_chao"
+    dist.callbacks = CallbackDialer(dist, settings.acd.callback_channel, greeting)
+    if settings.acd.state_store:
+        from acd.redis_store import RedisStore
+
+        dist.store = RedisStore.from_url(settings.acd.state_store, prefix=settings.acd.state_prefix)
+    return dist
+
+
+def engine_web(
+    settings: Settings,
+    engine: AsyncEngine,
+    tickets: TicketStore,
+    dist: Distributor | None,
+    *,
+    metrics: Metrics | None = None,
+    calls_in_ivr: Callable[[], int] | None = None,
+) -> Starlette:
+    """The web app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
+    listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
+    hub = LiveHub()
+    control: AcdControl = NullControl()
+    if dist is not None:
+        control = DistributorControl(dist)
+        dist.listeners.append(hub.on_acd_event)
+    deps = WebDeps(
+        engine,
+        tickets,
+        control=control,
+        hub=hub,
+        metrics=metrics,
+        announcer=SqlAnnouncer(
+            engine,
+            home_path(settings.ivr.announcements_dir),
+            settings.ivr.asterisk_announcements_dir,
+        ),
+        messages_dir=home_path(settings.ivr.messages_dir),
+        cookie_secure=settings.web.cookie_secure,
+        session_ttl=timedelta(hours=settings.web.session_hours),
+        calls_in_ivr=calls_in_ivr,
+    )
+    return create_app(deps)

@@ -1,0 +1,207 @@
+"""``tongdai serve``: the engine process, and ``tongdai agi``: one call on stdin/stdout.
+
+    Asterisk ──FastAGI──▶ ivr.fastagi (AgiScripts) ──▶ ivr.runner ──▶ tickets (SQL, spool)
+        │                                          └─▶ acd.agi (wait loop, survey)
+        └──────AMI──────▶ pbx.ami ──▶ appqueue.follow (app_queue) / acd.distributor (our ACD)
+    web (Starlette, same event loop) ◀── ACD transitions, tickets, metrics
+
+Every task here is owned by one TaskGroup; stopping cancels them and closes the FastAGI
+server (calls in progress finish their tickets in their ``finally``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from acd import agi as acd_agi
+from acd.distributor import WANTED_EVENTS, Distributor
+from acd.handover import AcdHandover
+from appqueue.follow import QUEUE_EVENTS, follow_queues
+from appqueue.tracker import QueueTracker
+from bench import acd_bench
+from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
+from hotline.parts import build_context, connect_ami, engine_web, make_ami, make_distributor
+from ivr import agi, runner
+from ivr.fastagi import AgiScripts, FastAgiServer
+from ivr.handover import AppQueueHandover, QueueHandover
+from pbx.ami import AmiClient
+from tickets.spool import SpoolingTicketStore
+from tickets.sql import SqlTicketStore
+from tongdai.clock import utcnow
+from tongdai.db import make_engine, upgrade_engine
+from tongdai.settings import Settings, home_path, load_settings
+from web.app import listen
+from web.app import serve as serve_web
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the engine: FastAGI IVR, AMI, our ACD, the web app")
+    p.set_defaults(func=_serve)
+    a = sub.add_parser("agi", help="run one call as a plain AGI on stdin/stdout")
+    a.set_defaults(func=_agi)
+
+
+def _agi(args: argparse.Namespace) -> int:
+    """``AGI(tongdai agi)``: the IVR for one call, over stdin/stdout (logs go to stderr)."""
+    from ivr.stdio import run_stdio
+
+    settings = load_settings(args.config)
+
+    async def one_call() -> None:
+        engine = make_engine(settings.database.resolved_url())
+        try:
+            await upgrade_engine(engine)
+            ctx = build_context(settings, engine, SqlTicketStore(engine))
+            scripts = AgiScripts()
+            runner.register_scripts(scripts, ctx)
+            await run_stdio(
+                lambda channel, _script: scripts(channel, "ivr"),
+                header_timeout=settings.fastagi.header_timeout,
+                command_timeout=settings.fastagi.command_timeout,
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(one_call())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    asyncio.run(run_engine(settings))
+    return 0
+
+
+async def run_engine(
+    settings: Settings,
+    *,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> None:
+    """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
+    engine = make_engine(settings.database.resolved_url())
+    try:
+        await upgrade_engine(engine)
+        # while the database is away, tickets go to a durable local journal and are replayed
+        state = home_path(settings.database.state_dir)
+        tickets = SpoolingTicketStore(SqlTicketStore(engine), state / "spool")
+        metrics = Metrics()
+        # app_queue's outcomes (and fallback calls') reach the metrics through the tracker
+        tracker = QueueTracker(
+            CountingTicketStore(tickets, metrics, QUEUE_OUTCOMES),
+            now=now,
+            adopt_open=settings.acd.distribution != "engine",
+        )
+        ami = make_ami(settings)
+        dist = make_distributor(settings, ami, tickets) if ami is not None else None
+        # with our own ACD, app_queue only sees fallback calls (the tracker finds those)
+        handover: QueueHandover = (
+            AcdHandover(dist, settings.acd.announce_every_s)
+            if dist is not None
+            else AppQueueHandover(tracker.queued)
+        )
+        ctx = build_context(
+            settings, engine, CountingTicketStore(tickets, metrics), handover=handover, now=now
+        )
+        scripts = AgiScripts()
+        runner.register_scripts(scripts, ctx)
+        acd_bench.register_scripts(scripts, dist, settings.acd.announce_every_s)
+        if dist is not None:
+            acd_agi.register_scripts(scripts, dist, tickets, settings.ivr.asterisk_sounds_dir)
+        server = FastAgiServer(
+            scripts,
+            host=settings.fastagi.host,
+            port=settings.fastagi.port,
+            header_timeout=settings.fastagi.header_timeout,
+            command_timeout=settings.fastagi.command_timeout,
+            max_connections=settings.fastagi.max_connections,
+        )
+        web_app = web_sock = None
+        if settings.web.enabled:
+            web_app = engine_web(
+                settings,
+                engine,
+                tickets,
+                dist,
+                metrics=metrics,
+                calls_in_ivr=lambda: scripts.running("ivr"),
+            )
+            web_sock = listen(settings.web.host, settings.web.port)  # a taken port fails now
+        agi.COMMAND_OBSERVERS.append(metrics.fastagi_command)
+        stop = stop or _signal_event()
+        await server.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(tickets.run_replayer(5.0))]
+                if ami is not None:
+                    tasks.append(
+                        tg.create_task(metrics.watch_ami(ami.subscribe(["__connected__"])))
+                    )
+                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, dist)))
+                if web_app is not None and web_sock is not None:
+                    # not in `tasks`: it ends by itself on `stop` (live streams, then uvicorn)
+                    tg.create_task(serve_web(web_app, web_sock, stop))
+                # everything loaded at start-up (config, menus, modules) is long-lived: keep it
+                # out of the collector's full passes, which otherwise stall the event loop for
+                # tens of ms with 1,000 calls in the system
+                gc.freeze()
+                if ready is not None:
+                    ready.set()
+                log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
+                if web_app is not None:
+                    log.info("web: http://%s:%d", settings.web.host, settings.web.port)
+                await stop.wait()
+                if dist is not None:
+                    dist.dump_decisions(state / "acd_decisions.json")
+                for t in tasks:
+                    t.cancel()
+        finally:
+            await server.close()
+    finally:
+        await engine.dispose()
+
+
+async def follow_ami(
+    settings: Settings, ami: AmiClient, tracker: QueueTracker, dist: Distributor | None
+) -> None:
+    """Connect to AMI and feed the app_queue follower and, if configured, our own ACD."""
+    # subscribe before logging in so no event between login and the first read is missed
+    queue_events = ami.subscribe(QUEUE_EVENTS)
+    acd_events = ami.subscribe(WANTED_EVENTS) if dist is not None else None
+    await connect_ami(ami)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(
+                follow_queues(
+                    tracker,
+                    queue_events,
+                    queue_log=Path(settings.lab.queue_log),
+                    watermark=home_path(settings.database.state_dir) / "queue_log.watermark",
+                )
+            )
+            if dist is not None and acd_events is not None:
+                await dist.start(login_all=settings.acd.auto_login)
+                tg.create_task(dist.run(acd_events))
+    finally:
+        await ami.close()
+        if dist is not None and dist.store is not None:
+            await dist.store.close()
+
+
+def _signal_event() -> asyncio.Event:
+    ev = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, ev.set)
+    return ev

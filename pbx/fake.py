@@ -1,0 +1,78 @@
+"""An in-memory AMI implementing ``pbx.ports.AmiPort``, for fast unit tests of AMI logic.
+
+- Every action is recorded in ``actions`` (name, headers) and answered ``Response: Success``;
+  ``lists[name]`` gives a list action's events (e.g. ``CoreShowChannels`` rows), and
+  ``fail = True`` makes every action raise ``AmiError`` (Asterisk away).
+- ``emit(name, **headers)`` delivers an event to every subscriber whose names include it (and
+  to ``events``, the single queue ``stream()`` reads, for code that consumes one stream).
+- ``originates()`` lists the headers of the ``Originate`` actions sent, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from pbx.ports import AmiHeaders
+from tongdai.errors import AmiError
+
+
+class FakeEvent(dict[str, str]):
+    """An AMI event or response: headers and a ``name`` (case-sensitive keys, as sent)."""
+
+    def __init__(self, name: str, /, **headers: str) -> None:
+        super().__init__(headers)
+        self.name = name
+        self.events: list[FakeEvent] = []
+
+    def get(self, key: str, default: str | None = None, /) -> str | None:  # type: ignore[override]
+        return super().get(key, default)
+
+
+class FakeAmi:
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, dict[str, Any]]] = []
+        self.lists: dict[str, list[FakeEvent]] = {}
+        self.events: asyncio.Queue[FakeEvent] = asyncio.Queue()
+        self.fail = False
+        self._subscribers: list[tuple[frozenset[str] | None, asyncio.Queue[FakeEvent]]] = []
+
+    async def action(self, name: str, /, **headers: Any) -> FakeEvent:
+        if self.fail:
+            raise AmiError("fake AMI: not connected")
+        self.actions.append((name, headers))
+        reply = FakeEvent("Success", Response="Success")
+        reply.events = list(self.lists.get(name, []))
+        return reply
+
+    def originates(self) -> list[dict[str, Any]]:
+        return [h for n, h in self.actions if n == "Originate"]
+
+    def sent(self, name: str) -> list[dict[str, Any]]:
+        """Headers of every ``name`` action sent, in order."""
+        return [h for n, h in self.actions if n == name]
+
+    def emit(self, name: str, /, **headers: str) -> FakeEvent:
+        ev = FakeEvent(name, **headers)
+        self.events.put_nowait(ev)
+        for names, queue in self._subscribers:
+            if names is None or name.lower() in names:
+                queue.put_nowait(ev)
+        return ev
+
+    def subscribe(self, names: Sequence[str] | None = None) -> AsyncIterator[AmiHeaders]:
+        wanted = frozenset(n.lower() for n in names) if names is not None else None
+        queue: asyncio.Queue[FakeEvent] = asyncio.Queue()
+        self._subscribers.append((wanted, queue))
+
+        async def events() -> AsyncIterator[AmiHeaders]:
+            while True:
+                yield await queue.get()
+
+        return events()
+
+    async def stream(self) -> AsyncIterator[FakeEvent]:
+        """Every emitted (or directly queued) event, in order."""
+        while True:
+            yield await self.events.get()
