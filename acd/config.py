@@ -15,11 +15,11 @@ distribution knows, and ChanSpy's supervisor phone exists.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tongdai.config_file import Fields, read_toml
 from tongdai.errors import ConfigError
 
 STRATEGIES = ("longest_idle", "fewest_calls", "round_robin", "skills")
@@ -115,64 +115,13 @@ class AcdConfig:
         return next((s for s in self.supervisors.values() if s.endpoint == endpoint), None)
 
 
-class _Reader:
-    """Typed access to a TOML table with errors that name the file and the dotted field."""
-
-    def __init__(self, file: str, prefix: str, raw: dict[str, Any], allowed: set[str]) -> None:
-        self.file, self.prefix, self.raw = file, prefix, raw
-        for key in raw:
-            if key not in allowed:
-                raise self.err(key, f"unknown field (fields: {', '.join(sorted(allowed))})")
-
-    def err(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.file, f"{self.prefix}{key}", problem)
-
-    def str_(self, key: str, default: str | None = None) -> str:
-        v = self.raw.get(key, default)
-        if not isinstance(v, str) or not v:
-            raise self.err(key, "required text" if v is None else "must be non-empty text")
-        return v
-
-    def num(self, key: str, default: float, lo: float, hi: float) -> float:
-        v = self.raw.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.err(key, f"must be a number, got {type(v).__name__}")
-        if not lo <= v <= hi:
-            raise self.err(key, f"must be between {lo:g} and {hi:g}, got {v}")
-        return float(v)
-
-    def int_(self, key: str, default: int, lo: int, hi: int) -> int:
-        v = self.num(key, default, lo, hi)
-        if v != int(v):
-            raise self.err(key, f"must be a whole number, got {v:g}")
-        return int(v)
-
-    def bool_(self, key: str, default: bool) -> bool:
-        v = self.raw.get(key, default)
-        if not isinstance(v, bool):
-            raise self.err(key, "must be true or false")
-        return v
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        v = self.str_(key, default)
-        if v not in choices:
-            raise self.err(key, f"must be one of {', '.join(choices)}, got {v!r}")
-        return v
-
-    def table(self, key: str) -> dict[str, Any]:
-        v = self.raw.get(key, {})
-        if not isinstance(v, dict):
-            raise self.err(key, "must be a table")
-        return v
-
-
 def _level(file: str, field: str, v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 5:
         raise ConfigError(file, field, f"skill level must be a whole number 1-5, got {v!r}")
     return v
 
 
-def _skill_reqs(r: _Reader, key: str, known: set[str]) -> tuple[SkillReq, ...]:
+def _skill_reqs(r: Fields, key: str, known: set[str]) -> tuple[SkillReq, ...]:
     """A list of skill names (min level 1) or a table ``{skill = min_level}``."""
     v = r.raw.get(key, [])
     if isinstance(v, list):
@@ -194,19 +143,14 @@ def _skill_reqs(r: _Reader, key: str, known: set[str]) -> tuple[SkillReq, ...]:
 def load_acd(path: str | Path) -> AcdConfig:
     """Read and validate an ACD file; raises ``ConfigError`` naming the file and the field."""
     file = str(path)
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(file, "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+    raw = read_toml(path)
     for key in raw:
         if key not in ("acd", "agents", "queues", "supervisors"):
             raise ConfigError(file, key, "unknown table (tables: acd, agents, queues, supervisors)")
     top = raw.get("acd")
     if not isinstance(top, dict):
         raise ConfigError(file, "acd", "missing [acd] table")
-    r = _Reader(file, "acd.", top, {"max_calls", "skills", "callback"})
+    r = Fields(file, "acd.", top, {"max_calls", "skills", "callback"})
     skills_raw = top.get("skills")
     if (
         not isinstance(skills_raw, list)
@@ -224,29 +168,29 @@ def load_acd(path: str | Path) -> AcdConfig:
         skills=skills,
         agents=agents,
         queues=queues,
-        max_calls=r.int_("max_calls", 100, 1, 100_000),
+        max_calls=r.whole("max_calls", 100, 1, 100_000),
         callback=_load_callback(file, r.table("callback")),
         supervisors=_load_supervisors(file, raw.get("supervisors", {}), agents),
     )
 
 
 def _load_callback(file: str, raw: dict[str, Any]) -> CallbackConfig:
-    r = _Reader(
+    r = Fields(
         file,
         "acd.callback.",
         raw,
         {"enabled", "offer_after_s", "key", "mode", "max_attempts", "retry_after_s"},
     )
-    key = r.str_("key", "1")
+    key = r.text("key", "1")
     if key not in KEYS or len(key) != 1:
         raise r.err("key", "must be one phone key 0-9, * or #")
     return CallbackConfig(
-        enabled=r.bool_("enabled", True),
-        offer_after_s=r.num("offer_after_s", 60, 0, 86400),
+        enabled=r.flag("enabled", True),
+        offer_after_s=r.number("offer_after_s", 60, 0, 86400),
         key=key,
         mode=r.choice("mode", "caller_first", CALLBACK_MODES),
-        max_attempts=r.int_("max_attempts", 3, 1, 20),
-        retry_after_s=r.num("retry_after_s", 120, 0, 86400),
+        max_attempts=r.whole("max_attempts", 3, 1, 20),
+        retry_after_s=r.number("retry_after_s", 120, 0, 86400),
     )
 
 
@@ -260,8 +204,8 @@ def _load_agents(file: str, raw: Any, known: set[str]) -> dict[str, AgentConfig]
             raise ConfigError(file, f"agents.{aid}", "agent ids use lowercase letters, digits, _")
         if not isinstance(body, dict):
             raise ConfigError(file, f"agents.{aid}", "must be a table")
-        r = _Reader(file, f"agents.{aid}.", body, {"name", "endpoint", "skills"})
-        endpoint = r.str_("endpoint", f"PJSIP/{aid}")
+        r = Fields(file, f"agents.{aid}.", body, {"name", "endpoint", "skills"})
+        endpoint = r.text("endpoint", f"PJSIP/{aid}")
         if not _ENDPOINT_RE.match(endpoint):
             raise r.err("endpoint", f"must look like PJSIP/<name>, got {endpoint!r}")
         if endpoint in endpoints:
@@ -272,7 +216,7 @@ def _load_agents(file: str, raw: Any, known: set[str]) -> dict[str, AgentConfig]
             if skill not in known:
                 raise r.err(f"skills.{skill}", f"unknown skill {skill!r} (acd.skills lists them)")
             _level(file, f"agents.{aid}.skills.{skill}", lvl)
-        agents[aid] = AgentConfig(aid, r.str_("name"), endpoint, dict(levels))
+        agents[aid] = AgentConfig(aid, r.text("name"), endpoint, dict(levels))
     return agents
 
 
@@ -291,9 +235,9 @@ def _load_supervisors(
             )
         if not isinstance(body, dict):
             raise ConfigError(file, f"supervisors.{sid}", "must be a table")
-        r = _Reader(file, f"supervisors.{sid}.", body, {"name", "endpoint"})
-        name = r.str_("name")
-        endpoint = r.str_("endpoint", f"PJSIP/{sid}")
+        r = Fields(file, f"supervisors.{sid}.", body, {"name", "endpoint"})
+        name = r.text("name")
+        endpoint = r.text("endpoint", f"PJSIP/{sid}")
         if not _ENDPOINT_RE.match(endpoint):
             raise r.err("endpoint", f"must look like PJSIP/<name>, got {endpoint!r}")
         if endpoint in taken:  # one phone, one PJSIP section: never an agent's too
@@ -329,20 +273,20 @@ def _load_queues(file: str, raw: Any, known: set[str]) -> dict[str, QueueConfig]
             )
         if not isinstance(body, dict):
             raise ConfigError(file, f"queues.{name}", "must be a table")
-        r = _Reader(file, f"queues.{name}.", body, _QUEUE_FIELDS)
+        r = Fields(file, f"queues.{name}.", body, _QUEUE_FIELDS)
         queues[name] = QueueConfig(
             name=name,
-            category=r.str_("category", name),
+            category=r.text("category", name),
             skills=_skill_reqs(r, "skills", known),
             strategy=r.choice("strategy", "longest_idle", STRATEGIES),
-            priority=r.int_("priority", 0, -100, 100),
-            max_wait_s=r.num("max_wait_s", 1800, 10, 86400),
-            announce_every_s=r.num("announce_every_s", 0, 0, 3600),
-            announce_position=r.bool_("announce_position", True),
+            priority=r.whole("priority", 0, -100, 100),
+            max_wait_s=r.number("max_wait_s", 1800, 10, 86400),
+            announce_every_s=r.number("announce_every_s", 0, 0, 3600),
+            announce_position=r.flag("announce_position", True),
             overflow=_overflow(r, known),
-            wrapup_s=r.num("wrapup_s", 0, 0, 3600),
-            ring_timeout_s=r.num("ring_timeout_s", 15, 3, 300),
-            max_misses=r.int_("max_misses", 3, 1, 100),
+            wrapup_s=r.number("wrapup_s", 0, 0, 3600),
+            ring_timeout_s=r.number("ring_timeout_s", 15, 3, 300),
+            max_misses=r.whole("max_misses", 3, 1, 100),
         )
     for q in queues.values():
         for i, step in enumerate(q.overflow):
@@ -357,7 +301,7 @@ def _load_queues(file: str, raw: Any, known: set[str]) -> dict[str, QueueConfig]
     return queues
 
 
-def _overflow(r: _Reader, known: set[str]) -> tuple[Overflow, ...]:
+def _overflow(r: Fields, known: set[str]) -> tuple[Overflow, ...]:
     raw = r.raw.get("overflow", [])
     if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
         raise r.err(
@@ -365,16 +309,16 @@ def _overflow(r: _Reader, known: set[str]) -> tuple[Overflow, ...]:
         )
     steps: list[Overflow] = []
     for i, body in enumerate(raw):
-        sr = _Reader(r.file, f"{r.prefix}overflow.{i}.", body, {"after_s", "add_skills", "queue"})
+        sr = Fields(r.file, f"{r.prefix}overflow.{i}.", body, {"after_s", "add_skills", "queue"})
         if "after_s" not in body:
             raise sr.err("after_s", "required")
         if ("add_skills" in body) == ("queue" in body):
             raise sr.err("add_skills", "give either add_skills or queue (exactly one)")
-        after = sr.num("after_s", 0, 1, 86400)
+        after = sr.number("after_s", 0, 1, 86400)
         if steps and after < steps[-1].after_s:
             raise sr.err("after_s", "overflow steps must be in increasing after_s order")
         if "queue" in body:
-            steps.append(Overflow(after, queue=sr.str_("queue")))
+            steps.append(Overflow(after, queue=sr.text("queue")))
         else:
             add = _skill_reqs(sr, "add_skills", known)
             if not add:

@@ -12,11 +12,11 @@ Node types: ``menu`` (prompts + one key + branch), ``play`` (prompts then ``next
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tongdai.config_file import Fields, read_toml
 from tongdai.errors import ConfigError
 
 KEYS = frozenset("0123456789*#")
@@ -103,80 +103,35 @@ _REQUIRED: dict[str, set[str]] = {
 _LINKS = ("next", "default", "agent")
 
 
-class _Reader:
-    """Typed access to a TOML table with errors that name the file and the dotted field."""
-
-    def __init__(self, file: str, prefix: str, raw: dict[str, Any]) -> None:
-        self.file, self.prefix, self.raw = file, prefix, raw
-
-    def err(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.file, f"{self.prefix}{key}", problem)
-
-    def str_(self, key: str, default: str | None = None) -> str:
-        v = self.raw.get(key, default)
-        if not isinstance(v, str) or not v:
-            raise self.err(
-                key, "required text" if key not in self.raw else "must be non-empty text"
-            )
-        return v
-
-    def opt_str(self, key: str) -> str | None:
-        return self.str_(key) if key in self.raw else None
-
-    def num(self, key: str, default: float, lo: float, hi: float) -> float:
-        v = self.raw.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.err(key, f"must be a number, got {type(v).__name__}")
-        if not lo <= v <= hi:
-            raise self.err(key, f"must be between {lo:g} and {hi:g}, got {v}")
-        return float(v)
-
-    def names(self, key: str) -> tuple[str, ...]:
-        v = self.raw.get(key, [])
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list) or not all(isinstance(x, str) and _NAME_RE.match(x) for x in v):
-            raise self.err(key, "must be a list of prompt names (lowercase letters, digits, _)")
-        return tuple(v)
-
-    def table(self, key: str) -> dict[str, str]:
-        v = self.raw.get(key, {})
-        if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
-            raise self.err(key, "must be a table of text values")
-        return {str(k): str(x) for k, x in v.items()}
+#: how a list of prompt names is described in errors
+_NAMES = "prompt names (lowercase letters, digits, _)"
 
 
 def load_menu(path: str | Path) -> Menu:
-    p = Path(path)
     file = str(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(file, "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+    raw = read_toml(path)
     top = raw.get("menu")
     if not isinstance(top, dict):
         raise ConfigError(file, "menu", "missing [menu] table")
-    r = _Reader(file, "menu.", top)
+    r = Fields(file, "menu.", top)
     raw_nodes = raw.get("nodes")
     if not isinstance(raw_nodes, dict) or not raw_nodes:
         raise ConfigError(file, "nodes", "missing [nodes.*] tables")
     nodes = {nid: _load_node(file, nid, body) for nid, body in raw_nodes.items()}
     menu = Menu(
         source=file,
-        start=r.str_("start"),
-        general_queue=r.str_("general_queue", "chung"),
-        max_failures=int(r.num("max_failures", 3, 1, 10)),
-        repeat_key=r.str_("repeat_key", "9"),
-        back_key=r.str_("back_key", "*"),
-        invalid_prompt=r.str_("invalid_prompt", "lua_chon_khong_hop_le"),
-        greeting=r.names("greeting"),
-        goodbye=r.names("goodbye"),
-        closed_prompt=r.str_("closed_prompt", "ngoai_gio"),
-        closed_message_key=r.str_("closed_message_key", "1"),
-        message_node=r.str_("message_node"),
-        error_prompt=r.str_("error_prompt", "loi_he_thong"),
+        start=r.text("start"),
+        general_queue=r.text("general_queue", "chung"),
+        max_failures=int(r.number("max_failures", 3, 1, 10)),
+        repeat_key=r.text("repeat_key", "9"),
+        back_key=r.text("back_key", "*"),
+        invalid_prompt=r.text("invalid_prompt", "lua_chon_khong_hop_le"),
+        greeting=r.text_list("greeting", _NAME_RE, _NAMES),
+        goodbye=r.text_list("goodbye", _NAME_RE, _NAMES),
+        closed_prompt=r.text("closed_prompt", "ngoai_gio"),
+        closed_message_key=r.text("closed_message_key", "1"),
+        message_node=r.text("message_node"),
+        error_prompt=r.text("error_prompt", "loi_he_thong"),
         nodes=nodes,
     )
     _check_links(menu, r)
@@ -189,8 +144,8 @@ def _load_node(file: str, nid: str, body: Any) -> Node:
         raise ConfigError(file, f"nodes.{nid}", "node ids use lowercase letters, digits and _")
     if not isinstance(body, dict):
         raise ConfigError(file, f"nodes.{nid}", "must be a table")
-    r = _Reader(file, prefix, body)
-    ntype = r.str_("type")
+    r = Fields(file, prefix, body)
+    ntype = r.text("type")
     allowed = _NODE_FIELDS.get(ntype)
     if allowed is None:
         raise r.err("type", f"unknown node type {ntype!r} (known: {', '.join(_NODE_FIELDS)})")
@@ -202,42 +157,42 @@ def _load_node(file: str, nid: str, body: Any) -> Node:
     for key in _REQUIRED[ntype]:
         if key not in body:
             raise r.err(key, f"required for a {ntype} node")
-    options = r.table("options")
+    options = r.text_table("options")
     for key in options:
         if key not in KEYS or len(key) != 1:
             raise r.err(f"options.{key}", "option keys are single phone keys 0-9, * or #")
     return Node(
         id=nid,
         type=ntype,
-        prompts=r.names("prompts"),
-        category=r.opt_str("category"),
+        prompts=r.text_list("prompts", _NAME_RE, _NAMES),
+        category=r.opt_text("category"),
         options=options,
-        timeout_s=r.num("timeout_s", 6.0, 1, 60),
-        next=r.opt_str("next"),
-        var=r.opt_str("var"),
-        max_digits=int(r.num("max_digits", 16, 1, 64)),
-        cases=r.table("cases"),
-        default=r.opt_str("default"),
-        queue=r.opt_str("queue"),
-        max_wait_s=int(r.num("max_wait_s", 1800, 10, 86400)),
-        topic=r.opt_str("topic"),
-        after_prompt=r.opt_str("after_prompt"),
-        agent=r.opt_str("agent"),
-        max_seconds=int(r.num("max_seconds", 120, 5, 900)),
-        silence_s=int(r.num("silence_s", 5, 1, 60)),
-        thanks=r.opt_str("thanks"),
+        timeout_s=r.number("timeout_s", 6.0, 1, 60),
+        next=r.opt_text("next"),
+        var=r.opt_text("var"),
+        max_digits=int(r.number("max_digits", 16, 1, 64)),
+        cases=r.text_table("cases"),
+        default=r.opt_text("default"),
+        queue=r.opt_text("queue"),
+        max_wait_s=int(r.number("max_wait_s", 1800, 10, 86400)),
+        topic=r.opt_text("topic"),
+        after_prompt=r.opt_text("after_prompt"),
+        agent=r.opt_text("agent"),
+        max_seconds=int(r.number("max_seconds", 120, 5, 900)),
+        silence_s=int(r.number("silence_s", 5, 1, 60)),
+        thanks=r.opt_text("thanks"),
         say_code=_bool(r, "say_code", ntype == "record"),
     )
 
 
-def _bool(r: _Reader, key: str, default: bool) -> bool:
+def _bool(r: Fields, key: str, default: bool) -> bool:
     v = r.raw.get(key, default)
     if not isinstance(v, bool):
         raise r.err(key, "must be true or false")
     return v
 
 
-def _check_links(menu: Menu, r: _Reader) -> None:
+def _check_links(menu: Menu, r: Fields) -> None:
     file = menu.source
     if menu.start not in menu.nodes:
         raise r.err("start", f"unknown node {menu.start!r}")

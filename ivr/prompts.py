@@ -22,13 +22,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.say import WORD_PROMPTS
+from tongdai.config_file import read_toml
 from tongdai.errors import ConfigError, TongdaiError
 from tongdai.settings import Settings, home_path
 
@@ -93,16 +93,7 @@ class Catalogue(Mapping[str, str]):
 def load_catalogue(path: str | Path) -> Catalogue:
     """Read and validate a catalogue file; every problem is a ``ConfigError`` naming the field."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(p), "-", "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(p), "-", f"not UTF-8 text: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"at line (\d+)", str(exc))
-        field = f"line {line.group(1)}" if line else "-"
-        raise ConfigError(str(p), field, f"not valid TOML: {exc}") from None
+    raw = read_toml(p)
     for key in raw:
         if key != "prompts":
             raise ConfigError(str(p), key, "unknown key (the file holds one [prompts] table)")

@@ -3,12 +3,12 @@ plays. Loaded from ``ivr/schedule.toml``; errors name the file and the field."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from tongdai.config_file import read_toml
 from tongdai.errors import ConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -47,12 +47,7 @@ def _interval(file: str, fld: str, text: Any) -> tuple[time, time]:
 
 def load_schedule(path: str | Path) -> Schedule:
     file = str(path)
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(file, "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+    raw = read_toml(path)
     s = raw.get("schedule")
     if not isinstance(s, dict):
         raise ConfigError(file, "schedule", "missing [schedule] table")

@@ -10,11 +10,11 @@ package was installed from (``pip install -e .``).
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tongdai.config_file import read_toml, section
 from tongdai.errors import ConfigError
 
 PROJECT_HOME = Path(os.environ.get("TONGDAI_HOME") or Path(__file__).resolve().parent.parent)
@@ -146,28 +146,6 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 
 
-def _build_section(path: str, name: str, cls: type[Any], raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(path, name, "must be a table")
-    known = {f.name: f for f in fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(path, f"{name}.{key}", f"unknown setting (known: {', '.join(known)})")
-        default: Any = known[key].default
-        expected = type(default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
-            raise ConfigError(
-                path, f"{name}.{key}", f"must be {expected.__name__}, got {type(value).__name__}"
-            )
-        if expected is int and value < 0:
-            raise ConfigError(path, f"{name}.{key}", "must not be negative")
-        values[key] = value
-    return cls(**values)
-
-
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load settings from ``path``, ``$TONGDAI_CONFIG``, ``./tongdai.toml`` or defaults."""
     candidate = path or os.environ.get("TONGDAI_CONFIG")
@@ -177,18 +155,13 @@ def load_settings(path: str | Path | None = None) -> Settings:
             return Settings()
         candidate = local
     p = Path(candidate)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(p), "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), "-", f"not valid TOML: {exc}") from None
+    raw = read_toml(p)
     sections: dict[str, Any] = {}
     for name, value in raw.items():
         cls = _SECTIONS.get(name)
         if cls is None:
             raise ConfigError(str(p), name, f"unknown section (known: {', '.join(_SECTIONS)})")
-        sections[name] = _build_section(str(p), name, cls, value)
+        sections[name] = section(str(p), name, cls, value)
     settings = Settings(source=str(p), **sections)
     if settings.acd.distribution not in ("asterisk", "engine"):
         raise ConfigError(str(p), "acd.distribution", 'must be "asterisk" or "engine"')

@@ -254,10 +254,10 @@ async def test_given_the_engine_wiring_then_the_acd_feeds_the_app_and_without_it
     make_db_url: Callable[[str], str],
 ) -> None:
     from bench.web_rig import FAST_HASHER
+    from hotline.parts import engine_web
     from tickets.sql import SqlTicketStore
     from tongdai.db import make_engine, upgrade_engine
     from tongdai.settings import Settings
-    from hotline.parts import engine_web
     from web.auth import AuthStore
 
     engine = make_engine(make_db_url("sqlite"))
