@@ -145,3 +145,32 @@ class ChannelSender(Protocol):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message; never raises for platform answers (they are a SendResult)."""
+
+
+class ConversationRouting(Protocol):
+    """The ACD's messaging side (``acd.messaging``) as the conversation core uses it: a
+    conversation (keyed by its ticket code) waits in the same queues as calls, with the same
+    strategies and skills, and is assigned to an agent with spare conversation capacity. The
+    ACD writes the queue and the agent on the ticket and tells the live views; it never
+    writes Asterisk's queue_log for conversations."""
+
+    def enqueue(self, code: str, queue: str, channel: Channel, *, agent: str | None = None) -> bool:
+        """The conversation needs an agent: it waits in ``queue`` (a category's queue; an
+        unknown name falls back to the general queue), or goes straight to ``agent`` when
+        given and able. Idempotent for a conversation already waiting or assigned. False:
+        no agent is logged in to serve it (the core offers the offline form)."""
+
+    def citizen_wrote(self, code: str) -> None:
+        """A new citizen message: the "no agent reply" escalation clock starts (if stopped)."""
+
+    def agent_replied(self, code: str, agent: str) -> None:
+        """An agent replied: the escalation clock stops."""
+
+    def transfer(self, code: str, *, queue: str | None = None, agent: str | None = None) -> None:
+        """Hand the conversation to another queue (back in line) or a named colleague."""
+
+    def finished(self, code: str) -> None:
+        """Resolved or closed: it leaves the line or frees its agent's capacity."""
+
+    def assigned_to(self, code: str) -> str | None:
+        """The agent holding the conversation now, if any."""
