@@ -124,6 +124,8 @@ class OutboundMessage:
     thread: tuple[str, ...] = ()
     #: our id for this message (email Message-ID is built from it)
     message_id: str = ""
+    #: sent by the system, not a person (an acknowledgement): email adds Auto-Submitted
+    automatic: bool = False
 
 
 class SendStatus(StrEnum):

@@ -16,7 +16,11 @@ from tongdai.clock import as_utc
 #: updatable fields holding a timestamp (the spool turns these back from ISO text)
 TIME_FIELDS = frozenset({"queued_at", "answered_at", "ended_at", "due_at", "resolved_at"})
 #: updatable fields holding a whole number, with their allowed range (inclusive)
-INT_FIELDS: dict[str, tuple[int, int | None]] = {"satisfaction": (1, 5), "acw_seconds": (0, None)}
+INT_FIELDS: dict[str, tuple[int, int | None]] = {
+    "satisfaction": (1, 5),
+    "acw_seconds": (0, None),
+    "contact_id": (1, None),
+}
 
 
 def _check_int(name: str, value: Any) -> int:

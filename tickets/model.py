@@ -1,4 +1,4 @@
-"""Ticket domain types: what a call (and later a message) leaves behind.
+"""Ticket domain types: what a call or a message conversation leaves behind.
 
 A ticket is opened when a call starts and written durably before the caller hears its code.
 ``outcome`` says how the contact ended; ``status`` is the follow-up workflow
@@ -101,6 +101,10 @@ class Ticket:
     due_at: datetime | None = None
     #: when the status last became ``resolved`` (set by ``set_status``, cleared on reopening)
     resolved_at: datetime | None = None
+    #: the citizen (``tickets.messages.Contact``), when known
+    contact_id: int | None = None
+    #: a message conversation's title (an email's subject)
+    subject: str | None = None
 
 
 #: fields ``TicketStore.update`` may change (everything else is set by the store itself)
@@ -120,5 +124,7 @@ UPDATABLE_FIELDS = frozenset(
         "acw_seconds",
         "due_at",
         "resolved_at",
+        "contact_id",
+        "subject",
     }
 )

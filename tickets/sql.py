@@ -90,6 +90,10 @@ class TicketRow(Base):
     acw_seconds: Mapped[int | None]
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", name="fk_tickets_contact"), index=True
+    )
+    subject: Mapped[str | None] = mapped_column(Text)
 
 
 class StepRow(Base):
@@ -126,6 +130,45 @@ S = cast(Table, StepRow.__table__)
 H = cast(Table, HistoryRow.__table__)
 
 
+async def insert_ticket(
+    conn: AsyncConnection,
+    *,
+    channel: str,
+    caller: str | None,
+    uniqueid: str | None,
+    started_at: datetime,
+    **fields: Any,
+) -> tuple[int, str]:
+    """Insert a new ticket (code taken from the day's counter) and its first history entry
+    inside the caller's transaction; returns (id, code)."""
+    code = await allocate_code(conn, started_at)
+    ticket_id = (
+        await conn.execute(
+            insert(T)
+            .values(
+                code=code,
+                channel=channel,
+                caller=caller,
+                uniqueid=uniqueid,
+                started_at=started_at,
+                status=Status.NEW.value,
+                **fields,
+            )
+            .returning(T.c.id)
+        )
+    ).scalar_one()
+    await conn.execute(
+        insert(H).values(
+            ticket_id=ticket_id,
+            at=started_at,
+            from_status=None,
+            to_status=Status.NEW.value,
+            changed_by=OPENED_BY,
+        )
+    )
+    return int(ticket_id), code
+
+
 class SqlTicketStore:
     """``TicketStore`` on an asyncio engine. ``close`` disposes the engine if it owns it."""
 
@@ -154,32 +197,11 @@ class SqlTicketStore:
     ) -> Ticket:
         started_at = as_utc(started_at, "started_at")
         async with self._tx("cannot open a ticket") as conn:
-            code = await allocate_code(conn, started_at)
-            ticket_id = (
-                await conn.execute(
-                    insert(T)
-                    .values(
-                        code=code,
-                        channel=channel,
-                        caller=caller,
-                        uniqueid=uniqueid,
-                        started_at=started_at,
-                        status=Status.NEW.value,
-                    )
-                    .returning(T.c.id)
-                )
-            ).scalar_one()
-            await conn.execute(
-                insert(H).values(
-                    ticket_id=ticket_id,
-                    at=started_at,
-                    from_status=None,
-                    to_status=Status.NEW.value,
-                    changed_by=OPENED_BY,
-                )
+            ticket_id, code = await insert_ticket(
+                conn, channel=channel, caller=caller, uniqueid=uniqueid, started_at=started_at
             )
         return Ticket(
-            id=int(ticket_id),
+            id=ticket_id,
             code=code,
             channel=channel,
             caller=caller,
@@ -404,6 +426,8 @@ def _ticket(row: Row[Any], steps: list[IvrStep], history: list[StatusChange]) ->
         acw_seconds=row.acw_seconds,
         due_at=row.due_at,
         resolved_at=row.resolved_at,
+        contact_id=row.contact_id,
+        subject=row.subject,
     )
 
 

@@ -1,0 +1,116 @@
+"""The self-service bot of the message channels (web chat, Zalo, Facebook): what the IVR does
+by keys, in text. A dossier code gets its status in the IVR's own words (the same prompt
+texts, the same dossier source); "gặp tổng đài viên" (with or without diacritics, or the
+widget's button) asks for an agent; anything else gets the help text once, and the second
+time goes to an agent (a person should read a question the bot cannot answer).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from conversations.texts import Texts
+from dossiers.model import CODE_RE, Dossier, DossierLookup, DossierStatus
+from tongdai.errors import StoreError
+
+#: what a citizen writes (diacritics and case removed) to ask for a person
+AGENT_WORDS = (
+    "gap tong dai vien",
+    "tong dai vien",
+    "gap nhan vien",
+    "nhan vien",
+    "nguoi that",
+    "gap can bo",
+    "tu van vien",
+    "ho tro truc tiep",
+    "agent",
+    "operator",
+)
+#: a widget button's or a platform postback's payload asking for a person
+AGENT_PAYLOAD = "AGENT"
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Lower case, no diacritics (đ -> d), single spaces: how the bot compares words."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    bare = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return _SPACES.sub(" ", bare).strip()
+
+
+def wants_agent(text: str) -> bool:
+    if text.strip().upper() == AGENT_PAYLOAD:
+        return True
+    folded = fold(text)
+    return any(w in folded for w in AGENT_WORDS)
+
+
+def dossier_code_in(text: str) -> str | None:
+    """A dossier code written alone (spaces, dots and dashes between digits allowed)."""
+    digits = re.sub(r"[\s.\-]", "", text.strip())
+    return digits if CODE_RE.match(digits) else None
+
+
+def _date(d: date) -> str:
+    return f"{d.day:02d}/{d.month:02d}/{d.year}"
+
+
+def dossier_text(dossier: Dossier, today: date, phrases: Mapping[str, str]) -> str:
+    """The IVR's sentence, as text: "Hồ sơ mã số 123 đang được giải quyết. ..."."""
+    parts = [f"{phrases['ho_so_ma']} {dossier.code} {phrases['trang_thai_' + dossier.status]}"]
+    dates = f"{phrases['ngay_tiep_nhan'].capitalize()} {_date(dossier.received_date)}"
+    active = (DossierStatus.RECEIVED, DossierStatus.IN_PROGRESS)
+    if dossier.due_date is not None and dossier.status in active:
+        dates += f", {phrases['ngay_hen_tra']} {_date(dossier.due_date)}"
+    parts.append(dates + ".")
+    if dossier.is_overdue(today):
+        parts.append(phrases["ho_so_qua_han"])
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class BotAnswer:
+    replies: tuple[str, ...] = ()
+    to_agent: bool = False
+    dossier_code: str | None = None
+    #: the help text was sent (count them: the second one hands over instead)
+    helped: bool = False
+    #: the citizen got what they asked without an agent
+    self_served: bool = False
+
+
+class Bot:
+    def __init__(
+        self,
+        texts: Texts,
+        dossiers: DossierLookup,
+        phrases: Mapping[str, str],
+        today: Callable[[], date],
+    ) -> None:
+        self.texts = texts
+        self.dossiers = dossiers
+        self.phrases = phrases
+        self.today = today
+
+    async def answer(self, text: str, *, helped_before: int) -> BotAnswer:
+        if wants_agent(text):
+            return BotAnswer(to_agent=True)
+        code = dossier_code_in(text)
+        if code is not None:
+            try:
+                dossier = await self.dossiers.find(code)
+            except StoreError:
+                return BotAnswer((self.texts("dossier_unavailable"),), dossier_code=code)
+            if dossier is None:
+                return BotAnswer(
+                    (self.texts("dossier_not_found", dossier=code),), dossier_code=code
+                )
+            reply = dossier_text(dossier, self.today(), self.phrases)
+            return BotAnswer((reply,), dossier_code=code, self_served=True)
+        if helped_before >= 1:
+            return BotAnswer(to_agent=True)
+        return BotAnswer((self.texts("help"),), helped=True)
