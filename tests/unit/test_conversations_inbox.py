@@ -14,9 +14,9 @@ from conversations.inbox import Inbox
 from conversations.model import (
     Identity,
     IdentityKind,
-    IncomingAttachment,
     InboundKind,
     InboundMessage,
+    IncomingAttachment,
     OutboundMessage,
     SendResult,
     SendStatus,
