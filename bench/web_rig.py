@@ -21,6 +21,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
+from accounts.model import User
+from accounts.store import AuthStore
 from acd.config import load_acd
 from acd.dispatch import Dispatcher
 from acd.distributor import Distributor
@@ -30,7 +32,6 @@ from tickets.sql import SqlTicketStore
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.settings import PROJECT_HOME
 from web.app import WebDeps, create_app
-from web.auth import AuthStore, User
 from web.control import DistributorControl
 
 #: argon2 at its cheapest, for tests only (a login costs ~1 ms instead of ~50)

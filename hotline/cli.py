@@ -17,6 +17,7 @@ from tongdai.logs import setup_logging
 
 def build_parser() -> argparse.ArgumentParser:
     import hotline.serve as serve_cli
+    from accounts import cli as accounts_cli
     from acd import cli as acd_cli
     from bench import cli as bench_cli
     from dossiers import cli as dossiers_cli
@@ -25,7 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     from reports import cli as reports_cli
     from reports import staffing_cli, synth_cli
     from tickets import cli as tickets_cli
-    from web import cli as web_cli
 
     parser = argparse.ArgumentParser(
         prog="tongdai", description="1022 hotline engine: IVR, tickets, Asterisk lab"
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         staffing_cli,
         synth_cli,
         bench_cli,
-        web_cli,
+        accounts_cli,
     ):
         module.register(sub)
     return parser

@@ -109,8 +109,8 @@ def _demo_accounts(settings: Settings) -> None:
     """The lab's demo web accounts, with fresh random passwords (never in a deployment)."""
     import asyncio
 
+    from accounts.store import create_demo_users
     from tongdai.db import make_engine, upgrade_engine
-    from web.auth import create_demo_users
 
     async def make() -> list[tuple[str, str, str]]:
         db = make_engine(settings.database.resolved_url())

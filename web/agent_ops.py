@@ -8,8 +8,8 @@ Click-to-call rings the agent's own phone first; with a ticket it also takes the
 
 from __future__ import annotations
 
+from accounts.model import Perm, User
 from tickets.model import Status
-from web.auth import Perm, User
 from web.control import AcdControl, ControlError, SpyMode, check_number, check_reason
 from web.errors import ApiError
 from web.ticket_actions import Change, TicketActions, may_write

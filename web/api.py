@@ -1,6 +1,6 @@
 """The REST API under ``/api/v1`` (JSON; bearer token or session + ``X-CSRF-Token``).
 
-Same roles as the pages (``web.auth.PERMISSIONS``); every refusal or bad input is a 4xx with
+Same roles as the pages (``accounts.model.PERMISSIONS``); every refusal or bad input is a 4xx with
 ``{"error": {"id", "message", "details"}}`` (``web.errors``). The OpenAPI document is built in
 ``web.openapi`` from the same list of routes, so it cannot forget one.
 """
@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from accounts.model import ROLE_LABELS, Perm
 from dossiers.model import CODE_RE as DOSSIER_RE
 from tickets.model import Outcome, Status
 from web import agent_ops, stats, ticket_query, users
 from web import errors as v
-from web.auth import ROLE_LABELS, Perm
 from web.errors import ApiError
 from web.security import Principal, guard
 from web.ticket_actions import ACTIONS, MAX_NOTES, Change

@@ -37,6 +37,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from accounts.store import AuthStore
 from acd.dispatch import Event
 from dossiers.model import DossierLookup
 from dossiers.sql import SqlDossierLookup
@@ -44,15 +45,13 @@ from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import StoreError, TongdaiError
 from tongdai.settings import home_path
-from web import api, stats
+from web import api, pages, pages_tickets, pages_users, stats
 from web.announce import Announcer, SqlAnnouncer
-from web.auth import AuthStore
 from web.control import AcdControl, NullControl
 from web.errors import ApiError, error_response
 from web.labels import FAILED
 from web.live import LiveHub, LivePublisher
-from web.pages import render
-from web.pages import routes as page_routes
+from web.render import render
 from web.security import LoginLimiter
 from web.ticket_actions import CATEGORIES, TicketActions
 
@@ -210,7 +209,9 @@ def create_app(deps: WebDeps) -> Starlette:
     app = Starlette(
         routes=[
             *api.routes(),
-            *page_routes(),
+            *pages.routes(),
+            *pages_tickets.routes(),
+            *pages_users.routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

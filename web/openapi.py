@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.model import MIN_PASSWORD, Role
 from acd.agent import AgentState
 from tickets.model import Outcome, Status
-from web.auth import MIN_PASSWORD, Role
 from web.control import PAUSE_REASONS
 from web.ticket_actions import ACTIONS, CATEGORIES
 

@@ -1,5 +1,6 @@
-"""The HTML pages (Jinja2, autoescaped): login, wallboard, agent console, and the live stream
-and metrics endpoints; the ticket and report pages are in ``web.pages_tickets``.
+"""The HTML pages (drawn by ``web.render``): login, wallboard, agent console, and the live
+stream and metrics endpoints; the ticket and report pages are in ``web.pages_tickets``, the
+accounts page in ``web.pages_users`` (``web.app`` gathers every module's routes).
 
 Forms post back with the session's CSRF token and redirect (303) to the page with a fixed
 message key (``?ok=`` / ``?err=``, see ``web.labels``): nothing typed is reflected.
@@ -9,22 +10,19 @@ from __future__ import annotations
 
 import json
 import secrets
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from accounts.model import Perm, Role
 from tongdai.errors import TongdaiError
-from web import agent_ops, labels, ticket_query
+from web import agent_ops, ticket_query
 from web import errors as v
-from web.auth import ROLE_LABELS, Perm, Role
 from web.errors import ApiError
 from web.live import stream
+from web.render import back, form, render
 from web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -38,7 +36,6 @@ from web.security import (
 from web.views import current_call, ticket_json
 
 P = Perm
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 HOME = {
     Role.AGENT: "/console",
     Role.SUPERVISOR: "/wallboard",
@@ -47,63 +44,11 @@ HOME = {
 }
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["dt"] = labels.vn_datetime
-    env.filters["isodt"] = labels.vn_iso
-    env.filters["num"] = labels.vn_number
-    env.filters["dur"] = labels.duration
-    env.filters["pct"] = labels.percent
-    env.globals["L"] = labels
-    env.globals["ROLE_LABELS"] = ROLE_LABELS
-    return env
-
-
-ENV = _environment()
-
-
-def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
-) -> HTMLResponse:
-    principal: Principal | None = getattr(request.state, "principal", None)
-    deps = getattr(request.app.state, "deps", None)
-    categories = deps.categories if deps is not None else {}
-    ctx = {
-        "me": principal.user if principal else None,
-        "csrf": principal.csrf if principal else None,
-        "path": request.url.path,
-        "ok": labels.DONE.get(request.query_params.get("ok", "")),
-        "err": labels.FAILED.get(request.query_params.get("err", ""))
-        if request.query_params.get("err")
-        else None,
-        "categories": categories,
-        "labels": labels.labels_data(categories),
-        **(context or {}),
-    }
-    return HTMLResponse(ENV.get_template(name).render(ctx), status_code=status)
-
-
-def back(path: str, *, ok: str | None = None, err: str | None = None) -> RedirectResponse:
-    key = f"ok={ok}" if ok else f"err={quote(err or 'failed')}"
-    return RedirectResponse(f"{path}{'&' if '?' in path else '?'}{key}", 303)
-
-
 def safe_next(value: str | None) -> str | None:
     """Only a path on this site (no ``//host`` or scheme): no open redirect after login."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return None
     return value
-
-
-async def form(request: Request) -> dict[str, str]:
-    data = await request.form()
-    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 # -- login -----------------------------------------------------------------------------------
@@ -336,8 +281,6 @@ async def metrics(request: Request, p: Principal) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from web import pages_tickets, pages_users
-
     return [
         Route("/", home, methods=["GET"]),
         Route("/login", login, methods=["GET", "POST"]),
@@ -351,6 +294,4 @@ def routes() -> list[BaseRoute]:
         Route("/console/call", console_call, methods=["POST"]),
         Route("/live", live, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        *pages_tickets.routes(),
-        *pages_users.routes(),
     ]

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from accounts.model import Perm
 from reports.html import render_html
 from reports.kpi import compute
 from reports.xlsx import render_xlsx
@@ -25,9 +26,8 @@ from tongdai.clock import VN_TZ
 from web import errors as v
 from web import ticket_query
 from web.api import ticket_filter
-from web.auth import Perm
 from web.errors import ApiError
-from web.pages import back, form, render
+from web.render import back, form, render
 from web.security import Principal, guard
 from web.ticket_actions import ACTIONS, MAX_NOTES, Change, may_write
 from web.views import recording_url

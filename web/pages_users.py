@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from accounts.model import MIN_PASSWORD, Perm
 from web import users
-from web.auth import MIN_PASSWORD, Perm
 from web.errors import ApiError
-from web.pages import back, form, render
+from web.render import back, form, render
 from web.security import Principal, guard
 
 PAGE = "/admin/users"

@@ -22,7 +22,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from web.auth import AuthStore, Perm, User, session_key
+from accounts.model import Perm, User
+from accounts.store import AuthStore, session_key
 from web.errors import ApiError
 
 SESSION_COOKIE = "tongdai_session"
@@ -37,7 +38,7 @@ class Principal:
     #: the session's CSRF token (None when authenticated by an API token)
     csrf: str | None
     via: str  # "session" | "token"
-    #: the session's key (``web.auth.session_key`` of the cookie; None for an API token):
+    #: the session's key (``accounts.store.session_key`` of the cookie; None for an API token):
     #: logging out ends the live streams opened under it
     session_id: str | None = None
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from accounts.model import Perm, User
 from tickets.model import TRANSITIONS, Status, Ticket
 from tickets.store import TicketStore
 from tongdai.clock import VN_TZ
-from web.auth import Perm, User
 from web.errors import ApiError
 from web.live import LiveHub
 

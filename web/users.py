@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from accounts.model import MIN_PASSWORD, AccountInfo, Role, User
+from accounts.store import AuthStore
 from web import errors as v
-from web.auth import MIN_PASSWORD, AccountInfo, AuthStore, Role, User
 from web.errors import ApiError
 from web.live import LiveHub
 

@@ -15,11 +15,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import accounts.store  # noqa: F401
 import conversations.canned
 import conversations.journal  # noqa: F401
 import dossiers.sql  # noqa: F401
 import tickets.sql_conversations  # noqa: F401
-import web.auth  # noqa: F401
 from dossiers import cli as dossiers_cli
 from hotline import cli as tongdai_cli
 from ivr.announcements import active_announcement, clear_announcement, set_announcement

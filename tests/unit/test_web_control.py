@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from accounts.store import AuthStore
 from bench.web_rig import FAST_HASHER, SimAcd, WebRig, login, web_rig
 from tongdai.settings import PROJECT_HOME
-from web.auth import AuthStore
 from web.control import ControlError, SpyMode
 
 

@@ -253,12 +253,12 @@ async def test_given_a_broken_listener_when_the_acd_moves_then_it_goes_on_and_ot
 async def test_given_the_engine_wiring_then_the_acd_feeds_the_app_and_without_it_503(
     make_db_url: Callable[[str], str],
 ) -> None:
+    from accounts.store import AuthStore
     from bench.web_rig import FAST_HASHER
     from hotline.parts import engine_web
     from tickets.sql import SqlTicketStore
     from tongdai.db import make_engine, upgrade_engine
     from tongdai.settings import Settings
-    from web.auth import AuthStore
 
     engine = make_engine(make_db_url("sqlite"))
     sim = SimAcd()

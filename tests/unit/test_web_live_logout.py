@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from accounts.store import AuthStore
 from bench.web_rig import FAST_HASHER, WebRig, login, web_rig
 from web.app import listen, serve
-from web.auth import AuthStore
 from web.live import LiveHub
 from web.security import SESSION_COOKIE
 

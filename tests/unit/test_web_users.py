@@ -12,8 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from accounts.model import MIN_PASSWORD
+from accounts.store import AuthStore, U
 from bench.web_rig import FAST_HASHER, LOGIN_CSRF_RE, WebRig, login, web_rig
-from web.auth import MIN_PASSWORD, AuthStore, U
 
 PAGE = "/admin/users"
 GOOD_PASSWORD = "mat-khau-moi-2026"

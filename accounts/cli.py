@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.model import ROLE_LABELS, Role
+from accounts.store import AuthStore, create_demo_users
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.errors import TongdaiError
 from tongdai.settings import load_settings
-from web.auth import ROLE_LABELS, AuthStore, Role, create_demo_users
 
 T = TypeVar("T")
 

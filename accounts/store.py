@@ -1,11 +1,4 @@
-"""Accounts of the web app: users with roles, argon2 passwords, browser sessions, API tokens.
-
-Roles and what they may do (checked on the server for every page and API call)::
-
-    agent       console (own agent), read tickets, act on own tickets
-    supervisor  wallboard, agents' states, listen/whisper/barge, announcement, all tickets
-    manager     reports, read tickets
-    admin       everything, and accounts
+"""The accounts store: users with roles, argon2 passwords, browser sessions, API tokens.
 
 A session cookie and an API token are random values; the database keeps only their SHA-256
 (they have 256 bits of entropy, so a slow hash adds nothing). Passwords are hashed with argon2id
@@ -17,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from argon2 import PasswordHasher
@@ -44,80 +34,18 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from accounts.model import (
+    TOKEN_PREFIX,
+    AccountInfo,
+    Role,
+    User,
+    check_new_user,
+    check_password,
+    check_phone,
+    check_role,
+)
 from tongdai.clock import utcnow
 from tongdai.db import DB_ERRORS, Base, UtcDateTime, store_error
-
-
-class Role(StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    MANAGER = "manager"
-    ADMIN = "admin"
-
-
-class Perm(StrEnum):
-    CONSOLE = "console"
-    WALLBOARD = "wallboard"
-    AGENTS_CONTROL = "agents_control"
-    SPY = "spy"
-    ANNOUNCE = "announce"
-    TICKETS_READ = "tickets_read"
-    TICKETS_WRITE_OWN = "tickets_write_own"
-    TICKETS_WRITE_ALL = "tickets_write_all"
-    REPORTS = "reports"
-    METRICS = "metrics"
-    USERS = "users"
-
-
-PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.AGENT: frozenset({Perm.CONSOLE, Perm.TICKETS_READ, Perm.TICKETS_WRITE_OWN, Perm.METRICS}),
-    Role.SUPERVISOR: frozenset(
-        {
-            Perm.WALLBOARD,
-            Perm.AGENTS_CONTROL,
-            Perm.SPY,
-            Perm.ANNOUNCE,
-            Perm.TICKETS_READ,
-            Perm.TICKETS_WRITE_OWN,
-            Perm.TICKETS_WRITE_ALL,
-            Perm.CONSOLE,
-            Perm.METRICS,
-        }
-    ),
-    Role.MANAGER: frozenset({Perm.REPORTS, Perm.TICKETS_READ, Perm.METRICS}),
-    Role.ADMIN: frozenset(Perm),
-}
-
-ROLE_LABELS = {
-    Role.AGENT: "Tổng đài viên",
-    Role.SUPERVISOR: "Giám sát viên",
-    Role.MANAGER: "Quản lý",
-    Role.ADMIN: "Quản trị",
-}
-
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
-PHONE_RE = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,60}$")
-MIN_PASSWORD = 10
-TOKEN_PREFIX = "tdk_"
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    name: str
-    role: Role
-    agent_id: str | None = None
-    #: the user's own phone for listen/whisper/barge (``PJSIP/sup201``: one of the ACD file's
-    #: ``[supervisors.*]`` phones)
-    phone: str | None = None
-    display_name: str | None = None
-
-    def can(self, perm: Perm) -> bool:
-        return perm in PERMISSIONS[self.role]
-
-    @property
-    def label(self) -> str:
-        return self.display_name or self.name
 
 
 class UserRow(Base):
@@ -171,50 +99,14 @@ def session_key(cookie: str) -> str:
     return _digest(cookie)
 
 
-@dataclass(frozen=True)
-class AccountInfo:
-    """An account as the administrator sees it: disabled ones too, never the password hash."""
-
-    user: User
-    disabled: bool
-    has_password: bool
-    created_at: datetime
-
-
 def _user(row: Row[Any]) -> User:
     return User(row.id, row.name, Role(row.role), row.agent_id, row.phone, row.display_name)
-
-
-def check_role(role: str) -> Role:
-    try:
-        return Role(role)
-    except ValueError:
-        raise ValueError(f"role {role!r}: one of {', '.join(r.value for r in Role)}") from None
-
-
-def check_phone(phone: str | None) -> None:
-    if phone is not None and not PHONE_RE.match(phone):
-        raise ValueError(f"phone {phone!r}: expected an endpoint like PJSIP/sup201")
-
-
-def check_new_user(name: str, role: str, phone: str | None) -> Role:
-    """Validate a new account's fields; ValueError says what is wrong."""
-    if not NAME_RE.match(name):
-        raise ValueError(f"user name {name!r}: use 2-64 of a-z 0-9 _ . - (lower case)")
-    checked = check_role(role)
-    check_phone(phone)
-    return checked
 
 
 def _info(row: Row[Any]) -> AccountInfo:
     return AccountInfo(
         _user(row), bool(row.disabled), row.password_hash is not None, row.created_at
     )
-
-
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"password too short: at least {MIN_PASSWORD} characters")
 
 
 class AuthStore:

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from accounts.model import Role
+from accounts.store import AuthStore, create_demo_users
 from bench.web_rig import FAST_HASHER, LOGIN_CSRF_RE, WebRig, login, web_rig
 from tongdai.db import make_engine, upgrade_engine
-from web.auth import AuthStore, Role, create_demo_users
 from web.security import LoginLimiter
 
 
@@ -54,7 +55,7 @@ async def test_given_a_password_when_stored_then_only_an_argon2_hash_is_kept(
 ) -> None:
     from sqlalchemy import select
 
-    from web.auth import U
+    from accounts.store import U
 
     await store.add_user("lan", "agent", "mat-khau-dai-1")
     async with store.engine.connect() as conn:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from accounts import cli
+from accounts.store import AuthStore
 from tongdai.db import make_engine
 from tongdai.errors import TongdaiError
-from web import cli
-from web.auth import AuthStore
 
 
 def run(config: Path, *argv: str) -> int:
