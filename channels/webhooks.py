@@ -10,7 +10,8 @@ Secrets: ``check_secret_file`` (exists, a regular file, not world-readable), ``r
 ``write_secret`` (temp file + rename in the same folder, mode 0600: a reader sees the old
 secret or the new one, never half of one). What the senders share is in ``channels.outbound``.
 
-Settings: ``Table`` reads one ``[channels.*]`` table and names the file and field on errors.
+Settings: ``channel_fields``, ``url_field``, ``secret_field`` on ``tongdai.config_file.Fields``
+(errors name the file and the field).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from conversations.model import EventJournal
 from tickets.model import Channel
+from tongdai.config_file import Fields
 from tongdai.errors import ConfigError, StoreError
 from tongdai.settings import home_path
 
@@ -198,55 +200,22 @@ def write_secret(path: str | Path, text: str) -> None:
 # -- settings -----------------------------------------------------------------------------
 
 
-class Table:
-    """One ``[channels.*]`` table of the settings file; every error names file and field."""
+def channel_fields(file: str, name: str, raw: object, allowed: Iterable[str]) -> Fields:
+    """The ``[channels.*]`` table ``name`` of ``file`` (``tongdai.config_file.Fields``)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(file, name, "must be a table")
+    return Fields(file, f"{name}.", raw, allowed)
 
-    def __init__(self, file: str, name: str, raw: object, known: Iterable[str]) -> None:
-        if not isinstance(raw, Mapping):
-            raise ConfigError(file, name, "must be a table")
-        known = list(known)
-        for key in raw:
-            if key not in known:
-                raise ConfigError(
-                    file, f"{name}.{key}", f"unknown setting (known: {', '.join(known)})"
-                )
-        self.file, self.name, self.raw = file, name, raw
 
-    def error(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.file, f"{self.name}.{key}", problem)
+def url_field(f: Fields, key: str, default: str) -> str:
+    value = f.text(key, default).strip()
+    if not value.startswith(("https://", "http://")):
+        raise f.err(key, "must be an http:// or https:// URL")
+    return value.rstrip("/")
 
-    def text(self, key: str, default: str | None = None) -> str:
-        value = self.raw.get(key, default)
-        if value is None:
-            raise self.error(key, "required")
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, "must be a non-empty string")
-        return value.strip()
 
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        value = self.raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(key, f"must be a number, got {type(value).__name__}")
-        if value < minimum:
-            raise self.error(key, f"must be at least {minimum:g}")
-        return float(value)
-
-    def integer(self, key: str, default: int, *, minimum: int = 0) -> int:
-        value = self.raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"must be an integer, got {type(value).__name__}")
-        if value < minimum:
-            raise self.error(key, f"must be at least {minimum}")
-        return value
-
-    def url(self, key: str, default: str) -> str:
-        value = self.text(key, default)
-        if not value.startswith(("https://", "http://")):
-            raise self.error(key, "must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    def secret_file(self, key: str) -> str:
-        """A path to a secret (relative: against the project home), checked now."""
-        path = home_path(self.text(key))
-        check_secret_file(path, self.file, f"{self.name}.{key}")
-        return str(path)
+def secret_field(f: Fields, key: str) -> str:
+    """A path to a secret (relative: against the project home), checked now."""
+    path = home_path(f.text(key))
+    check_secret_file(path, f.file, f"{f.prefix}{key}")
+    return str(path)

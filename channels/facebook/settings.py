@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from channels.webhooks import Table
+from channels.webhooks import channel_fields, secret_field, url_field
 
 #: Messenger's standard messaging window: a page may answer within 24 hours of the user's
 #: last message (later only with message tags, which we do not use)
@@ -40,17 +40,17 @@ class FacebookSettings:
         cls, file: str, table: object, name: str = "channels.facebook"
     ) -> FacebookSettings:
         """Settings from the ``[channels.facebook]`` table of ``file``; errors name the field."""
-        t = Table(file, name, table, (f.name for f in fields(cls)))
-        version = t.text("graph_version", DEFAULT_GRAPH_VERSION)
+        f = channel_fields(file, name, table, (x.name for x in fields(cls)))
+        version = f.text("graph_version", DEFAULT_GRAPH_VERSION)
         if not re.fullmatch(r"v\d{1,3}\.\d{1,3}", version):
-            raise t.error("graph_version", 'must look like "v23.0"')
+            raise f.err("graph_version", 'must look like "v23.0"')
         return cls(
-            app_secret_file=t.secret_file("app_secret_file"),
-            verify_token_file=t.secret_file("verify_token_file"),
-            page_token_file=t.secret_file("page_token_file"),
-            graph_base=t.url("graph_base", DEFAULT_GRAPH_BASE),
+            app_secret_file=secret_field(f, "app_secret_file"),
+            verify_token_file=secret_field(f, "verify_token_file"),
+            page_token_file=secret_field(f, "page_token_file"),
+            graph_base=url_field(f, "graph_base", DEFAULT_GRAPH_BASE),
             graph_version=version,
-            reply_window_h=t.number("reply_window_h", DEFAULT_REPLY_WINDOW_H),
-            max_body_bytes=t.integer("max_body_bytes", cls.max_body_bytes, minimum=1024),
-            http_timeout_s=t.number("http_timeout_s", cls.http_timeout_s, minimum=0.1),
+            reply_window_h=f.number("reply_window_h", DEFAULT_REPLY_WINDOW_H, 0, 8_760),
+            max_body_bytes=f.whole("max_body_bytes", cls.max_body_bytes, 1024, 64 << 20),
+            http_timeout_s=f.number("http_timeout_s", cls.http_timeout_s, 0.1, 300),
         )

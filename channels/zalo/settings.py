@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from channels.webhooks import Table
+from channels.webhooks import channel_fields, secret_field, url_field
 
 #: Zalo lets an OA send customer-service ("tư vấn") messages for 7 days after the user's last
 #: interaction (the API answers -230 "User has not interacted with the OA in the past 7 days")
@@ -44,18 +44,18 @@ class ZaloSettings:
     @classmethod
     def from_table(cls, file: str, table: object, name: str = "channels.zalo") -> ZaloSettings:
         """Settings from the ``[channels.zalo]`` table of ``file``; errors name the field."""
-        t = Table(file, name, table, (f.name for f in fields(cls)))
+        f = channel_fields(file, name, table, (x.name for x in fields(cls)))
         return cls(
-            app_id=t.text("app_id"),
-            oa_id=t.text("oa_id"),
-            oa_secret_key_file=t.secret_file("oa_secret_key_file"),
-            app_secret_file=t.secret_file("app_secret_file"),
-            access_token_file=t.secret_file("access_token_file"),
-            refresh_token_file=t.secret_file("refresh_token_file"),
-            api_base=t.url("api_base", cls.api_base),
-            oauth_base=t.url("oauth_base", cls.oauth_base),
-            replay_window_s=t.number("replay_window_s", cls.replay_window_s, minimum=1),
-            reply_window_h=t.number("reply_window_h", cls.reply_window_h),
-            max_body_bytes=t.integer("max_body_bytes", cls.max_body_bytes, minimum=1024),
-            http_timeout_s=t.number("http_timeout_s", cls.http_timeout_s, minimum=0.1),
+            app_id=f.text("app_id").strip(),
+            oa_id=f.text("oa_id").strip(),
+            oa_secret_key_file=secret_field(f, "oa_secret_key_file"),
+            app_secret_file=secret_field(f, "app_secret_file"),
+            access_token_file=secret_field(f, "access_token_file"),
+            refresh_token_file=secret_field(f, "refresh_token_file"),
+            api_base=url_field(f, "api_base", cls.api_base),
+            oauth_base=url_field(f, "oauth_base", cls.oauth_base),
+            replay_window_s=f.number("replay_window_s", cls.replay_window_s, 1, 86_400),
+            reply_window_h=f.number("reply_window_h", cls.reply_window_h, 0, 8_760),
+            max_body_bytes=f.whole("max_body_bytes", cls.max_body_bytes, 1024, 64 << 20),
+            http_timeout_s=f.number("http_timeout_s", cls.http_timeout_s, 0.1, 300),
         )

@@ -37,8 +37,8 @@ def test_given_the_three_secret_files_then_the_graph_defaults_apply(tmp_path: Pa
     [
         ({"graph_version": "23"}, "graph_version", "v23.0"),
         ({"graph_base": "ftp://x"}, "graph_base", "http"),
-        ({"page_token": "EAAB"}, "page_token", "unknown setting"),
-        ({"reply_window_h": -1}, "reply_window_h", "at least"),
+        ({"page_token": "EAAB"}, "page_token", "unknown field"),
+        ({"reply_window_h": -1}, "reply_window_h", "between 0 and 8760"),
         ({"page_token_file": str(Path("/nonexistent/page"))}, "page_token_file", "no such file"),
     ],
 )

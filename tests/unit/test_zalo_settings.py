@@ -51,12 +51,13 @@ def test_given_fake_bases_and_windows_then_they_are_used(tmp_path: Path) -> None
     ("changes", "field", "problem"),
     [
         ({"app_id": None}, "app_id", "required"),
-        ({"app_id": 42}, "app_id", "non-empty string"),
-        ({"api_key": "x"}, "api_key", "unknown setting"),
+        ({"app_id": 42}, "app_id", "non-empty text"),
+        ({"api_key": "x"}, "api_key", "unknown field"),
         ({"api_base": "openapi.zalo.me"}, "api_base", "http"),
         ({"replay_window_s": "5m"}, "replay_window_s", "number"),
-        ({"replay_window_s": 0}, "replay_window_s", "at least"),
-        ({"max_body_bytes": True}, "max_body_bytes", "integer"),
+        ({"replay_window_s": 0}, "replay_window_s", "between 1 and 86400"),
+        ({"max_body_bytes": True}, "max_body_bytes", "number"),
+        ({"max_body_bytes": 4096.5}, "max_body_bytes", "whole number"),
         ({"oa_secret_key_file": "/nonexistent/oa"}, "oa_secret_key_file", "no such file"),
     ],
 )
