@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-from conversations.model import OutboundMessage, OutgoingAttachment
+from conversations.model import OutboundMessage, OutgoingAttachment, SendResult, SendStatus
 
 _TOKEN_IN_URL = re.compile(r"((?:access_token|appsecret_proof)=)[^&\s\"']+")
 
@@ -166,22 +166,35 @@ def plan_parts(message: OutboundMessage, text_limit: int) -> list[Part] | str:
 
 
 class Progress:
-    """How many parts of each reply went out, and the platform id of its first (bounded)."""
+    """How many parts of each reply went out, and the platform id of its first (in memory,
+    the ``max_entries`` most recent replies; a reply without ``message_id`` is not tracked)."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
         self._done: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
 
-    def get(self, message_id: str) -> tuple[int, str | None]:
-        return self._done.get(message_id, (0, None)) if message_id else (0, None)
+    async def send(
+        self,
+        message_id: str,
+        parts: Sequence[Part],
+        send_one: Callable[[Part], Awaitable[SendResult]],
+    ) -> SendResult:
+        """Send the parts not yet sent, in order; stop at the first that is not SENT (its
+        result is the reply's). SENT carries the platform id of the reply's first part."""
+        done, first_id = self._done.get(message_id, (0, None)) if message_id else (0, None)
+        for index in range(done, len(parts)):
+            result = await send_one(parts[index])
+            if result.status is not SendStatus.SENT:
+                self._remember(message_id, index, first_id)
+                return result
+            first_id = first_id or result.external_id
+        self._done.pop(message_id, None)
+        return SendResult(SendStatus.SENT, external_id=first_id)
 
-    def partial(self, message_id: str, sent: int, first_id: str | None) -> None:
+    def _remember(self, message_id: str, sent: int, first_id: str | None) -> None:
         if not message_id or sent == 0:
             return
         self._done[message_id] = (sent, first_id)
         self._done.move_to_end(message_id)
         while len(self._done) > self.max_entries:
             self._done.popitem(last=False)
-
-    def finished(self, message_id: str) -> None:
-        self._done.pop(message_id, None)

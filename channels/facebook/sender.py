@@ -97,15 +97,12 @@ class FacebookSender:
             token = self._page_token()
         except (OSError, ConfigError) as exc:
             return _result(SendStatus.FAILED, one_line(f"Facebook page token: {exc}"))
-        done, first_id = self.progress.get(message.message_id)
-        for index in range(done, len(planned)):
-            result = await self._send_part(token, message.recipient.value, planned[index])
-            if result.status is not SendStatus.SENT:
-                self.progress.partial(message.message_id, index, first_id)
-                return result
-            first_id = first_id or result.external_id
-        self.progress.finished(message.message_id)
-        return SendResult(SendStatus.SENT, external_id=first_id)
+        psid = message.recipient.value
+
+        async def send_one(part: Part) -> SendResult:
+            return await self._send_part(token, psid, part)
+
+        return await self.progress.send(message.message_id, planned, send_one)
 
     def _plan(self, message: OutboundMessage) -> list[Part] | str:
         planned = plan_parts(message, TEXT_LIMIT)

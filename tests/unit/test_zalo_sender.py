@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -328,3 +329,29 @@ def test_split_text_keeps_every_character_and_the_limit(text: str, limit: int) -
     pieces = split_text(text, limit)
     assert "".join(pieces) == text
     assert all(0 < len(p) <= limit for p in pieces)
+
+
+async def test_given_the_fake_run_as_a_process_then_it_answers_and_records(tmp_path: Path) -> None:
+    """``python -m lab.fake_zalo`` (what an end-to-end test starts) says where it listens."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lab.fake_zalo", "--port", "0", "--access-token", "at-e2e",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(10):
+            line = (await proc.stdout.readline()).decode()
+        url = line.split()[-1]
+        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+            body = {"recipient": {"user_id": "u"}, "message": {"text": "x"}}
+            r = await client.post(
+                "/v3.0/oa/message/cs", headers={"access_token": "at-e2e"}, json=body
+            )
+            assert r.json()["error"] == 0
+            assert [x["path"] for x in (await client.get("/_requests")).json()] == [
+                "/v3.0/oa/message/cs"
+            ]
+    finally:
+        proc.terminate()
+        async with asyncio.timeout(10):
+            await proc.wait()
