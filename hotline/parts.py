@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from acd.callbacks import CallbackDialer
 from acd.config import load_acd
@@ -150,6 +151,7 @@ def engine_web(
     *,
     metrics: Metrics | None = None,
     calls_in_ivr: Callable[[], int] | None = None,
+    routes: list[BaseRoute] | None = None,
 ) -> Starlette:
     """The web app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
     listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
@@ -173,5 +175,6 @@ def engine_web(
         cookie_secure=settings.web.cookie_secure,
         session_ttl=timedelta(hours=settings.web.session_hours),
         calls_in_ivr=calls_in_ivr,
+        extra_routes=list(routes or []),
     )
     return create_app(deps)

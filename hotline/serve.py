@@ -27,6 +27,7 @@ from acd.handover import AcdHandover
 from appqueue.follow import QUEUE_EVENTS, follow_queues
 from appqueue.tracker import QueueTracker
 from bench import acd_bench
+from hotline.messaging import build_messaging
 from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 from hotline.parts import build_context, connect_ami, engine_web, make_ami, make_distributor
 from ivr import agi, runner
@@ -114,6 +115,7 @@ async def run_engine(
         ctx = build_context(
             settings, engine, CountingTicketStore(tickets, metrics), handover=handover, now=now
         )
+        messaging = build_messaging(settings, engine)
         scripts = AgiScripts()
         runner.register_scripts(scripts, ctx)
         acd_bench.register_scripts(scripts, dist, settings.acd.announce_every_s)
@@ -136,6 +138,7 @@ async def run_engine(
                 dist,
                 metrics=metrics,
                 calls_in_ivr=lambda: scripts.running("ivr"),
+                routes=messaging.routes,
             )
             web_sock = listen(settings.web.host, settings.web.port)  # a taken port fails now
         agi.COMMAND_OBSERVERS.append(metrics.fastagi_command)
@@ -143,7 +146,10 @@ async def run_engine(
         await server.start()
         try:
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(tickets.run_replayer(5.0))]
+                tasks = [
+                    tg.create_task(tickets.run_replayer(5.0)),
+                    tg.create_task(messaging.run()),
+                ]
                 if ami is not None:
                     tasks.append(
                         tg.create_task(metrics.watch_ami(ami.subscribe(["__connected__"])))

@@ -124,6 +124,25 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class ChannelsSettings:
+    """``[channels]``: what every message channel shares. The channels' own tables
+    (``[channels.email]``, ``[channels.zalo]``, ``[channels.facebook]``, ``[channels.webchat]``)
+    are kept as given in ``tables`` and read by each channel's settings (``channels/*``);
+    a channel without a table is off."""
+
+    #: attachments citizens send (host path)
+    attachments_dir: str = "var/attachments"
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    #: the bot's and the system's texts (``conversations/texts_vi.toml`` when empty)
+    texts: str = ""
+    tables: dict[str, Any] = field(default_factory=dict)
+
+
+#: the channel tables ``[channels.<name>]`` the engine knows
+CHANNEL_TABLES = ("email", "webchat", "zalo", "facebook")
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "<defaults>"
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -133,6 +152,7 @@ class Settings:
     lab: LabSettings = field(default_factory=LabSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    channels: ChannelsSettings = field(default_factory=ChannelsSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -143,7 +163,29 @@ _SECTIONS: dict[str, type[Any]] = {
     "lab": LabSettings,
     "acd": AcdSettings,
     "web": WebSettings,
+    "channels": ChannelsSettings,
 }
+
+
+def _channels(file: str, raw: Any) -> ChannelsSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "channels", "must be a table")
+    tables = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    for name in tables:
+        if name not in CHANNEL_TABLES:
+            raise ConfigError(
+                file, f"channels.{name}", f"unknown channel (known: {', '.join(CHANNEL_TABLES)})"
+            )
+    plain = {k: v for k, v in raw.items() if k not in tables}
+    if "tables" in plain:
+        raise ConfigError(file, "channels.tables", "unknown setting")
+    base = section(file, "channels", ChannelsSettings, plain)
+    return ChannelsSettings(
+        attachments_dir=base.attachments_dir,
+        max_attachment_bytes=base.max_attachment_bytes,
+        texts=base.texts,
+        tables=tables,
+    )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -161,6 +203,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         cls = _SECTIONS.get(name)
         if cls is None:
             raise ConfigError(str(p), name, f"unknown section (known: {', '.join(_SECTIONS)})")
+        if name == "channels":
+            sections[name] = _channels(str(p), value)
+            continue
         sections[name] = section(str(p), name, cls, value)
     settings = Settings(source=str(p), **sections)
     if settings.acd.distribution not in ("asterisk", "engine"):

@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,6 +105,8 @@ class WebDeps:
     calls_in_ivr: Callable[[], int] | None = None
     stats_every: float = 10.0
     ping_s: float = 15.0
+    #: routes the engine adds (the channels' webhooks); they do their own authentication
+    extra_routes: list[BaseRoute] = field(default_factory=list)
 
 
 def _wants_json(request: Request) -> bool:
@@ -208,6 +210,7 @@ def create_app(deps: WebDeps) -> Starlette:
 
     app = Starlette(
         routes=[
+            *deps.extra_routes,
             *api.routes(),
             *pages.routes(),
             *pages_tickets.routes(),
