@@ -126,6 +126,30 @@ DEFINITIONS: dict[str, Definition] = {
         "Calls abandoned in queue / calls that entered a queue. Messages, busy rejections and "
         "callbacks are counted separately.",
     ),
+    "first_response_seconds": D(
+        "Phản hồi đầu tiên TB",
+        "Mean first response",
+        "Theo từng kênh: với cuộc gọi là thời gian chờ trong hàng đợi đến khi được trả lời; với "
+        "tin nhắn (trò chuyện, Zalo, Facebook, thư điện tử) là thời gian từ tin nhắn đầu tiên "
+        "của người dân đến câu trả lời đầu tiên của tổng đài viên (không tính trả lời tự động).",
+        "Per channel: for calls, the queue wait until answered; for messages (chat, Zalo, "
+        "Facebook, email), from the citizen's first message to an agent's first reply "
+        "(automatic replies do not count).",
+    ),
+    "first_response_median_seconds": D(
+        "Phản hồi đầu tiên (trung vị)",
+        "Median first response",
+        "Trung vị của thời gian phản hồi đầu tiên nói trên, theo từng kênh.",
+        "The median of the first response time above, per channel.",
+    ),
+    "abandoned": D(
+        "Bỏ dở",
+        "Abandoned",
+        "Theo từng kênh: cuộc gọi gác máy trong IVR hoặc khi chờ; tin nhắn mà người dân rời đi "
+        "trước khi có bất kỳ câu trả lời nào (phiếu đóng mà không có trả lời của tổng đài viên).",
+        "Per channel: calls hung up in the menu or while waiting; message conversations the "
+        "citizen left before any reply (closed without an agent's answer).",
+    ),
     "occupancy": D(
         "Tỷ lệ chiếm dụng",
         "Occupancy",

@@ -21,6 +21,7 @@ from tongdai.clock import VN_TZ
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: the views shown as tables, in order (the heatmap is also a chart)
 HTML_TABLES = (
+    "by_channel",
     "by_queue",
     "by_category",
     "by_agent",

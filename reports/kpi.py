@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, case, func, literal_column, select
+from sqlalchemy import Integer, Select, and_, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement, Label
 
@@ -25,6 +25,7 @@ from reports.model import Report
 from reports.sqltime import Expr, TimeSql
 from reports.views import (
     agent_table,
+    channel_table,
     complaint_metrics,
     period_tables,
     satisfaction_parts,
@@ -58,6 +59,8 @@ STEPS = (
     "complaints",
     "complaint_median",
     "satisfaction",
+    "by_channel",
+    "channel_median",
 )
 
 
@@ -170,6 +173,74 @@ class ReportQueries:
         middle = ((ranked.c.n + one) // two, (ranked.c.n + two) // two)
         return select(func.avg(ranked.c.v).label("median_s")).where(ranked.c.rn.in_(middle))
 
+    def _first_response(self) -> Expr:
+        """Seconds to the first answer by a person: for a call, its wait in the queue; for a
+        message conversation, from its first message to the first agent reply."""
+        c = T.c
+        return case(
+            (c.channel == VOICE, self.ts.seconds(c.answered_at, c.queued_at)),
+            else_=self.ts.seconds(c.answered_at, c.started_at),
+        )
+
+    def by_channel(self) -> Select[Any]:
+        """Every channel's contacts: volume, answered by a person, self-served, abandoned
+        (calls: hung up in the menu or the queue; messages: left before any reply), messages
+        left, first response (mean), resolved and time to resolve (mean)."""
+        c = T.c
+        resolved = _resolved_at()
+        first = self._first_response()
+        answered = c.answered_at.is_not(None)
+        timed = and_(answered, first.is_not(None))
+        abandoned = or_(
+            c.outcome.in_(("abandoned_ivr", "abandoned_queue")),
+            and_(
+                c.channel != VOICE,
+                c.answered_at.is_(None),
+                c.outcome.is_(None),
+                c.status == "closed",
+            ),
+        )
+        return (
+            select(
+                c.channel.label("key"),
+                _count().label("contacts"),
+                _count(answered).label("answered"),
+                _count(c.outcome == "self_service").label("self_service"),
+                _count(abandoned).label("abandoned"),
+                _count(c.outcome == "message_left").label("message_left"),
+                _count(timed).label("first_count"),
+                func.sum(first).filter(timed).label("first_sum"),
+                func.count(resolved).label("resolved"),
+                func.sum(self.ts.seconds(resolved, c.started_at)).label("resolve_sum"),
+            )
+            .where(self.in_period)
+            .group_by(c.channel)
+        )
+
+    def channel_median(self) -> Select[Any]:
+        """The median first response per channel (as ``complaint_median``, partitioned)."""
+        first = self._first_response()
+        values = (
+            select(T.c.channel.label("key"), first.label("v"))
+            .where(self.in_period, T.c.answered_at.is_not(None), first.is_not(None))
+            .subquery()
+        )
+        ranked = select(
+            values.c.key,
+            values.c.v,
+            func.row_number().over(partition_by=values.c.key, order_by=values.c.v).label("rn"),
+            func.count().over(partition_by=values.c.key).label("n"),
+        ).subquery()
+        one, two = literal_column("1", Integer), literal_column("2", Integer)
+        middle = or_(
+            ranked.c.rn == (ranked.c.n + one) // two, ranked.c.rn == (ranked.c.n + two) // two
+        )
+        return (
+            select(ranked.c.key, func.avg(ranked.c.v).label("median_s"))
+            .where(middle)
+            .group_by(ranked.c.key)
+        )
+
     def satisfaction(self) -> Select[Any]:
         score = T.c.satisfaction
         columns: list[ColumnElement[Any]] = [
@@ -229,6 +300,8 @@ async def compute(
         "complaints": q.complaints(now),
         "complaint_median": q.complaint_median(),
         "satisfaction": q.satisfaction(),
+        "by_channel": q.by_channel(),
+        "channel_median": q.channel_median(),
     }
     try:
         async with engine.connect() as conn:
@@ -250,6 +323,7 @@ async def compute(
     }
     sat_metrics, sat_table = satisfaction_parts(results["satisfaction"][0])
     views["satisfaction"] = sat_table
+    views["by_channel"] = channel_table(results["by_channel"], results["channel_median"])
 
     from reports.forecast import staffing_table  # needs reports.staffing (Erlang C)
 

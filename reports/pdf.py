@@ -52,6 +52,16 @@ PDF_COLUMNS = (
     "aht_seconds",
     "abandon_rate",
 )
+#: the per-channel table's columns in the PDF (all but the key, which ``_view`` adds)
+CHANNEL_COLUMNS = (
+    "contacts",
+    "answered",
+    "self_service",
+    "abandoned",
+    "first_response_seconds",
+    "first_response_median_seconds",
+    "resolve_hours",
+)
 AGENT_COLUMNS = (
     "answered",
     "service_level",
@@ -197,6 +207,8 @@ def _story(report: Report, generated: datetime) -> list[Flowable]:
     story += [_p(m.note, "small") for m in report.summary if m.note]
     for title, metrics in report.metrics()[1:]:
         story += [Paragraph(escape(title), _STYLES["h2"]), _metrics_table(report, metrics)]
+    channels = report.views["by_channel"]
+    story += [Paragraph(escape(channels.vi), _STYLES["h2"]), _view(channels, CHANNEL_COLUMNS)]
     story += [PageBreak(), Paragraph("2. Biểu đồ", _STYLES["h2"])]
     charts = render_all(report, "png")
     story += [_chart(charts[name], caption) for name, caption in CHARTS.items()]

@@ -23,6 +23,7 @@ from reports.model import (
     Table,
     mean,
     ratio,
+    rounded,
 )
 from tongdai.clock import VN_TZ
 
@@ -297,3 +298,57 @@ def satisfaction_parts(row: Row) -> tuple[list[Metric], Table]:
         (n, int(row[f"s{n}"]), ratio(int(row[f"s{n}"]), count)) for n in range(1, 6)
     ]
     return metrics, Table("satisfaction", "Mức hài lòng", "Satisfaction", columns, rows)
+
+
+#: the channels in the order reports list them (others after, by name)
+CHANNEL_ORDER = ("voice", "webchat", "zalo", "facebook", "email")
+CHANNEL_LABELS = {
+    "voice": "Điện thoại 1022",
+    "webchat": "Trò chuyện trên cổng",
+    "zalo": "Zalo",
+    "facebook": "Facebook",
+    "email": "Thư điện tử",
+}
+
+
+def channel_table(rows: Sequence[Row], medians: Sequence[Row]) -> Table:
+    """Per channel: contacts, answered by a person, self-served, abandoned, messages left,
+    first response (mean and median seconds), resolved and mean hours to resolve."""
+    columns = (
+        Column("channel", "Kênh", "Channel", "text"),
+        _col("contacts", "int", "Lượt liên hệ", "Contacts"),
+        _col("answered", "int", "Được trả lời", "Answered by a person"),
+        _col("self_service", "int", "Tự phục vụ", "Self-served"),
+        _col("abandoned", "int", "Bỏ dở", "Abandoned"),
+        _col("message_left", "int"),
+        _col("first_response_seconds", "seconds"),
+        _col("first_response_median_seconds", "seconds"),
+        _col("resolved", "int", "Đã giải quyết", "Resolved"),
+        _col("resolve_hours", "number"),
+    )
+    median = {r["key"]: r["median_s"] for r in medians}
+    rank = {name: i for i, name in enumerate(CHANNEL_ORDER)}
+    out: list[tuple[Cell, ...]] = []
+    for r in sorted(rows, key=lambda r: (rank.get(r["key"], 99), str(r["key"]))):
+        first = mean(r["first_sum"], int(r["first_count"] or 0), "seconds")
+        resolve_h = mean(
+            float(r["resolve_sum"]) / 3600 if r["resolve_sum"] is not None else None,
+            int(r["resolved"] or 0),
+            "number",
+        )
+        med = median.get(r["key"])
+        out.append(
+            (
+                CHANNEL_LABELS.get(r["key"], r["key"]),
+                int(r["contacts"] or 0),
+                int(r["answered"] or 0),
+                int(r["self_service"] or 0),
+                int(r["abandoned"] or 0),
+                int(r["message_left"] or 0),
+                first,
+                rounded(float(med), "seconds") if med is not None else None,
+                int(r["resolved"] or 0),
+                resolve_h,
+            )
+        )
+    return Table("by_channel", "Theo kênh tiếp nhận", "By channel", columns, out)
