@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from acd import cli as acd_cli
     from bench import cli as bench_cli
     from dossiers import cli as dossiers_cli
+    from hotline import doctor as doctor_cli
     from ivr import cli as ivr_cli
     from lab import cli as lab_cli
     from reports import cli as reports_cli
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (
         serve_cli,
+        doctor_cli,
         lab_cli,
         ivr_cli,
         tickets_cli,

@@ -186,6 +186,17 @@ async def upgrade_engine(engine: AsyncEngine) -> None:
         raise store_error(f"cannot migrate database {describe(engine.url)}", exc) from exc
 
 
+async def migration_status(engine: AsyncEngine) -> tuple[set[str], set[str]]:
+    """(the database's revisions, the newest ones this code knows): equal when current."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(_current_revisions)
+    except DB_ERRORS as exc:
+        raise store_error(f"cannot read the schema of {describe(engine.url)}", exc) from exc
+    return current, heads
+
+
 async def migrate(url: str) -> None:
     """Bring the database at ``url`` to the newest schema (idempotent, safe to run concurrently)."""
     engine = make_engine(url)
