@@ -9,6 +9,7 @@
     tongdai_handle_seconds{queue}             histogram talk + after-call work of handled calls
     tongdai_fastagi_command_seconds{command}  histogram one AGI command's round trip
     tongdai_ami_reconnects_total              counter   AMI sessions re-established
+    tongdai_dependency_up{name}               gauge     1 when a dependency is reachable, 0 down
 
 Gauges are read from the distribution at scrape time (no bookkeeping to drift). Counters and
 histograms are fed by the ACD listener (``observe``) and by hooks the engine calls:
@@ -48,6 +49,7 @@ from acd.calls import CallTransition
 from acd.dispatch import Event
 from tickets.model import IvrStep, Outcome, Status, Ticket
 from tickets.store import TicketStore
+from tongdai.health import Health
 from web.control import AcdControl
 
 __all__ = [
@@ -72,6 +74,7 @@ class _LiveCollector(Collector):
         self.control: AcdControl | None = None
         self.calls_in_ivr: Callable[[], int] | None = None
         self.sse_clients: Callable[[], int] | None = None
+        self.health: Health | None = None
 
     def collect(self) -> Iterator[Metric]:
         ivr = GaugeMetricFamily("tongdai_calls_in_ivr", "Calls in the voice menu now.")
@@ -95,6 +98,15 @@ class _LiveCollector(Collector):
                 agents.add_metric([name], float(n))
         yield waiting
         yield agents
+        deps = GaugeMetricFamily(
+            "tongdai_dependency_up",
+            "1 when a dependency is reachable, 0 when down.",
+            labels=["name"],
+        )
+        if self.health is not None:
+            for name, dep in self.health.snapshot().items():
+                deps.add_metric([name], 1.0 if dep.up else 0.0)
+        yield deps
 
 
 class Metrics:
@@ -145,6 +157,10 @@ class Metrics:
         if calls_in_ivr is not None:
             self._live.calls_in_ivr = calls_in_ivr
         self._wrapup = {q.name: q.wrapup_s for q in control.state().queues}
+
+    def watch_health(self, health: Health) -> None:
+        """``tongdai_dependency_up`` reads ``health`` at every scrape."""
+        self._live.health = health
 
     def set_calls_in_ivr(self, source: Callable[[], int]) -> None:
         self._live.calls_in_ivr = source

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from acd import agi as acd_agi
 from acd.distributor import WANTED_EVENTS, Distributor
 from acd.handover import AcdHandover
@@ -38,6 +40,8 @@ from tickets.spool import SpoolingTicketStore
 from tickets.sql import SqlTicketStore
 from tongdai.clock import utcnow
 from tongdai.db import make_engine, upgrade_engine
+from tongdai.errors import StoreError
+from tongdai.health import Health
 from tongdai.settings import Settings, home_path, load_settings
 from web.app import listen
 from web.app import serve as serve_web
@@ -93,11 +97,15 @@ async def run_engine(
     """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
     engine = make_engine(settings.database.resolved_url())
     try:
-        await upgrade_engine(engine)
+        health = Health()
+        # the database may be away at start: calls are still answered (tickets spooled) and
+        # the schema is brought up to date as soon as it is back
+        migrated = await _migrate_once(engine, health)
         # while the database is away, tickets go to a durable local journal and are replayed
         state = home_path(settings.database.state_dir)
         tickets = SpoolingTicketStore(SqlTicketStore(engine), state / "spool")
         metrics = Metrics()
+        metrics.watch_health(health)
         # app_queue's outcomes (and fallback calls') reach the metrics through the tracker
         tracker = QueueTracker(
             CountingTicketStore(tickets, metrics, QUEUE_OUTCOMES),
@@ -147,6 +155,7 @@ async def run_engine(
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
+                    tg.create_task(_migrate_until_done(engine, health, migrated)),
                     tg.create_task(tickets.run_replayer(5.0)),
                     tg.create_task(messaging.run()),
                 ]
@@ -203,6 +212,26 @@ async def follow_ami(
         await ami.close()
         if dist is not None and dist.store is not None:
             await dist.store.close()
+
+
+async def _migrate_once(engine: AsyncEngine, health: Health) -> bool:
+    try:
+        await upgrade_engine(engine)
+    except StoreError as exc:
+        health.down("database", str(exc))
+        return False
+    health.up("database")
+    return True
+
+
+async def _migrate_until_done(engine: AsyncEngine, health: Health, done: bool) -> None:
+    """Retry the migration while the database is away at start (then watch nothing more:
+    the ticket spool and the event journal follow the database from there)."""
+    delay = 1.0
+    while not done:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 15.0)
+        done = await _migrate_once(engine, health)
 
 
 def _signal_event() -> asyncio.Event:
