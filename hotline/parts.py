@@ -35,6 +35,7 @@ from tongdai.settings import Settings, home_path
 from web.announce import SqlAnnouncer
 from web.app import WebDeps, create_app
 from web.control import AcdControl, DistributorControl, NullControl
+from web.limits import LoginLimiter, MemoryLimiter, RedisLimiter, parse_proxies
 from web.live import LiveHub
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,19 @@ def engine_web(
     if dist is not None:
         control = DistributorControl(dist)
         dist.listeners.append(hub.on_acd_event)
+    redis_url = settings.web.limits_store or settings.acd.state_store
+    limiter: LoginLimiter = MemoryLimiter()
+    if redis_url:
+        import redis.asyncio as aioredis
+
+        limiter = RedisLimiter(
+            aioredis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2),
+            prefix=f"{settings.acd.state_prefix}:login",
+        )
+    try:
+        proxies = parse_proxies(settings.web.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(settings.source, "web.trusted_proxies", str(exc)) from None
     deps = WebDeps(
         engine,
         tickets,
@@ -172,7 +186,10 @@ def engine_web(
             settings.ivr.asterisk_announcements_dir,
         ),
         messages_dir=home_path(settings.ivr.messages_dir),
-        cookie_secure=settings.web.cookie_secure,
+        cookie_secure=settings.web.cookie_secure
+        or settings.web.public_url.lower().startswith("https://"),
+        limiter=limiter,
+        trusted_proxies=proxies,
         session_ttl=timedelta(hours=settings.web.session_hours),
         calls_in_ivr=calls_in_ivr,
         extra_routes=list(routes or []),

@@ -121,6 +121,15 @@ class WebSettings:
     #: set true behind https (cookies then only travel over TLS)
     cookie_secure: bool = False
     session_hours: float = 12.0
+    #: the address citizens and agents use (e.g. "https://1022.quangnam.gov.vn"): https
+    #: makes every cookie Secure
+    public_url: str = ""
+    #: reverse proxies in front (comma-separated addresses or networks): only their
+    #: X-Forwarded-For is believed; "" = none, the peer is the client
+    trusted_proxies: str = ""
+    #: where failed-login counts live: "" = the ACD's Redis when ``acd.state_store`` is set
+    #: (shared by every engine process), else this process
+    limits_store: str = ""
 
 
 @dataclass(frozen=True)

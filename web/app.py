@@ -50,9 +50,9 @@ from web.announce import Announcer, SqlAnnouncer
 from web.control import AcdControl, NullControl
 from web.errors import ApiError, error_response
 from web.labels import FAILED
+from web.limits import LoginLimiter, MemoryLimiter, Network
 from web.live import LiveHub, LivePublisher
 from web.render import render
-from web.security import LoginLimiter
 from web.ticket_actions import CATEGORIES, TicketActions
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,9 @@ class WebDeps:
     cookie_secure: bool = False
     session_ttl: timedelta = timedelta(hours=12)
     hasher: PasswordHasher | None = None
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    limiter: LoginLimiter = field(default_factory=MemoryLimiter)
+    #: reverse proxies whose X-Forwarded-For is believed (``web.limits.client_address``)
+    trusted_proxies: tuple[Network, ...] = ()
     categories: dict[str, str] = field(default_factory=lambda: dict(CATEGORIES))
     clock: Callable[[], datetime] = utcnow
     complaint_days: int = 10

@@ -75,7 +75,7 @@ async def login(request: Request) -> Response:
     password = data.get("password", "")[:200]
     deps = request.app.state.deps
     ip = client_ip(request)
-    wait = deps.limiter.retry_after(ip, name)
+    wait = await deps.limiter.retry_after(ip, name)
     if wait is not None:
         response = await login_page(
             request, error=f"Đăng nhập sai quá nhiều lần. Thử lại sau {int(wait)} giây.", status=429
@@ -84,9 +84,9 @@ async def login(request: Request) -> Response:
         return response
     user = await request.app.state.auth.login(name, password) if name and password else None
     if user is None:
-        deps.limiter.failed(ip, name)
+        await deps.limiter.failed(ip, name)
         return await login_page(request, error="Sai tên đăng nhập hoặc mật khẩu.", status=401)
-    deps.limiter.succeeded(ip, name)
+    await deps.limiter.succeeded(ip, name)
     token, _csrf = await request.app.state.auth.new_session(user)
     target = safe_next(data.get("next")) or HOME[user.role]
     response = RedirectResponse(target, 303)

@@ -12,8 +12,6 @@ and failed logins are limited per client address and user name (``LoginLimiter``
 from __future__ import annotations
 
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from accounts.model import Perm, User
 from accounts.store import AuthStore, session_key
 from web.errors import ApiError
+from web.limits import client_address
 
 SESSION_COOKIE = "tongdai_session"
 LOGIN_CSRF_COOKIE = "tongdai_login_csrf"
@@ -131,57 +130,9 @@ def guard(*perms: Perm, api: bool) -> Callable[[Endpoint], Handler]:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "-"
-
-
-class LoginLimiter:
-    """At most ``max_failures`` failed logins per (address, name) in ``window_s`` seconds, and
-    ``max_per_ip`` per address whatever the name; then 429 until the oldest failure ages out."""
-
-    def __init__(
-        self,
-        max_failures: int = 5,
-        window_s: float = 300.0,
-        *,
-        max_per_ip: int = 50,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 100_000,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.max_per_ip = max_per_ip
-        self.clock = clock
-        self.max_keys = max_keys
-        self._fails: dict[tuple[str, str], deque[float]] = {}
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        q = self._fails.get(key)
-        if q is None:
-            return deque()
-        cutoff = self.clock() - self.window_s
-        while q and q[0] <= cutoff:
-            q.popleft()
-        if not q:
-            del self._fails[key]
-        return q
-
-    def retry_after(self, ip: str, name: str) -> float | None:
-        """Seconds to wait if this login attempt is refused now, else None."""
-        for key, limit in (((ip, name.lower()), self.max_failures), ((ip, ""), self.max_per_ip)):
-            q = self._recent(key)
-            if len(q) >= limit:
-                return max(1.0, q[0] + self.window_s - self.clock())
-        return None
-
-    def failed(self, ip: str, name: str) -> None:
-        if len(self._fails) >= self.max_keys:  # an attack with many names: forget the oldest
-            self._fails.pop(next(iter(self._fails)))
-        now = self.clock()
-        for key in ((ip, name.lower()), (ip, "")):
-            self._fails.setdefault(key, deque()).append(now)
-
-    def succeeded(self, ip: str, name: str) -> None:
-        self._fails.pop((ip, name.lower()), None)
+    """The client's address (through the configured reverse proxies: ``web.limits``)."""
+    deps = getattr(request.app.state, "deps", None)
+    return client_address(request, getattr(deps, "trusted_proxies", ()))
 
 
 def cookie_args(secure: bool, max_age: int | None) -> dict[str, Any]:
