@@ -336,7 +336,8 @@ _PJSIP_HEAD = """\
 ; Agents never call in: no "identify" section, identify_by = ip and max_contacts = 0, so no
 ; request from outside can be taken for an agent and nobody can register in their name.
 
-[agent-endpoint](!)
+; dead-call-timers (pjsip.conf, which includes this file): rtp_timeout and session timers
+[agent-endpoint](!,dead-call-timers)
 type = endpoint
 context = tongdai-agents
 disallow = all

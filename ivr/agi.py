@@ -9,6 +9,10 @@ Asterisk quirks this handles:
   *at any moment*, including between a command and its ``200`` reply. Treating that line as the
   reply shifts every later reply by one (panoramisk's defect); here it only sets a flag.
 - After a hang-up, commands answer ``511 Command Not Permitted on a dead channel``.
+- A caller hanging up *during* a command (keying a code in ``GET DATA``, waiting for a key,
+  a prompt playing) gets ``200 result=-1`` first and the ``HANGUP`` line only after it, and
+  ``-1`` also means "failed" (a missing prompt): a NOOP, answered after that line, tells the
+  two apart, so a hang-up is never taken for digits ``-1`` or for silence.
 - Error replies can span lines (``520-Invalid command syntax...`` ... ``520 End of proper usage.``).
 """
 
@@ -69,7 +73,8 @@ class AgiSession(Protocol):
 
     async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> tuple[str, bool]:
         """Play a prompt and collect up to ``max_digits`` keys ended by ``#``;
-        returns (digits, timed_out)."""
+        returns (digits, timed_out). A hang-up while keying raises AgiHangup (as every
+        method does when the caller hangs up), never returns digits."""
 
     async def record_file(
         self, path: str, fmt: str, escape: str, timeout_ms: int, silence_s: int
@@ -183,18 +188,34 @@ class AgiChannel:
 
     # --- AgiSession -------------------------------------------------------------------------
 
+    async def _check_failure(self, reply: AgiReply, what: str) -> bool:
+        """For a reply of ``result=-1``: raise AgiHangup if the caller hung up during the
+        command, else return True (the command failed, e.g. a missing prompt: logged)."""
+        if reply.result != "-1":
+            return False
+        if not self.hung_up:
+            await self.command("NOOP")  # allowed on a dead channel; answered after HANGUP
+        if self.hung_up:
+            raise AgiHangup(f"caller hung up during {what}")
+        log.warning("AGI %s failed on a live channel: %s", what, reply.raw)
+        return True
+
     async def stream_file(self, path: str, escape: str = DIGITS) -> str | None:
         reply = await self.command(f'STREAM FILE {_arg(path)} "{escape}"')
+        await self._check_failure(reply, "a prompt")
         return _digit(reply.int_result)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         reply = await self.command(
             f"WAIT FOR DIGIT {int(timeout_ms)}", timeout=timeout_ms / 1000 + self.command_timeout
         )
+        await self._check_failure(reply, "a wait for a key")
         return _digit(reply.int_result)
 
     async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> tuple[str, bool]:
         reply = await self.command(f"GET DATA {_arg(path)} {int(timeout_ms)} {int(max_digits)}")
+        if await self._check_failure(reply, "digit input"):
+            return "", True  # nothing keyed (the prompt could not play): as silence
         return reply.result, reply.data == "timeout"
 
     async def record_file(
@@ -204,6 +225,7 @@ class AgiChannel:
             f'RECORD FILE {_arg(path)} {fmt} "{escape}" {int(timeout_ms)} BEEP s={int(silence_s)}',
             timeout=timeout_ms / 1000 + self.command_timeout,
         )
+        await self._check_failure(reply, "a recording")
         return _digit(reply.int_result)
 
     async def set_variable(self, name: str, value: str) -> None:

@@ -5,7 +5,8 @@ Inputs are consumed one per read, in order:
 - ``"~5"``: key 5 pressed *while a prompt plays* (barge-in: ``stream_file`` returns it);
 - ``""``: silence (the read times out);
 - ``"H"``: the caller hangs up while the engine waits for input (the next read raises
-  ``AgiHangup``); ``"~H"``: hangs up while a prompt plays;
+  ``AgiHangup``); ``"~H"``: hangs up while a prompt plays; ``"12H"`` (``get_data``): keys 1
+  and 2, then hangs up before ``#`` (``AgiHangup``, as ``ivr.agi.AgiChannel`` raises it);
 - ``"rec"``: the caller speaks during ``record_file`` and presses ``#`` (a file is written).
 """
 
@@ -68,6 +69,9 @@ class FakeAgiSession:
         self._check()
         self.played.append(path)
         value = self._next().lstrip("~")
+        if value.endswith("H"):  # keyed part of a code, then hung up while keying
+            self.hung_up = True
+            raise AgiHangup("fake caller hung up while keying")
         if "#" in value:
             digits = value.split("#", 1)[0]
             return digits[:max_digits], False

@@ -1,8 +1,10 @@
 """``tongdai lab simulate``: simulated citizens call 1022 while simulated agents answer.
 
 Real SIP calls from SIPp (RFC 4733 keys, SIP INFO for dossier codes) against the lab's Asterisk;
-a SIPp UAS answers as every agent's phone. Callers follow a mix of realistic paths; the
-summary counts the tickets the calls left, by outcome and by category.
+a SIPp UAS answers as every agent's phone. Callers follow a mix of realistic paths; those who
+reach an agent keep pressing a score (2-5, never the callback key 1) until Asterisk hangs up,
+so the satisfaction survey after the agent hangs up hears one. The summary counts the tickets
+the calls left, by outcome and by category, and the scores.
 """
 
 from __future__ import annotations
@@ -57,18 +59,18 @@ BEHAVIOURS = [
             Keys("999999#"),
             Wait(3000),
             Key("0"),
-            ExpectHangup(120_000),
+            ExpectHangup(120_000, pressing="3"),
         ],
     ),
     Behaviour(
         "procedures: documents",
         0.15,
-        [Wait(GAP), Key("1"), Wait(GAP), Key("2"), ExpectHangup(120_000)],
+        [Wait(GAP), Key("1"), Wait(GAP), Key("2"), ExpectHangup(120_000, pressing="4")],
     ),
-    Behaviour("investment", 0.10, [Wait(GAP), Key("4"), ExpectHangup(120_000)]),
-    Behaviour("tourism", 0.05, [Wait(GAP), Key("5"), ExpectHangup(120_000)]),
-    Behaviour("postal delivery", 0.05, [Wait(GAP), Key("6"), ExpectHangup(120_000)]),
-    Behaviour("operator", 0.05, [Wait(GAP), Key("0"), ExpectHangup(120_000)]),
+    Behaviour("investment", 0.10, [Wait(GAP), Key("4"), ExpectHangup(120_000, pressing="5")]),
+    Behaviour("tourism", 0.05, [Wait(GAP), Key("5"), ExpectHangup(120_000, pressing="5")]),
+    Behaviour("postal delivery", 0.05, [Wait(GAP), Key("6"), ExpectHangup(120_000, pressing="4")]),
+    Behaviour("operator", 0.05, [Wait(GAP), Key("0"), ExpectHangup(120_000, pressing="2")]),
     Behaviour("hangs up in the menu", 0.10, [Wait(GAP), Key("1"), Wait(3000), HangUp()]),
     Behaviour(
         "leaves a complaint message",
@@ -148,4 +150,7 @@ def summary(results: list[tuple[str, SippResult]], tickets: list[Ticket]) -> lis
         ("by category", Counter(str(t.category) for t in tickets)),
     ):
         lines.append(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in counter.most_common()))
+    scores = [t.satisfaction for t in tickets if t.satisfaction is not None]
+    mean = f", mean {sum(scores) / len(scores):.2f}" if scores else ""
+    lines.append(f"  satisfaction scores: {len(scores)}{mean}")
     return lines

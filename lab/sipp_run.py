@@ -40,13 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from lab.keepalive_pcap import bye_wait_xml
 from lab.sipp_scenario import (
     ExpectHangup,
     HangUp,
+    Hold,
     Key,
     Keys,
     Speak,
     Step,
+    Vanish,
     Wait,
     build_caller_scenario,
 )
@@ -55,6 +58,7 @@ __all__ = [
     "AgentPhones",
     "ExpectHangup",
     "HangUp",
+    "Hold",
     "Key",
     "Keys",
     "RtpPacket",
@@ -62,6 +66,7 @@ __all__ = [
     "SippResult",
     "Speak",
     "Step",
+    "Vanish",
     "Wait",
     "build_caller_scenario",
     "run_callers",
@@ -373,7 +378,8 @@ class AgentPhones:
         faults = bool(self.slow_agents) or self.rtp_sink
         xml = (FAULTS_UAS_TEMPLATE if faults else UAS_TEMPLATE).read_text(encoding="utf-8")
         xml = xml.replace("{{ANSWER_AFTER_MS}}", str(max(1, self.answer_after_ms)))
-        xml = xml.replace("{{TALK_MS}}", str(max(1, self.talk_ms)))
+        talk = bye_wait_xml(self.talk_ms, prefix="talk", on_bye="11", on_timeout="20")
+        xml = xml.replace("{{TALK}}", talk)
         if faults:
             slow = "|".join(re.escape(a) for a in self.slow_agents) or "no-slow-agent-here"
             xml = xml.replace("{{SLOW_RE}}", slow)

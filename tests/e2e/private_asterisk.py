@@ -82,7 +82,9 @@ def _port_busy(port: int, kind: socket.SocketKind) -> bool:
 
 
 class PrivateAsterisk:
-    """Start/stop one private Asterisk; ``dialplan`` is the body of extensions.conf."""
+    """Start/stop one private Asterisk; ``dialplan`` is the body of extensions.conf.
+    ``endpoint_options`` are added to every endpoint (e.g. ``rtp_timeout = 30``);
+    ``moh`` gives it the lab's music on hold class ``default``."""
 
     def __init__(
         self,
@@ -91,8 +93,12 @@ class PrivateAsterisk:
         agents: dict[str, str] | None = None,
         sip_port: int = SIP_PORT,
         ami_port: int = AMI_PORT,
+        endpoint_options: str = "",
+        moh: bool = False,
     ) -> None:
         self.dialplan = dialplan
+        self.media = _ENDPOINT_MEDIA + (endpoint_options.strip() + "\n" if endpoint_options else "")
+        self.moh = moh
         self.agents = agents or {}
         self.sip_port = sip_port
         self.ami_port = ami_port
@@ -124,7 +130,8 @@ class PrivateAsterisk:
             + "".join(f"load = {m}.so\n" for m in MODULES),
             "logger.conf": "[general]\n[logfiles]\nmessages.log => notice,warning,error,dtmf\n",
             "rtp.conf": "[general]\nrtpstart = 30000\nrtpend = 34999\n",
-            "musiconhold.conf": "[general]\n",
+            "musiconhold.conf": "[general]\n"
+            + ("[default]\nmode = files\ndirectory = moh\n" if self.moh else ""),
             "manager.conf": (
                 f"[general]\nenabled = yes\nport = {self.ami_port}\nbindaddr = 127.0.0.1\n"
                 f"displayconnects = no\n\n[{self.ami_user}]\nsecret = {self.ami_secret}\n"
@@ -150,12 +157,12 @@ class PrivateAsterisk:
             "endpoint_identifier_order = ip,anonymous\nkeep_alive_interval = 0\n",
             "[transport-udp]\ntype = transport\nprotocol = udp\n"
             f"bind = 127.0.0.1:{self.sip_port}\n",
-            f"[anonymous]\ntype = endpoint\ncontext = {CALLER_CONTEXT}\n{_ENDPOINT_MEDIA}",
+            f"[anonymous]\ntype = endpoint\ncontext = {CALLER_CONTEXT}\n{self.media}",
         ]
         for name, contact in self.agents.items():
             parts.append(
                 f"[{name}]\ntype = endpoint\ncontext = {CALLER_CONTEXT}-agents\naors = {name}\n"
-                f"{_ENDPOINT_MEDIA}\n[{name}]\ntype = aor\ncontact = {contact}\n"
+                f"{self.media}\n[{name}]\ntype = aor\ncontact = {contact}\n"
             )
         return "\n".join(parts)
 

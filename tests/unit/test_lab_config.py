@@ -42,17 +42,27 @@ def parse(path: Path) -> list[Section]:
 
 
 def section(path: Path, name: str, kind: str | None = None) -> dict[str, list[str]]:
-    """Values of one section (with its templates' values first), keyed by option."""
+    """Values of one section (with its templates' values first, templates of templates
+    before them), keyed by option. Templates may come from a file that ``#include``s
+    ``path`` (pjsip.conf defines the template pjsip_agents.conf's agents inherit)."""
     found = parse(path)
-    by_name = {(n, t): lines for n, t, lines in found}
-    for n, spec, lines in found:
-        templates = [t for t in spec.split(",") if t and t != "!"]
+    includers = [
+        f for f in CONF.glob("*.conf") if f"#include {path.name}" in f.read_text(encoding="utf-8")
+    ]
+    known = [s for f in includers for s in parse(f)] + found
+
+    def values_of(spec: str, lines: list[tuple[str, str]]) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
-        for template in templates:
-            for key, value in next(v for (tn, _), v in by_name.items() if tn == template):
-                values.setdefault(key, []).append(value)
+        for template in (t for t in spec.split(",") if t and t != "!"):
+            tspec, tlines = next((t, v) for n, t, v in known if n == template and "!" in t)
+            for key, got in values_of(tspec, tlines).items():
+                values.setdefault(key, []).extend(got)
         for key, value in lines:
             values.setdefault(key, []).append(value)
+        return values
+
+    for n, spec, lines in found:
+        values = values_of(spec, lines)
         if n == name and (kind is None or values.get("type") == [kind]):
             return values
     raise AssertionError(f"no section [{name}] (type {kind}) in {path.name}")
@@ -161,6 +171,11 @@ def test_given_pjsip_conf_when_read_then_callers_are_anonymous_and_agents_not_id
     assert anonymous["dtmf_mode"] == ["rfc4733"]
     assert anonymous["direct_media"] == ["no"]
     assert anonymous["allow"] == ["ulaw,alaw"]
+    # a caller whose network dropped (no BYE) is cut after 30 s without media
+    dead_calls = {"rtp_timeout": ["30"], "rtp_timeout_hold": ["300"], "timers": ["always"]}
+    assert {k: anonymous[k] for k in dead_calls} == dead_calls
+    citizens = section(CONF / "pjsip.conf", "citizens", "endpoint")
+    assert {k: citizens[k] for k in dead_calls} == dead_calls
 
     agents = CONF / "pjsip_agents.conf"
     types = {value for _, _, lines in parse(agents) for key, value in lines if key == "type"}
@@ -169,6 +184,7 @@ def test_given_pjsip_conf_when_read_then_callers_are_anonymous_and_agents_not_id
         endpoint = section(agents, f"agent{n}", "endpoint")
         assert endpoint["context"] == ["tongdai-agents"]
         assert endpoint["identify_by"] == ["ip"]
+        assert {k: endpoint[k] for k in dead_calls} == dead_calls
         aor = section(agents, f"agent{n}", "aor")
         assert aor["contact"] == [f"sip:agent{n}@127.0.0.1:5080"]
         assert aor["max_contacts"] == ["0"]
