@@ -1,17 +1,18 @@
 """``tongdai bench``: benchmarks; ``tongdai bench reports`` times the manager reports,
-``tongdai bench acd`` runs the same SIPp load through our ACD and through app_queue."""
+``tongdai bench acd`` runs the same SIPp load through our ACD and through app_queue,
+``tongdai bench ivr`` the same journeys through our IVR and a plain dialplan IVR."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from bench import acd_bench
+from bench import acd_bench, ivr_bench
 from bench.reports_bench import add_arguments, cmd_bench_reports
 
 
 def register(sub: Any) -> None:
-    """Add ``bench reports`` and ``bench acd`` to the ``tongdai`` command."""
+    """Add ``bench reports``, ``bench acd`` and ``bench ivr`` to the ``tongdai`` command."""
     parser: argparse.ArgumentParser = sub.add_parser("bench", help="benchmarks")
     commands = parser.add_subparsers(dest="bench_command", required=True)
     reports = commands.add_parser(
@@ -31,3 +32,13 @@ def register(sub: Any) -> None:
     )
     acd_bench.add_arguments(acd)
     acd.set_defaults(func=acd_bench.cmd_bench_acd)
+    ivr = commands.add_parser(
+        "ivr",
+        help="our IVR against a plain dialplan IVR: the 1022 menu under SIPp load, JSON report",
+        description="Run --concurrent SIPp callers through the published mix of journeys in "
+        "the real 1022 menu, in our FastAGI IVR and in a plain dialplan IVR of the same menu, "
+        "each on a fresh lab Asterisk with SIPp agent phones; print reaction time to a key, "
+        "calls completed/failed, tickets checked, CPU and RSS per process, and ratios.",
+    )
+    ivr_bench.add_arguments(ivr)
+    ivr.set_defaults(func=ivr_bench.cmd_bench_ivr)

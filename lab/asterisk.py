@@ -37,7 +37,9 @@ ASTERISK_BIN = "/usr/sbin/asterisk"
 #: what /proc/PID/cmdline must contain for a process to count as the lab's Asterisk
 MARKERS = (ASTERISK_BIN, ASTERISK_CONF)
 MANAGER_INCLUDE = "manager_tongdai.conf"
-AMI_READ = "system,call,agent,user,dtmf,reporting,originate"
+#: dialplan and agi: only `tongdai bench ivr` reads them (Newexten, AGIExecStart); the engine
+#: asks Asterisk (AMI Filter) for the events it uses and never sees them
+AMI_READ = "system,call,agent,user,dtmf,reporting,originate,dialplan,agi"
 AMI_WRITE = "system,call,agent,user,command,reporting,originate"
 BOOT_TIMEOUT = 60.0
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
