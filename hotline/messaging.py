@@ -23,6 +23,10 @@ from channels.facebook.routes import facebook_routes
 from channels.facebook.sender import FacebookSender
 from channels.facebook.settings import FacebookSettings
 from channels.outbound import window_open
+from channels.webchat.events import parse_webchat
+from channels.webchat.routes import Webchat, webchat_routes
+from channels.webchat.settings import WebchatSettings
+from channels.webchat.wiring import build_webchat, connect
 from channels.zalo.events import parse_zalo
 from channels.zalo.routes import zalo_routes
 from channels.zalo.sender import ZaloSender
@@ -67,6 +71,8 @@ class Messaging:
     closables: list[Closable] = field(default_factory=list)
     #: extra tasks a channel needs (the email reader, ...), run beside the core's
     tasks: list[Callable[[], Any]] = field(default_factory=list)
+    #: the portal's live chat, when ``[channels.webchat]`` is configured
+    webchat: Webchat | None = None
 
     async def run(self) -> None:
         """Deliver replies, process journaled events, replay the event spool; until cancelled."""
@@ -128,6 +134,14 @@ def build_messaging(
         parsers[Channel.FACEBOOK] = parse_facebook
         routes += facebook_routes(fcfg, journal)
         closables.append(fb)
+    chat: Webchat | None = None
+    if "webchat" in ch.tables:
+        wcfg = WebchatSettings.from_table(source, ch.tables["webchat"])
+        chat, senders[Channel.WEBCHAT] = build_webchat(
+            wcfg, conv, journal, home_path(settings.database.state_dir)
+        )
+        parsers[Channel.WEBCHAT] = parse_webchat
+        routes += webchat_routes(chat)
     outbox = Outbox(
         tickets,
         conv,
@@ -150,6 +164,8 @@ def build_messaging(
         queue_of=queue_of or (lambda category: category),
     )
     processor = JournalProcessor(journal.inner, parsers, inbox)
+    if chat is not None:
+        connect(chat, conv, inbox, outbox)
     return Messaging(
         tickets=tickets,
         conversations=conv,
@@ -161,6 +177,7 @@ def build_messaging(
         canned=CannedAnswers(engine),
         routes=routes,
         closables=closables,
+        webchat=chat,
     )
 
 

@@ -35,6 +35,7 @@ from tongdai.settings import Settings, home_path
 from web.announce import SqlAnnouncer
 from web.app import WebDeps, create_app
 from web.control import AcdControl, DistributorControl, NullControl
+from web.conversations import ConversationDeps
 from web.limits import LoginLimiter, MemoryLimiter, RedisLimiter, parse_proxies
 from web.live import LiveHub
 
@@ -153,6 +154,7 @@ def engine_web(
     metrics: Metrics | None = None,
     calls_in_ivr: Callable[[], int] | None = None,
     routes: list[BaseRoute] | None = None,
+    conversations: ConversationDeps | None = None,
 ) -> Starlette:
     """The web app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
     listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
@@ -193,5 +195,6 @@ def engine_web(
         session_ttl=timedelta(hours=settings.web.session_hours),
         calls_in_ivr=calls_in_ivr,
         extra_routes=list(routes or []),
+        conversations=conversations,
     )
     return create_app(deps)

@@ -45,6 +45,7 @@ from tongdai.health import Health
 from tongdai.settings import Settings, home_path, load_settings
 from web.app import listen
 from web.app import serve as serve_web
+from web.conversations import ConversationDeps
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,13 @@ async def run_engine(
                 metrics=metrics,
                 calls_in_ivr=lambda: scripts.running("ivr"),
                 routes=messaging.routes,
+                conversations=ConversationDeps(
+                    messaging.conversations,
+                    messaging.outbox,
+                    messaging.canned,
+                    messaging.files,
+                    inbox=messaging.inbox,
+                ),
             )
             web_sock = listen(settings.web.host, settings.web.port)  # a taken port fails now
         agi.COMMAND_OBSERVERS.append(metrics.fastagi_command)

@@ -5,6 +5,7 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /admin/users  accounts (administrators)                               web.pages_users
     /api/v1/...  REST JSON (OpenAPI at /api/v1/openapi.json)              web.api
     /live        server-sent events (wallboard, console)                  web.live
+    /console/conversations, /api/conversations  messages on every channel  web.conversations
     /metrics     Prometheus (the engine's ``MetricsView``)                hotline.metrics
     /recordings/{name}.wav  callers' messages, to logged-in users only
     /static/...  CSS and the one small script
@@ -45,7 +46,7 @@ from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import StoreError, TongdaiError
 from tongdai.settings import home_path
-from web import api, pages, pages_tickets, pages_users, stats
+from web import api, conversations, pages, pages_tickets, pages_users, stats
 from web.announce import Announcer, SqlAnnouncer
 from web.control import AcdControl, NullControl
 from web.errors import ApiError, error_response
@@ -109,6 +110,8 @@ class WebDeps:
     ping_s: float = 15.0
     #: routes the engine adds (the channels' webhooks); they do their own authentication
     extra_routes: list[BaseRoute] = field(default_factory=list)
+    #: the message channels for the agents' conversation pages (None: those answer 503)
+    conversations: conversations.ConversationDeps | None = None
 
 
 def _wants_json(request: Request) -> bool:
@@ -217,6 +220,7 @@ def create_app(deps: WebDeps) -> Starlette:
             *pages.routes(),
             *pages_tickets.routes(),
             *pages_users.routes(),
+            *conversations.routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
@@ -284,7 +288,8 @@ async def serve(
         host=host,
         port=port,
         lifespan="on",
-        ws="none",
+        ws="websockets",  # the web chat's sockets (/chat/ws)
+        ws_max_size=1 << 20,
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,

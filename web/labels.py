@@ -68,8 +68,10 @@ DONE = {
     "user_disabled": "Đã khoá tài khoản (các phiên đăng nhập của tài khoản đã kết thúc).",
     "user_enabled": "Đã mở khoá tài khoản.",
     "password_reset": "Đã đặt lại mật khẩu (các phiên đăng nhập của tài khoản đã kết thúc).",
+    "merged": "Đã gộp người liên hệ.",
 }
 FAILED = {
+    "unknown_contact": "Không có người liên hệ này (hoặc đã được gộp).",
     "illegal_transition": "Không thể chuyển sang trạng thái này lúc này.",
     "illegal_status": "Không thể chuyển phiếu sang trạng thái này.",
     "forbidden": "Bạn không có quyền làm việc này.",
@@ -130,6 +132,21 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{vn_number(value * 100, 1)} %"
 
 
+CHANNELS = {
+    "voice": "Điện thoại",
+    "email": "Email",
+    "webchat": "Chat trên cổng",
+    "zalo": "Zalo",
+    "facebook": "Facebook",
+}
+DELIVERY = {
+    "received": "đã nhận",
+    "pending": "đang gửi",
+    "sent": "đã gửi",
+    "failed": "gửi không được",
+}
+
+
 def labels_data(categories: dict[str, str]) -> dict[str, Any]:
     """The labels the page's script needs (``{{ labels | tojson }}`` in the base template)."""
     return {
@@ -140,4 +157,6 @@ def labels_data(categories: dict[str, str]) -> dict[str, Any]:
         "statuses": STATUSES,
         "categories": categories,
         "spy_modes": SPY_MODES,
+        "channels": CHANNELS,
+        "delivery": DELIVERY,
     }
