@@ -288,7 +288,7 @@ async def serve(
         host=host,
         port=port,
         lifespan="on",
-        ws="websockets",  # the web chat's sockets (/chat/ws)
+        ws="websockets-sansio",  # the web chat's sockets (/chat/ws)
         ws_max_size=1 << 20,
         access_log=False,
         log_level="warning",

@@ -5,7 +5,8 @@ the chat open in several tabs). ``push`` hands an event to every one of them at 
 blocking: a socket too slow to keep up is dropped and the browser reconnects).
 
 ``WebchatSender`` is the outbox's ``ChannelSender`` for ``webchat``: an agent's or the bot's
-reply is pushed to the visitor's open sockets (SENT); a visitor with no page open is told
+reply is pushed to the visitor's open sockets (SENT; also for a visitor polling the HTTP
+fallback, who reads it on their next poll); a visitor with no page open is told
 later: RETRY (the outbox keeps it ``pending``), and when the visitor comes back the socket asks
 the outbox to deliver what is pending at once (``WebchatHub.on_return``).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 QUEUE_SIZE = 256
+#: a visitor on the HTTP fallback who asked this recently still reads what is sent
+POLL_GRACE_S = 15.0
 
 
 def message_event(m: Message) -> Event:
@@ -47,6 +51,21 @@ class WebchatHub:
         self._sockets: dict[str, set[asyncio.Queue[Event | None]]] = {}
         #: called when a visitor opens a socket (the outbox delivers what waits for them)
         self.on_return: Callable[[str], Awaitable[None]] | None = None
+        #: visitors on the HTTP fallback: when they last asked (monotonic seconds)
+        self._polled: dict[str, float] = {}
+
+    def mark_polled(self, visitor: str) -> None:
+        """A visitor without a socket read the conversation over HTTP: replies count as
+        delivered while they keep polling (every few seconds)."""
+        now = time.monotonic()
+        if len(self._polled) > 10_000:
+            self._polled = {v: t for v, t in self._polled.items() if now - t < POLL_GRACE_S}
+        self._polled[visitor] = now
+
+    def reachable(self, visitor: str) -> bool:
+        """An open socket, or polling over HTTP lately."""
+        at = self._polled.get(visitor)
+        return self.connected(visitor) or (at is not None and time.monotonic() - at < POLL_GRACE_S)
 
     @property
     def sockets(self) -> int:
@@ -105,7 +124,7 @@ class WebchatSender:
             "at": utcnow().isoformat(),
             "files": [a.filename for a in message.attachments],
         }
-        if self.hub.push(visitor, event):
+        if self.hub.push(visitor, event) or self.hub.reachable(visitor):
             return SendResult(SendStatus.SENT, external_id=f"webchat.{message.message_id}")
         return SendResult(
             SendStatus.RETRY,

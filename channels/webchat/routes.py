@@ -302,6 +302,7 @@ def webchat_routes(chat: Webchat) -> list[BaseRoute]:
                 visitor = found
             ip = request.client.host if request.client else "-"
             ack = await _keep(chat, visitor, ip, doc)
+            chat.hub.mark_polled(visitor)
         except Refused as r:
             return _refused(r)
         return JSONResponse({**ack, "token": token, "visitor": visitor})
@@ -314,6 +315,9 @@ def webchat_routes(chat: Webchat) -> list[BaseRoute]:
         visitor = chat.tokens.visitor(request.headers.get("x-visitor-token"))
         if visitor is None:
             return _refused(Refused("bad_token", 401))
+        chat.hub.mark_polled(visitor)
+        if chat.hub.on_return is not None:
+            await chat.hub.on_return(visitor)  # replies waiting: sent now, read next poll
         messages = await chat.history(visitor)
         return JSONResponse({"type": "history", "messages": history_events(messages)})
 
