@@ -1,0 +1,162 @@
+"""In a real browser (Debian's Chromium, driven by Playwright), two pages: a citizen on the
+portal's chat (/chat) asks for an agent; the agent, logged into the console, sees the
+conversation, answers with a canned answer; the citizen's page shows the reply, and the
+citizen's next message shows on the agent's page. Times are measured and printed; what a
+citizen types stays text on the agent's page. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.chat_rig import ChatRig, chat_rig
+from tickets.model import Status
+from tongdai.settings import PROJECT_HOME
+from web.app import listen, serve
+
+pytestmark = pytest.mark.browser
+playwright = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARTIFACTS = PROJECT_HOME / "tests" / "artifacts"
+CANNED = "Tổng đài 1022 làm việc từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu."
+
+
+@dataclass
+class Site:
+    rig: ChatRig
+    url: str
+    browser: Any
+
+    async def page(self, width: int = 1300, height: int = 900) -> Any:
+        context = await self.browser.new_context(
+            viewport={"width": width, "height": height}, locale="vi-VN"
+        )
+        return await context.new_page()
+
+    async def agent(self, who: str) -> Any:
+        page = await self.page()
+        await page.goto(f"{self.url}/login")
+        await page.fill("input[name=name]", who)
+        await page.fill("input[name=password]", self.rig.web.accounts[who].password)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state("domcontentloaded")
+        return page
+
+
+@pytest.fixture
+async def site(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIterator[Site]:
+    if not HAVE_CHROMIUM:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    async with chat_rig(make_db_url("sqlite"), tmp_path, lifespan=False) as rig:
+        await rig.canned.save("Giờ làm việc", CANNED, by="giamsat")
+        sock = listen("127.0.0.1", 0)
+        stop, ready = asyncio.Event(), asyncio.Event()
+        server = asyncio.create_task(serve(rig.app, sock, stop, ready=ready))
+        await asyncio.wait_for(ready.wait(), 5)
+        try:
+            async with playwright.async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=str(CHROMIUM), args=ARGS, headless=True
+                )
+                try:
+                    yield Site(rig, f"http://127.0.0.1:{sock.getsockname()[1]}", browser)
+                finally:
+                    await browser.close()
+        finally:
+            stop.set()
+            await asyncio.wait_for(server, 10)
+
+
+async def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+async def test_given_a_citizen_on_the_chat_when_an_agent_answers_canned_then_each_sees_it(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    citizen = await site.page(400, 700)
+    await citizen.goto(f"{site.url}/chat")
+    await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
+    await citizen.fill("#text", "Cho tôi hỏi giờ làm việc của tổng đài")
+    await citizen.press("#text", "Enter")
+    # the acknowledgement with the ticket code, then the bot's help
+    ack = citizen.locator("#log li.out", has_text="1022-")
+    await ack.wait_for(timeout=5000)
+    await citizen.click("#btn-agent")  # "Gặp tổng đài viên"
+    await citizen.locator("#log li.out", has_text="chuyển đến tổng đài viên").wait_for(timeout=5000)
+    code = next(w for w in (await ack.inner_text()).split() if w.startswith("1022-")).rstrip(".")
+
+    agent = await site.agent("tdv101")
+    await agent.goto(f"{site.url}/console/conversations")
+    row = agent.locator(f'#conv-mine tr[data-code="{code}"]')
+    await row.wait_for(timeout=5000)
+    assert "Chat trên cổng" in await row.inner_text()
+    await row.locator("a").click()
+    await agent.wait_for_selector("#reply-form")
+    assert "Cho tôi hỏi giờ làm việc" in await agent.inner_text("#messages")
+    await asyncio.sleep(0.3)  # the page's long poll is in place (it only waits for changes)
+
+    await agent.select_option("#canned", label="Giờ làm việc")
+    await agent.click("#btn-canned")
+    assert await agent.input_value("#reply") == CANNED
+    began = time.perf_counter()
+    await agent.click("#btn-reply")
+    await citizen.locator("#log li.out", has_text=CANNED).wait_for(timeout=3000)
+    to_citizen_s = time.perf_counter() - began
+    sent = agent.locator("#messages li[data-dir=out][data-delivery=sent]", has_text=CANNED)
+    await sent.wait_for(timeout=3000)
+    assert "đã gửi" in await sent.inner_text()
+
+    evil = "<img src=x onerror=\"document.title='pwned'\">Cảm ơn"
+    began = time.perf_counter()
+    await citizen.fill("#text", evil)
+    await citizen.press("#text", "Enter")
+    await agent.locator("#messages li[data-dir=in]", has_text="Cảm ơn").wait_for(timeout=3000)
+    to_agent_s = time.perf_counter() - began
+    assert evil in await agent.inner_text("#messages")
+    assert await agent.locator("#messages img").count() == 0
+    assert await citizen.locator("#log img").count() == 0
+    assert await agent.title() != "pwned" and await citizen.title() != "pwned"
+    await _shot(citizen, "webchat-citizen.png")
+    await _shot(agent, "webchat-console.png")
+    with capsys.disabled():
+        print(f"\nbrowser: agent's reply on the citizen's page {to_citizen_s * 1000:.0f} ms, "
+              f"citizen's message on the agent's page {to_agent_s * 1000:.0f} ms")  # fmt: skip
+    assert to_citizen_s < 1.0 and to_agent_s < 1.0
+
+
+async def test_given_a_resolved_conversation_when_the_agent_replies_then_the_page_says_why(
+    site: Site,
+) -> None:
+    """A reply the server refuses shows its reason next to the reply box; nothing is sent."""
+    citizen = await site.page(400, 700)
+    await citizen.goto(f"{site.url}/chat")
+    await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
+    await citizen.click("#btn-agent")
+    ack = citizen.locator("#log li.out", has_text="1022-")
+    await ack.wait_for(timeout=5000)
+    code = next(w for w in (await ack.inner_text()).split() if w.startswith("1022-")).rstrip(".")
+    agent = await site.agent("tdv101")
+    await agent.goto(f"{site.url}/console/conversations/{code}")
+    await agent.wait_for_selector("#reply-form")
+    # resolved by a supervisor meanwhile (the agent's page still has the reply box)
+    await site.rig.web.deps.tickets.set_status(code, Status.RESOLVED, by="giamsat")
+    before = len(await site.rig.conv.messages(code))
+    await agent.fill("#reply", "Trả lời sau khi đã giải quyết")
+    await agent.click("#btn-reply")
+    status = agent.locator("#reply-status[data-state=refused]")
+    await status.wait_for(timeout=3000)
+    assert "đã giải quyết" in await status.inner_text()
+    assert len(await site.rig.conv.messages(code)) == before
