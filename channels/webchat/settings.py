@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 
 from channels.webhooks import channel_fields, secret_field
 
-ORIGIN_RE = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$")
+ORIGIN_RE = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?)$")
 
 
 @dataclass(frozen=True)
