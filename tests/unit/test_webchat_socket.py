@@ -20,10 +20,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from bench.chat_rig import ChatRig, chat_rig
+from bench.chat_rig import ChatRig, OneAgentRouting, chat_rig
 from channels.webchat.settings import WebchatSettings
 from tickets.messages import Delivery, Direction
-from tickets.model import Channel
+from tickets.model import Channel, Outcome
 from web.app import listen, serve
 
 PORTAL = "https://portal.example"
@@ -49,8 +49,10 @@ class Site:
         )
 
 
-async def _site(db_url: str, tmp: Path, cfg: WebchatSettings | None = None) -> AsyncIterator[Site]:
-    async with chat_rig(db_url, tmp, cfg=cfg, lifespan=False) as rig:
+async def _site(
+    db_url: str, tmp: Path, cfg: WebchatSettings | None = None, routing: Any = None
+) -> AsyncIterator[Site]:
+    async with chat_rig(db_url, tmp, cfg=cfg, routing=routing, lifespan=False) as rig:
         sock = listen("127.0.0.1", 0)
         stop, ready = asyncio.Event(), asyncio.Event()
         server = asyncio.create_task(serve(rig.app, sock, stop, ready=ready))
@@ -82,6 +84,13 @@ async def strict(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIter
 _BACKLOG: weakref.WeakKeyDictionary[ClientConnection, list[dict[str, Any]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+@pytest.fixture
+async def nobody(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIterator[Site]:
+    """A site where no agent is logged in."""
+    async for s in _site(make_db_url("sqlite"), tmp_path, routing=OneAgentRouting(None)):
+        yield s
 
 
 async def _recv(
@@ -373,3 +382,17 @@ async def test_the_chat_page_may_be_framed_by_the_portal_only_and_loads_no_inlin
         )
         assert (await c.get("/chat/../app.py")).status_code == 404
         assert (await c.get("/chat/nothing.js")).status_code == 404
+
+
+async def test_given_nobody_on_duty_when_a_visitor_asks_for_an_agent_then_a_message_is_left(
+    nobody: Site,
+) -> None:
+    async with await nobody.connect() as ws:
+        _, visitor, _ = await _hello(ws)
+        await ws.send(_msg("n1", "Gặp tổng đài viên"))
+        code = await _code_of(nobody.rig, visitor)
+        await _recv(ws, "message", dir="out")  # the code
+        offline = await _recv(ws, "message", dir="out")
+        assert "không có tổng đài viên" in offline["text"].lower() and code in offline["text"]
+    t = await nobody.rig.web.deps.tickets.get(code)
+    assert t is not None and t.outcome is Outcome.MESSAGE_LEFT
