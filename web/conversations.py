@@ -12,6 +12,7 @@
     GET  /api/conversations/{code}/messages      the conversation (``?after=ID&wait=S``)
     POST /api/conversations/{code}/messages      {"text"}: a reply through ``Outbox.reply``
     GET  /api/canned                             the canned answers
+    POST /api/canned, DELETE /api/canned/{id}    supervisors: add, change, remove one
     POST /api/contacts/merge                     {"keep", "merge"}: supervisors
 
 Every route needs a login and the console permission (agents, supervisors, admins). A reply
@@ -311,6 +312,35 @@ async def api_canned(request: Request, p: Principal) -> Response:
     )  # fmt: skip
 
 
+@guard(P.TICKETS_WRITE_ALL, api=True)
+async def api_canned_save(request: Request, p: Principal) -> Response:
+    """Supervisors add (no ``id``) or change (``id``) a canned answer."""
+    d = _deps(request)
+    body = await v.json_object(request)
+    v.no_unknown(body, {"id", "title", "body", "category"})
+    title = v.text(body.get("title"), "title", max_len=200)
+    text = v.text(body.get("body"), "body", max_len=4000, multiline=True)
+    category = v.opt_text(body.get("category"), "category", max_len=64)
+    cid = body.get("id")
+    if cid is not None and (not isinstance(cid, int) or isinstance(cid, bool)):
+        raise v.invalid("id", "expected a whole number")
+    try:
+        saved = await d.canned.save(title, text, by=p.user.name, category=category, id=cid)
+    except ValueError as exc:
+        raise v.invalid("title/body", str(exc)) from None
+    except KeyError:
+        raise ApiError(404, "not_found", f"no canned answer {cid}") from None
+    return JSONResponse({"id": saved}, 201 if cid is None else 200)
+
+
+@guard(P.TICKETS_WRITE_ALL, api=True)
+async def api_canned_delete(request: Request, p: Principal) -> Response:
+    d = _deps(request)
+    cid = v.integer(request.path_params["id"], "id", default=0, lo=1, hi=2**62)
+    await d.canned.delete(cid)
+    return Response(status_code=204)
+
+
 async def _merge(d: ConversationDeps, keep: Any, merge: Any) -> Contact:
     if not isinstance(keep, int) or not isinstance(merge, int) or isinstance(keep, bool):
         raise v.invalid("keep/merge", "expected contact ids (whole numbers)")
@@ -413,5 +443,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/conversations", api_list, methods=["GET"]),
         Route("/api/conversations/{code}/messages", api_messages, methods=["GET", "POST"]),
         Route("/api/canned", api_canned, methods=["GET"]),
+        Route("/api/canned", api_canned_save, methods=["POST"]),
+        Route("/api/canned/{id}", api_canned_delete, methods=["DELETE"]),
         Route("/api/contacts/merge", api_merge, methods=["POST"]),
     ]

@@ -216,10 +216,30 @@ async def test_given_a_waiting_page_when_the_citizen_writes_then_the_long_poll_a
         assert [x["code"] for x in lists["mine"]] == [code]
 
 
-async def test_given_canned_answers_then_agents_read_them(rig: ChatRig) -> None:
-    await rig.canned.save("Giờ làm việc", "Tổng đài làm việc từ 7 giờ 30.", by="giamsat")
+async def test_given_canned_answers_then_supervisors_edit_them_and_agents_read_them(
+    rig: ChatRig,
+) -> None:
+    async with api(rig, "giamsat") as c:
+        r = await c.post("/api/canned", json={"title": "Giờ", "body": "Từ 7 giờ."})
+        assert r.status_code == 201
+        cid = r.json()["id"]
+        change = {"id": cid, "title": "Giờ làm việc", "body": "Tổng đài làm việc từ 7 giờ 30."}
+        r = await c.post("/api/canned", json=change)
+        assert r.status_code == 200
+        gone = await c.post("/api/canned", json={"title": "Tạm", "body": "Xoá sau"})
+        assert (await c.delete(f"/api/canned/{gone.json()['id']}")).status_code == 204
+        for body in (
+            {"title": "", "body": "x"},
+            {"title": "x"},
+            {"id": "1", "title": "x", "body": "y"},
+        ):
+            assert (await c.post("/api/canned", json=body)).status_code == 422
+        assert (
+            await c.post("/api/canned", json={"id": 999, "title": "x", "body": "y"})
+        ).status_code == 404
     async with api(rig, "tdv101") as c:
         d = (await c.get("/api/canned")).json()
+        assert (await c.post("/api/canned", json={"title": "a", "body": "b"})).status_code == 403
     assert [(x["title"], x["body"]) for x in d["canned"]] == [
         ("Giờ làm việc", "Tổng đài làm việc từ 7 giờ 30.")
     ]
