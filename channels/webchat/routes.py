@@ -237,6 +237,7 @@ def webchat_routes(chat: Webchat) -> list[BaseRoute]:
                 return
             q = chat.hub.attach(visitor)
             writer = asyncio.create_task(_writer(ws, q), name=f"webchat-{visitor}")
+            writer.add_done_callback(_settled)
             if chat.hub.on_return is not None:
                 try:
                     await chat.hub.on_return(visitor)
@@ -370,6 +371,12 @@ async def _hello(ws: WebSocket, chat: Webchat) -> str | None:
         history = []
     await ws.send_text(json.dumps({"type": "history", "messages": history}, ensure_ascii=False))
     return visitor
+
+
+def _settled(task: asyncio.Task[None]) -> None:
+    """A socket's writer ended: a send to a socket already gone is expected, not an error."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("webchat: writer ended: %r", task.exception())
 
 
 def _refused(r: Refused) -> Response:

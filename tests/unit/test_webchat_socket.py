@@ -396,3 +396,25 @@ async def test_given_nobody_on_duty_when_a_visitor_asks_for_an_agent_then_a_mess
         assert "không có tổng đài viên" in offline["text"].lower() and code in offline["text"]
     t = await nobody.rig.web.deps.tickets.get(code)
     assert t is not None and t.outcome is Outcome.MESSAGE_LEFT
+
+
+async def test_given_a_visitor_whose_network_drops_then_the_socket_is_forgotten(
+    site: Site,
+) -> None:
+    ws = await site.connect()
+    token, visitor, _ = await _hello(ws)
+    await ws.send(_msg("d1", "Xin chào"))
+    await _recv(ws, "ack", cid="d1")
+    code = await _code_of(site.rig, visitor)
+    assert site.rig.chat.hub.connected(visitor)
+    ws.transport.abort()  # no closing handshake: the network went away
+
+    async def forgotten() -> bool:
+        return not site.rig.chat.hub.connected(visitor)
+
+    await _until(forgotten)
+    async with await site.connect() as again:
+        _, same, history = await _hello(again, token)
+        assert same == visitor and history[0]["text"] == "Xin chào"
+        await site.rig.outbox.reply(code, "Chúng tôi vẫn ở đây", author_id="agent101")
+        await _recv(again, "message", text="Chúng tôi vẫn ở đây")
