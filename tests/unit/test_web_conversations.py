@@ -297,3 +297,28 @@ async def test_a_reply_to_a_visitor_on_the_page_is_sent_and_shown_sent(rig: Chat
     finally:
         rig.chat.hub.detach(visitor, q)
     assert timedelta(0) <= datetime.now(UTC) - ms[-1].at < timedelta(seconds=5)
+
+
+async def test_the_merge_button_merges_for_a_supervisor(rig: ChatRig) -> None:
+    chat = await _handed_over(rig)
+    mail = await _chat(rig, "dan@example.vn", "Hỏi qua thư", "<m2@example.vn>",
+                       channel=Channel.EMAIL, kind=IdentityKind.EMAIL)  # fmt: skip
+    other = (await rig.web.deps.tickets.get(mail)).contact_id  # type: ignore[union-attr]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=rig.app), base_url="http://t"
+    ) as c:
+        csrf = await login(c, "giamsat", rig.web.accounts["giamsat"].password)
+        page = await c.get(f"/console/conversations/{chat}")
+        assert 'id="merge-form"' in page.text
+        url = f"/console/conversations/{chat}/merge"
+        r = await c.post(url, data={"csrf": csrf, "merge": "abc"})
+        assert r.status_code == 303 and "err=invalid_input" in r.headers["location"]
+        r = await c.post(url, data={"csrf": csrf, "merge": str(other)})
+        assert r.status_code == 303 and r.headers["location"].endswith("ok=merged")
+        done = await c.get(r.headers["location"])
+        assert "Đã gộp người liên hệ." in done.text and mail in done.text
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=rig.app), base_url="http://t"
+    ) as c:
+        await login(c, "tdv101", rig.web.accounts["tdv101"].password)
+        assert 'id="merge-form"' not in (await c.get(f"/console/conversations/{chat}")).text
