@@ -142,6 +142,8 @@ def message_json(code: str, m: Message) -> dict[str, Any]:
         "at": _iso(m.at),
         "delivery": m.delivery.value,
         "delivery_error": m.delivery_error,
+        #: how the citizen asked to be reached (the web chat's optional field), as typed
+        "reach": m.meta.get("reach"),
         "attachments": [
             {
                 "name": a.filename,

@@ -418,3 +418,18 @@ async def test_given_a_visitor_whose_network_drops_then_the_socket_is_forgotten(
         assert same == visitor and history[0]["text"] == "Xin chào"
         await site.rig.outbox.reply(code, "Chúng tôi vẫn ở đây", author_id="agent101")
         await _recv(again, "message", text="Chúng tôi vẫn ở đây")
+
+
+async def test_given_a_name_and_a_phone_then_the_agent_sees_them(site: Site) -> None:
+    async with await site.connect() as ws:
+        _, visitor, _ = await _hello(ws)
+        await ws.send(_msg("r1", "Xin gọi lại", name="Nguyễn Thị Lan", reach="0905 123 456"))
+        await _recv(ws, "ack", cid="r1")
+        code = await _code_of(site.rig, visitor)
+        await _recv(ws, "message", dir="out")
+    t = await site.rig.web.deps.tickets.get(code)
+    assert t is not None and t.contact_id is not None
+    contact = await site.rig.conv.get_contact(t.contact_id)
+    assert contact is not None and contact.name == "Nguyễn Thị Lan"
+    first = (await site.rig.conv.messages(code))[0]
+    assert first.meta["reach"] == "0905 123 456"

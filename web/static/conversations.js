@@ -82,6 +82,7 @@
       }
       li.appendChild(head);
       li.appendChild(el("span", "body", m.text));
+      if (m.reach) { li.appendChild(el("span", "who", "Liên hệ: " + m.reach)); }
       (m.attachments || []).forEach(function (a) {
         var link = el("a", "file", "📎 " + a.name); link.href = a.url; li.appendChild(link);
       });

@@ -88,6 +88,9 @@
   function send(value) {
     var v = value.trim(); if (!v) { return; }
     var msg = { type: "message", cid: newId(), text: v, website: form.elements.website.value };
+    var name = form.elements.name.value.trim(), reach = form.elements.reach.value.trim();
+    if (name) { msg.name = name; }
+    if (reach) { msg.reach = reach; }
     show({ key: msg.cid, dir: "in", text: v });
     if (open && ws) { ws.send(JSON.stringify(msg)); }
     else if (polling) { post(msg); }
