@@ -217,6 +217,8 @@ async def _ticket(d: ConversationDeps, request: Request, code: str) -> Ticket:
 async def _conversation(
     d: ConversationDeps, request: Request, t: Ticket, after: int = 0
 ) -> dict[str, Any]:
+    # the version first: a change landing while we read is then newer than what we answer
+    version = d.feed.of(t.code)
     msgs = await d.conv.messages(t.code)
     contact = await d.conv.get_contact(t.contact_id) if t.contact_id is not None else None
     earlier = await d.conv.contact_tickets(contact.id, 50) if contact is not None else []
@@ -234,7 +236,7 @@ async def _conversation(
             for e in earlier
         ],
         "messages": [message_json(t.code, m) for m in msgs if m.id > after],
-        "version": d.feed.of(t.code),
+        "version": version,
     }
 
 
@@ -280,7 +282,8 @@ async def api_list(request: Request, p: Principal) -> Response:
     since = v.integer(request.query_params.get("since"), "since", default=-1, lo=-1, hi=2**62)
     if wait and since >= 0:
         await d.feed.wait(since, None, wait)
-    return JSONResponse({**await _lists(d, p.user), "version": d.feed.version})
+    version = d.feed.version  # before reading: a change meanwhile answers the next poll
+    return JSONResponse({**await _lists(d, p.user), "version": version})
 
 
 @guard(P.CONSOLE, api=True)
@@ -370,8 +373,9 @@ async def api_merge(request: Request, p: Principal) -> Response:
 @guard(P.CONSOLE, api=False)
 async def list_page(request: Request, p: Principal) -> Response:
     d = _deps(request)
+    version = d.feed.version
     lists = await _lists(d, p.user)
-    return render(request, "conversations.html", {**lists, "version": d.feed.version})
+    return render(request, "conversations.html", {**lists, "version": version})
 
 
 @guard(P.CONSOLE, api=False)

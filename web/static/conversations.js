@@ -126,7 +126,9 @@
         }).then(function (r) {
           return r.json().then(function (d) {
             if (r.ok) {
-              show([d]); reply.value = ""; status.textContent = ""; status.dataset.state = "sent";
+              // the long poll may already have brought it back with a newer delivery state
+              if (!list.querySelector('li[data-id="' + d.id + '"]')) { show([d]); }
+              reply.value = ""; status.textContent = ""; status.dataset.state = "sent";
             } else {
               status.textContent = (d.error && d.error.message) || ("Lỗi " + r.status); status.dataset.state = "refused";
             }
