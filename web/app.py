@@ -171,6 +171,12 @@ class SecurityHeaders:
                     b"x-frame-options": b"DENY",
                     b"cache-control": b"no-store",
                 }
+                own_csp = next(
+                    (v for k, v in headers if k.lower() == b"content-security-policy"), b""
+                )
+                if b"frame-ancestors" in own_csp and b"frame-ancestors 'none'" not in own_csp:
+                    # a page meant to be framed (the web chat) says by whom; no DENY
+                    del extra[b"x-frame-options"]
                 headers.extend((k, v) for k, v in extra.items() if k not in names)
             await send(message)
 

@@ -8,6 +8,7 @@ citizen types stays text on the agent's page. Screenshots go to tests/artifacts/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 from bench.chat_rig import ChatRig, chat_rig
+from channels.webchat.settings import WebchatSettings
 from tickets.model import Status
 from tongdai.settings import PROJECT_HOME
 from web.app import listen, serve
@@ -54,11 +60,13 @@ class Site:
         return page
 
 
-@pytest.fixture
-async def site(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIterator[Site]:
+@contextlib.asynccontextmanager
+async def _site(
+    db_url: str, tmp_path: Path, cfg: WebchatSettings | None = None
+) -> AsyncIterator[Site]:
     if not HAVE_CHROMIUM:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    async with chat_rig(make_db_url("sqlite"), tmp_path, lifespan=False) as rig:
+    async with chat_rig(db_url, tmp_path, cfg=cfg, lifespan=False) as rig:
         await rig.canned.save("Giờ làm việc", CANNED, by="giamsat")
         sock = listen("127.0.0.1", 0)
         stop, ready = asyncio.Event(), asyncio.Event()
@@ -76,6 +84,12 @@ async def site(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIterat
         finally:
             stop.set()
             await asyncio.wait_for(server, 10)
+
+
+@pytest.fixture
+async def site(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIterator[Site]:
+    async with _site(make_db_url("sqlite"), tmp_path) as s:
+        yield s
 
 
 async def _shot(page: Any, name: str) -> None:
@@ -160,3 +174,44 @@ async def test_given_a_resolved_conversation_when_the_agent_replies_then_the_pag
     await status.wait_for(timeout=3000)
     assert "đã giải quyết" in await status.inner_text()
     assert len(await site.rig.conv.messages(code)) == before
+
+
+async def test_given_the_portal_on_another_origin_when_it_embeds_the_widget_then_the_chat_works(
+    make_db_url: Callable[[str], str], tmp_path: Path
+) -> None:
+    """The portal's page (another origin) carries only the <script> tag; the frame opens /chat
+    (allowed to be framed by that origin) and the conversation runs."""
+    portal_sock = listen("127.0.0.1", 0)
+    portal = f"http://127.0.0.1:{portal_sock.getsockname()[1]}"
+    cfg = WebchatSettings(allowed_origins=(portal,))
+    async with _site(make_db_url("sqlite"), tmp_path, cfg) as site:
+        html = (
+            "<!doctype html><html lang=vi><head><meta charset=utf-8><title>Cổng dịch vụ công"
+            f'</title></head><body><h1>Cổng dịch vụ công</h1><script src="{site.url}'
+            '/chat/widget.js" defer></script></body></html>'
+        )
+
+        async def home(request: object) -> HTMLResponse:
+            return HTMLResponse(html)
+
+        app = Starlette(routes=[Route("/", home)])
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none")
+        server = uvicorn.Server(config)
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        task = asyncio.create_task(server.serve(sockets=[portal_sock]))
+        try:
+            async with asyncio.timeout(5):
+                while not server.started:
+                    await asyncio.sleep(0.02)
+            page = await site.page(1000, 800)
+            await page.goto(portal + "/")
+            await page.click("text=Hỏi đáp 1022")
+            frame = page.frame_locator("iframe[title='Trò chuyện với Tổng đài 1022']")
+            await frame.locator("#status[data-state=open]").wait_for(timeout=5000)
+            await frame.locator("#text").fill("Hỏi từ cổng dịch vụ công")
+            await frame.locator("#text").press("Enter")
+            await frame.locator("#log li.out", has_text="1022-").wait_for(timeout=5000)
+            await _shot(page, "webchat-portal.png")
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)

@@ -375,6 +375,8 @@ async def test_the_chat_page_may_be_framed_by_the_portal_only_and_loads_no_inlin
         page = await c.get("/chat")
         csp = page.headers["content-security-policy"]
         assert f"frame-ancestors 'self' {PORTAL};" in csp and "script-src 'self';" in csp
+        assert "x-frame-options" not in page.headers  # the CSP says who may frame it
+        assert (await c.get("/login")).headers["x-frame-options"] == "DENY"  # others: nobody
         assert "<script>" not in page.text and 'src="/chat/chat.js"' in page.text
         js = await c.get("/chat/widget.js")
         assert js.status_code == 200 and js.headers["content-type"].startswith(
