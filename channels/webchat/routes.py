@@ -151,8 +151,8 @@ async def _keep(chat: Webchat, visitor: str, ip: str, doc: dict[str, Any]) -> Ev
     if len(text) > chat.cfg.max_message_chars:
         raise Refused("too_long")
     name, reach = doc.get("name"), doc.get("reach")
-    name = clean(name).strip()[:100] or None if isinstance(name, str) else None
-    reach = clean(reach).strip()[:200] or None if isinstance(reach, str) else None
+    name = (clean(name).strip()[:100] or None) if isinstance(name, str) else None
+    reach = (clean(reach).strip()[:200] or None) if isinstance(reach, str) else None
     wait = chat.visitor_limits.take(visitor) or chat.address_limits.take(ip)
     if wait is not None:
         raise Refused("rate_limited", 429, wait)
@@ -317,9 +317,13 @@ def webchat_routes(chat: Webchat) -> list[BaseRoute]:
         if visitor is None:
             return _refused(Refused("bad_token", 401))
         chat.hub.mark_polled(visitor)
-        if chat.hub.on_return is not None:
-            await chat.hub.on_return(visitor)  # replies waiting: sent now, read next poll
-        messages = await chat.history(visitor)
+        try:
+            if chat.hub.on_return is not None:
+                await chat.hub.on_return(visitor)  # replies waiting: sent now, read next poll
+            messages = await chat.history(visitor)
+        except StoreError as exc:
+            log.warning("webchat: history of %s unavailable: %s", visitor, exc)
+            return _refused(Refused("store_unavailable", 503))
         return JSONResponse({"type": "history", "messages": history_events(messages)})
 
     return [

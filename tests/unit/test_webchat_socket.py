@@ -24,6 +24,7 @@ from bench.chat_rig import ChatRig, OneAgentRouting, chat_rig
 from channels.webchat.settings import WebchatSettings
 from tickets.messages import Delivery, Direction
 from tickets.model import Channel, Outcome
+from tongdai.errors import StoreError
 from web.app import listen, serve
 
 PORTAL = "https://portal.example"
@@ -435,3 +436,32 @@ async def test_given_a_name_and_a_phone_then_the_agent_sees_them(site: Site) -> 
     assert contact is not None and contact.name == "Nguyễn Thị Lan"
     first = (await site.rig.conv.messages(code))[0]
     assert first.meta["reach"] == "0905 123 456"
+
+
+class _Away:
+    """A journal and a history whose database is away."""
+
+    async def append(self, channel: Channel, external_id: str, payload: bytes) -> bool:
+        raise StoreError("database away")
+
+    async def history(self, visitor: str) -> list[Any]:
+        raise StoreError("database away")
+
+
+async def test_given_the_store_away_then_the_visitor_is_told_to_send_again_later(
+    site: Site,
+) -> None:
+    away = _Away()
+    site.rig.chat.journal = away
+    site.rig.chat.history = away.history
+    async with await site.connect() as ws:
+        token, _, history = await _hello(ws)  # the socket still opens
+        assert history == []
+        await ws.send(_msg("s1", "Có ai không?"))
+        err = await _recv(ws, "error", cid="s1")
+        assert err["code"] == "store_unavailable" and "gửi lại" in err["message"]
+    async with site.http() as c:
+        r = await c.post("/chat/messages", json={"token": token, "cid": "s2", "text": "x"})
+        assert r.status_code == 503 and r.json()["error"]["id"] == "store_unavailable"
+        r = await c.get("/chat/messages", headers={"X-Visitor-Token": token})
+        assert r.status_code == 503 and r.json()["error"]["id"] == "store_unavailable"
