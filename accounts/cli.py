@@ -3,6 +3,7 @@
     tongdai users add lan --role agent --agent agent101 --phone PJSIP/agent101
     echo 'mật-khẩu-dài' | tongdai users add gs1 --role supervisor --password-stdin
     tongdai users token gs1        # prints a new API token (shown once)
+    tongdai users add stp1 --role agency --agency so_tu_phap   # an agency's desk
 
 Without ``--password-stdin`` the password is asked twice on the terminal. There is no default
 account; ``users demo`` (the lab) creates demo accounts with random passwords and prints them.
@@ -41,6 +42,7 @@ def register(sub: Any) -> None:
         help="own phone for listen/whisper/barge, e.g. PJSIP/sup201 (an ACD [supervisors] phone)",
     )
     add.add_argument("--display-name", help="name shown in the interface")
+    add.add_argument("--agency", help="agency role: its id in the agencies file, e.g. so_tu_phap")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--no-password", action="store_true", help="API token only, no login")
     add.set_defaults(func=_add)
@@ -96,6 +98,7 @@ def _add(args: argparse.Namespace) -> int:
                 agent_id=args.agent,
                 phone=args.phone,
                 display_name=args.display_name,
+                agency_id=args.agency,
             )
         except ValueError as exc:
             raise TongdaiError(str(exc)) from None

@@ -6,6 +6,8 @@ Roles and what they may do (checked on the server for every page and API call)::
     supervisor  wallboard, agents' states, listen/whisper/barge, announcement, all tickets
     manager     reports, read tickets
     admin       everything, and accounts
+    agency      an agency's desk (``agencies/``): only the tickets forwarded to its own agency
+                (``User.agency_id``): read, answer, ask for more time once, send back
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     MANAGER = "manager"
     ADMIN = "admin"
+    AGENCY = "agency"
 
 
 class Perm(StrEnum):
@@ -35,10 +38,16 @@ class Perm(StrEnum):
     REPORTS = "reports"
     METRICS = "metrics"
     USERS = "users"
+    #: the agency desk: its own agency's forwarded tickets only (never ``TICKETS_READ``)
+    AGENCY_DESK = "agency_desk"
+    #: forward tickets to agencies, resolve them with the agency's answer
+    FORWARD = "forward"
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.AGENT: frozenset({Perm.CONSOLE, Perm.TICKETS_READ, Perm.TICKETS_WRITE_OWN, Perm.METRICS}),
+    Role.AGENT: frozenset(
+        {Perm.CONSOLE, Perm.TICKETS_READ, Perm.TICKETS_WRITE_OWN, Perm.METRICS, Perm.FORWARD}
+    ),
     Role.SUPERVISOR: frozenset(
         {
             Perm.WALLBOARD,
@@ -50,10 +59,12 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.TICKETS_WRITE_ALL,
             Perm.CONSOLE,
             Perm.METRICS,
+            Perm.FORWARD,
         }
     ),
     Role.MANAGER: frozenset({Perm.REPORTS, Perm.TICKETS_READ, Perm.METRICS}),
-    Role.ADMIN: frozenset(Perm),
+    Role.ADMIN: frozenset(set(Perm) - {Perm.AGENCY_DESK}),
+    Role.AGENCY: frozenset({Perm.AGENCY_DESK}),
 }
 
 ROLE_LABELS = {
@@ -61,6 +72,7 @@ ROLE_LABELS = {
     Role.SUPERVISOR: "Giám sát viên",
     Role.MANAGER: "Quản lý",
     Role.ADMIN: "Quản trị",
+    Role.AGENCY: "Cơ quan, đơn vị",
 }
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
@@ -79,6 +91,8 @@ class User:
     #: ``[supervisors.*]`` phones)
     phone: str | None = None
     display_name: str | None = None
+    #: the agency (``agencies/`` file id) an ``agency`` account answers for
+    agency_id: str | None = None
 
     def can(self, perm: Perm) -> bool:
         return perm in PERMISSIONS[self.role]
@@ -110,12 +124,25 @@ def check_phone(phone: str | None) -> None:
         raise ValueError(f"phone {phone!r}: expected an endpoint like PJSIP/sup201")
 
 
-def check_new_user(name: str, role: str, phone: str | None) -> Role:
+AGENCY_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{1,31}$")
+
+
+def check_agency(role: Role, agency_id: str | None) -> None:
+    """An ``agency`` account needs its agency's id; no other role has one."""
+    if role is Role.AGENCY:
+        if not agency_id or not AGENCY_ID_RE.match(agency_id):
+            raise ValueError("an agency account needs its agency's id (e.g. so_tu_phap)")
+    elif agency_id is not None:
+        raise ValueError(f"only an agency account belongs to an agency (role {role.value})")
+
+
+def check_new_user(name: str, role: str, phone: str | None, agency_id: str | None = None) -> Role:
     """Validate a new account's fields; ValueError says what is wrong."""
     if not NAME_RE.match(name):
         raise ValueError(f"user name {name!r}: use 2-64 of a-z 0-9 _ . - (lower case)")
     checked = check_role(role)
     check_phone(phone)
+    check_agency(checked, agency_id)
     return checked
 
 

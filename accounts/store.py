@@ -39,6 +39,7 @@ from accounts.model import (
     AccountInfo,
     Role,
     User,
+    check_agency,
     check_new_user,
     check_password,
     check_phone,
@@ -59,6 +60,7 @@ class UserRow(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(80))
     display_name: Mapped[str | None] = mapped_column(String(120))
+    agency_id: Mapped[str | None] = mapped_column(String(32))
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -100,7 +102,10 @@ def session_key(cookie: str) -> str:
 
 
 def _user(row: Row[Any]) -> User:
-    return User(row.id, row.name, Role(row.role), row.agent_id, row.phone, row.display_name)
+    return User(
+        row.id, row.name, Role(row.role), row.agent_id, row.phone, row.display_name,
+        row.agency_id,
+    )  # fmt: skip
 
 
 def _info(row: Row[Any]) -> AccountInfo:
@@ -142,9 +147,10 @@ class AuthStore:
         agent_id: str | None = None,
         phone: str | None = None,
         display_name: str | None = None,
+        agency_id: str | None = None,
     ) -> User:
         """Create an account; ValueError for a bad field or a name already taken."""
-        checked = check_new_user(name, role, phone)
+        checked = check_new_user(name, role, phone, agency_id)
         hashed = None
         if password is not None:
             check_password(password)
@@ -162,6 +168,7 @@ class AuthStore:
                     agent_id=agent_id,
                     phone=phone,
                     display_name=display_name,
+                    agency_id=agency_id,
                     disabled=False,
                     created_at=self.clock(),
                 )
@@ -190,16 +197,26 @@ class AuthStore:
         return _info(row) if row is not None else None
 
     async def update_user(self, name: str, **changes: Any) -> AccountInfo:
-        """Change ``role``, ``disabled``, ``display_name``, ``agent_id`` or ``phone`` (None
-        clears the last three). ValueError for a bad value, KeyError for an unknown account.
+        """Change ``role``, ``disabled``, ``display_name``, ``agent_id``, ``phone`` or
+        ``agency_id`` (None clears the last four; an ``agency`` account needs its agency).
+        ValueError for a bad value, KeyError for an unknown account.
         Disabling an account also ends its sessions."""
-        allowed = {"role", "disabled", "display_name", "agent_id", "phone"}
+        allowed = {"role", "disabled", "display_name", "agent_id", "phone", "agency_id"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
         values = dict(changes)
         if "role" in values:
             values["role"] = check_role(str(values["role"])).value
+        if "role" in values or "agency_id" in values:
+            before = await self.account(name)
+            if before is None:
+                raise KeyError(name)
+            role = Role(values.get("role", before.user.role))
+            agency = values.get("agency_id", before.user.agency_id)
+            if role is not Role.AGENCY and "agency_id" not in values:
+                agency = values["agency_id"] = None  # leaving the agency role
+            check_agency(role, agency)
         if "phone" in values:
             check_phone(values["phone"])
         if "disabled" in values:

@@ -254,7 +254,9 @@ async def announcement(request: Request, p: Principal) -> Response:
 async def users_list(request: Request, p: Principal) -> Response:
     if request.method == "POST":
         body = await v.json_object(request)
-        v.no_unknown(body, {"name", "display_name", "role", "password", "agent_id", "phone"})
+        v.no_unknown(
+            body, {"name", "display_name", "role", "password", "agent_id", "phone", "agency_id"}
+        )
         made = await users.add(request.app.state.auth, users.new_user(body))
         return ok(users.account_json(made), 201)
     found = await request.app.state.auth.accounts()

@@ -41,6 +41,7 @@ HOME = {
     Role.SUPERVISOR: "/wallboard",
     Role.MANAGER: "/reports",
     Role.ADMIN: "/wallboard",
+    Role.AGENCY: "/co-quan",
 }
 
 

@@ -76,7 +76,9 @@ async def still_authenticated(request: Request, principal: Principal) -> bool:
     if again is None:
         return False
     was, now = principal.user, again.user
-    return (now.id, now.role, now.agent_id) == (was.id, was.role, was.agent_id)
+    return (now.id, now.role, now.agent_id, now.agency_id) == (
+        was.id, was.role, was.agent_id, was.agency_id,
+    )  # fmt: skip
 
 
 def same_token(a: str | None, b: str | None) -> bool:

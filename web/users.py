@@ -29,7 +29,7 @@ ROLES = tuple(r.value for r in Role)
 AGENT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_PASSWORD = 200
 #: fields ``change`` accepts (the API's PATCH body)
-CHANGES = frozenset({"role", "disabled", "display_name", "agent_id", "phone"})
+CHANGES = frozenset({"role", "disabled", "display_name", "agent_id", "phone", "agency_id"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class NewUser:
     display_name: str | None = None
     agent_id: str | None = None
     phone: str | None = None
+    agency_id: str | None = None
 
 
 def account_json(a: AccountInfo) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def account_json(a: AccountInfo) -> dict[str, Any]:
         "role": u.role.value,
         "agent_id": u.agent_id,
         "phone": u.phone,
+        "agency_id": u.agency_id,
         "disabled": a.disabled,
         "has_password": a.has_password,
         "created_at": a.created_at.isoformat(),
@@ -88,6 +90,7 @@ def new_user(data: Mapping[str, Any]) -> NewUser:
         display_name=v.opt_text(data.get("display_name"), "display_name", max_len=120),
         agent_id=_agent_id(data.get("agent_id")),
         phone=_phone(data.get("phone")),
+        agency_id=v.opt_text(data.get("agency_id"), "agency_id", max_len=32),
     )
 
 
@@ -102,6 +105,7 @@ async def add(auth: AuthStore, new: NewUser) -> AccountInfo:
             agent_id=new.agent_id,
             phone=new.phone,
             display_name=new.display_name,
+            agency_id=new.agency_id,
         )
     except ValueError as exc:
         raise ApiError(422, "invalid_input", str(exc)) from None
@@ -133,6 +137,8 @@ def checked_changes(data: Mapping[str, Any]) -> dict[str, Any]:
         changes["agent_id"] = _agent_id(data["agent_id"])
     if "phone" in data:
         changes["phone"] = _phone(data["phone"])
+    if "agency_id" in data:
+        changes["agency_id"] = v.opt_text(data["agency_id"], "agency_id", max_len=32)
     return changes
 
 
@@ -154,7 +160,11 @@ async def change(
         raise ApiError(422, "invalid_input", str(exc)) from None
     except KeyError:
         raise ApiError(404, "not_found", f"no user {name!r}", {"name": name}) from None
-    if (after.disabled and not before.disabled) or after.user.role is not before.user.role:
+    if (
+        (after.disabled and not before.disabled)
+        or after.user.role is not before.user.role
+        or after.user.agency_id != before.user.agency_id
+    ):
         hub.end_user(after.user.id)
     return after
 
