@@ -50,6 +50,7 @@ async def me(request: Request, p: Principal) -> Response:
             "role": u.role.value,
             "role_label": ROLE_LABELS[u.role],
             "agent_id": u.agent_id,
+            "agency_id": u.agency_id,
             "phone": u.phone,
             "permissions": sorted(perm.value for perm in Perm if u.can(perm)),
             "csrf": p.csrf,

@@ -3,6 +3,8 @@ uvicorn inside the engine's event loop (no threads, no second process).
 
     /login /logout /wallboard /console /tickets /tickets/{code} /reports   pages (Jinja2)
     /admin/users  accounts (administrators)                               web.pages_users
+    /co-quan  the agency desk; /tickets/{code}/forward  the centre        web.pages_agency
+    /tra-cuu  public look-up of a ticket (no login; rate-limited per IP)  web.lookup
     /api/v1/...  REST JSON (OpenAPI at /api/v1/openapi.json)              web.api
     /live        server-sent events (wallboard, console)                  web.live
     /console/conversations, /api/conversations  messages on every channel  web.conversations
@@ -10,8 +12,8 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /recordings/{name}.wav  callers' messages, to logged-in users only
     /static/...  CSS and the one small script
 
-Everything but /login and /static needs a login (``web.security``). The lifespan owns the live
-publisher task; ``serve`` stops uvicorn when the engine's ``stop`` event is set.
+Everything but /login, /tra-cuu and /static needs a login (``web.security``). The lifespan owns
+the live publisher task; ``serve`` stops uvicorn when the engine's ``stop`` event is set.
 """
 
 from __future__ import annotations
@@ -40,13 +42,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts.store import AuthStore
 from acd.dispatch import Event
+from agencies.calendar import WorkCalendar
+from agencies.desk import ForwardDesk
+from agencies.model import load_agencies
+from agencies.sql import SqlForwardStore
+from conversations.outbox import Outbox
 from dossiers.model import DossierLookup
 from dossiers.sql import SqlDossierLookup
+from tickets.sql import SqlTicketStore
+from tickets.sql_conversations import SqlConversationStore
 from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import StoreError, TongdaiError
-from tongdai.settings import home_path
-from web import api, conversations, pages, pages_tickets, pages_users, stats
+from tongdai.settings import PROJECT_HOME, home_path
+from web import (
+    api,
+    back_office,
+    conversations,
+    lookup,
+    pages,
+    pages_agency,
+    pages_tickets,
+    pages_users,
+    stats,
+)
 from web.announce import Announcer, SqlAnnouncer
 from web.control import AcdControl, NullControl
 from web.errors import ApiError, error_response
@@ -112,6 +131,27 @@ class WebDeps:
     extra_routes: list[BaseRoute] = field(default_factory=list)
     #: the message channels for the agents' conversation pages (None: those answer 503)
     conversations: conversations.ConversationDeps | None = None
+    #: the back office (forwards to agencies); None: built on ``engine`` with the shipped
+    #: agencies file and office calendar and an outbox without senders
+    desk: ForwardDesk | None = None
+    #: public look-ups (``/tra-cuu``) per client address: 20 per 10 minutes
+    lookup_limiter: LoginLimiter = field(
+        default_factory=lambda: MemoryLimiter(20, 600.0, max_per_ip=20, max_per_account=20)
+    )
+
+
+def default_desk(deps: WebDeps) -> ForwardDesk:
+    """The desk the web app uses when the engine gives none (tests, ``tongdai web``)."""
+    tickets = SqlTicketStore(deps.engine)
+    outbox = Outbox(tickets, SqlConversationStore(tickets), {}, clock=deps.clock)
+    return ForwardDesk(
+        tickets,
+        SqlForwardStore(deps.engine),
+        load_agencies(),
+        WorkCalendar.from_file(PROJECT_HOME / "ivr/schedule.toml"),
+        outbox,
+        clock=deps.clock,
+    )
 
 
 def _wants_json(request: Request) -> bool:
@@ -227,6 +267,9 @@ def create_app(deps: WebDeps) -> Starlette:
             *pages_tickets.routes(),
             *pages_users.routes(),
             *conversations.routes(),
+            *back_office.routes(),
+            *pages_agency.routes(),
+            *lookup.routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
@@ -243,6 +286,7 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.publisher = publisher
     app.state.announcer = deps.announcer or SqlAnnouncer(deps.engine, synthesize=False)
     app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
+    app.state.desk = deps.desk or default_desk(deps)
     return app
 
 

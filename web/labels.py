@@ -55,6 +55,14 @@ STATUSES = {
 SPY_MODES = {"listen": "Nghe", "whisper": "Nhắc", "barge": "Tham gia"}
 OPS = {"login": "Đăng nhập", "logout": "Đăng xuất", "pause": "Tạm nghỉ", "unpause": "Làm việc"}
 
+FORWARD_STATES = {
+    "forwarded": "Chờ trả lời",
+    "extended": "Đã gia hạn",
+    "answered": "Đã trả lời",
+    "sent_back": "Đã trả lại",
+}
+NOTIFY = {"pending": "chưa gửi email", "sent": "đã gửi email", "failed": "gửi email lỗi"}
+
 #: messages after a form, by key (never the user's own text: nothing to reflect)
 DONE = {
     "saved": "Đã lưu.",
@@ -69,6 +77,12 @@ DONE = {
     "user_enabled": "Đã mở khoá tài khoản.",
     "password_reset": "Đã đặt lại mật khẩu (các phiên đăng nhập của tài khoản đã kết thúc).",
     "merged": "Đã gộp người liên hệ.",
+    "forwarded": "Đã chuyển phiếu cho cơ quan.",
+    "answered": "Đã gửi trả lời.",
+    "extended": "Đã gia hạn (chỉ được một lần).",
+    "sent_back": "Đã trả lại phiếu cho tổng đài 1022.",
+    "answer_back": "Đã gửi trả lời cho người dân và giải quyết phiếu.",
+    "callback_done": "Đã gọi lại báo kết quả.",
 }
 FAILED = {
     "unknown_contact": "Không có người liên hệ này (hoặc đã được gộp).",
@@ -93,6 +107,15 @@ FAILED = {
     "user_exists": "Tên đăng nhập này đã có.",
     "weak_password": "Mật khẩu quá ngắn.",
     "self_lockout": "Không thể tự khoá hoặc tự bỏ quyền quản trị của chính mình.",
+    "unknown_agency": "Không có cơ quan này trong danh sách.",
+    "already_forwarded": "Phiếu đang ở một cơ quan khác.",
+    "ticket_done": "Phiếu đã giải quyết hoặc đã đóng.",
+    "not_answered": "Cơ quan chưa trả lời.",
+    "already_replied": "Đã gửi trả lời cho người dân rồi.",
+    "no_callback": "Câu trả lời này không cần gọi lại.",
+    "illegal_forward": "Không thể làm việc này ở trạng thái hiện tại (chỉ được gia hạn một lần).",
+    "reply_refused": "Không gửi được trả lời trên kênh của người dân.",
+    "no_agency": "Tài khoản của bạn chưa gắn với cơ quan nào.",
 }
 
 

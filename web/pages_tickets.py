@@ -27,6 +27,7 @@ from web import errors as v
 from web import ticket_query
 from web.api import ticket_filter
 from web.errors import ApiError
+from web.pages_agency import forward_context
 from web.render import back, form, render
 from web.security import Principal, guard
 from web.ticket_actions import ACTIONS, MAX_NOTES, Change, may_write
@@ -118,6 +119,7 @@ async def ticket(request: Request, p: Principal) -> Response:
             "can_write": may_write(p.user, found),
             "agents": agents,
             "overdue": overdue,
+            **await forward_context(request, p, found),
         },
     )
 
