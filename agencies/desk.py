@@ -20,6 +20,7 @@ step with its forward:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from tickets.messages import Author
 from tickets.model import Channel, Status, Ticket
 from tickets.store import TicketStore
 from tongdai.clock import VN_TZ, utcnow
-from tongdai.errors import TongdaiError
+from tongdai.errors import StoreError, TongdaiError
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,15 @@ class ForwardDesk:
         for fwd in await self.forwards.pending_notifications():
             sent += (await self.notify(fwd)).notify is Notify.SENT
         return sent
+
+    async def run(self, interval_s: float = 60.0) -> None:
+        """Send pending notices every ``interval_s`` until cancelled (the engine's task)."""
+        while True:
+            try:
+                await self.notify_pending()
+            except StoreError as exc:
+                log.warning("agency notices: %s", exc)
+            await asyncio.sleep(interval_s)
 
     async def _get(self, forward_id: int) -> Forward:
         found = await self.forwards.get(forward_id)

@@ -19,6 +19,7 @@ from acd.config import load_acd
 from acd.dispatch import Dispatcher
 from acd.distributor import Distributor
 from acd.queue_log import QueueLogWriter
+from agencies.desk import ForwardDesk
 from dossiers.sql import SqlDossierLookup
 from hotline.metrics import Metrics
 from ivr.announcements import active_announcement
@@ -155,6 +156,7 @@ def engine_web(
     calls_in_ivr: Callable[[], int] | None = None,
     routes: list[BaseRoute] | None = None,
     conversations: ConversationDeps | None = None,
+    desk: ForwardDesk | None = None,
 ) -> Starlette:
     """The web app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
     listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
@@ -196,5 +198,6 @@ def engine_web(
         calls_in_ivr=calls_in_ivr,
         extra_routes=list(routes or []),
         conversations=conversations,
+        desk=desk,
     )
     return create_app(deps)

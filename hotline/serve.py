@@ -29,6 +29,7 @@ from acd.handover import AcdHandover
 from appqueue.follow import QUEUE_EVENTS, follow_queues
 from appqueue.tracker import QueueTracker
 from bench import acd_bench
+from hotline.back_office import build_desk
 from hotline.messaging import build_messaging
 from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 from hotline.parts import build_context, connect_ami, engine_web, make_ami, make_distributor
@@ -125,6 +126,7 @@ async def run_engine(
             settings, engine, CountingTicketStore(tickets, metrics), handover=handover, now=now
         )
         messaging = build_messaging(settings, engine)
+        desk = build_desk(settings, engine, messaging.outbox)
         scripts = AgiScripts()
         runner.register_scripts(scripts, ctx)
         acd_bench.register_scripts(scripts, dist, settings.acd.announce_every_s)
@@ -155,6 +157,7 @@ async def run_engine(
                     messaging.files,
                     inbox=messaging.inbox,
                 ),
+                desk=desk,
             )
             web_sock = listen(settings.web.host, settings.web.port)  # a taken port fails now
         agi.COMMAND_OBSERVERS.append(metrics.fastagi_command)
@@ -166,6 +169,7 @@ async def run_engine(
                     tg.create_task(_migrate_until_done(engine, health, migrated)),
                     tg.create_task(tickets.run_replayer(5.0)),
                     tg.create_task(messaging.run()),
+                    tg.create_task(desk.run(settings.back_office.notify_every_s)),
                 ]
                 if ami is not None:
                     tasks.append(

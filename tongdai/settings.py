@@ -133,6 +133,16 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class BackOfficeSettings:
+    """``[back_office]``: forwarding tickets to agencies (``agencies/``)."""
+
+    #: the agencies file (ids, names, e-mails, categories, deadlines in working days)
+    agencies: str = "agencies/agencies_quangnam.toml"
+    #: how often notices still pending (no e-mail sender yet, or a retry) are sent again
+    notify_every_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class ChannelsSettings:
     """``[channels]``: what every message channel shares. The channels' own tables
     (``[channels.email]``, ``[channels.zalo]``, ``[channels.facebook]``, ``[channels.webchat]``)
@@ -162,6 +172,7 @@ class Settings:
     acd: AcdSettings = field(default_factory=AcdSettings)
     web: WebSettings = field(default_factory=WebSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
+    back_office: BackOfficeSettings = field(default_factory=BackOfficeSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -173,6 +184,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "acd": AcdSettings,
     "web": WebSettings,
     "channels": ChannelsSettings,
+    "back_office": BackOfficeSettings,
 }
 
 

@@ -1,0 +1,25 @@
+"""The back office, assembled: the forward desk on the engine's database, with the agencies
+file of ``[back_office]``, the office calendar of ``[ivr] schedule`` and the message channels'
+``Outbox`` (its e-mail sender mails the agencies; its replies carry answers to citizens)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agencies.calendar import WorkCalendar
+from agencies.desk import ForwardDesk
+from agencies.model import load_agencies
+from agencies.sql import SqlForwardStore
+from conversations.outbox import Outbox
+from tongdai.settings import Settings, home_path
+
+
+def build_desk(settings: Settings, engine: AsyncEngine, outbox: Outbox) -> ForwardDesk:
+    """Raises ``ConfigError`` (file and field) for a broken agencies or schedule file."""
+    return ForwardDesk(
+        outbox.tickets,
+        SqlForwardStore(engine),
+        load_agencies(home_path(settings.back_office.agencies)),
+        WorkCalendar.from_file(home_path(settings.ivr.schedule)),
+        outbox,
+    )
