@@ -21,11 +21,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agencies.model import load_agencies
 from reports.kpi import STEPS, compute
 from reports.model import Report
 from tongdai.clock import VN_TZ
 from tongdai.db import make_engine, upgrade_engine
-from tongdai.settings import load_settings
+from tongdai.errors import ConfigError
+from tongdai.settings import home_path, load_settings
 
 #: format -> file extension
 EXTENSIONS = {"html": "html", "xlsx": "xlsx", "csv": "zip", "pdf": "pdf"}
@@ -148,6 +150,15 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _agency_names(args: argparse.Namespace) -> dict[str, str]:
+    """The agencies' names of the configured agencies file (ids only if it is broken)."""
+    try:
+        book = load_agencies(home_path(load_settings(args.config).back_office.agencies))
+    except ConfigError:
+        return {}
+    return {a.id: a.name for a in book}
+
+
 async def _compute(url: str, args: argparse.Namespace, step: Callable[[str], None]) -> Report:
     start, end = period(args.start, args.until)
     engine = make_engine(url)
@@ -162,6 +173,7 @@ async def _compute(url: str, args: argparse.Namespace, step: Callable[[str], Non
             max_occupancy=args.max_occupancy,
             shrinkage=args.shrinkage,
             progress=step,
+            agency_names=_agency_names(args),
         )
     finally:
         await engine.dispose()

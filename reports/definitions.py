@@ -199,6 +199,54 @@ DEFINITIONS: dict[str, Definition] = {
         "from the mean calls entering a queue per hour and the AHT measured in the period; with "
         "an occupancy cap, and shrinkage added for scheduling.",
     ),
+    "forwarded": D(
+        "Phiếu chuyển cơ quan",
+        "Forwarded",
+        "Phiếu được tổng đài chuyển cho cơ quan xử lý trong kỳ (theo thời điểm chuyển).",
+        "Tickets the centre forwarded to the agency in the period (by the time of forwarding).",
+    ),
+    "answered_on_time": D(
+        "Trả lời đúng hạn",
+        "Answered on time",
+        "Phiếu chuyển trong kỳ mà cơ quan trả lời trước hạn (hạn tính theo ngày làm việc, bỏ "
+        "thứ Bảy, Chủ Nhật, ngày lễ, Tết; gia hạn một lần thì tính hạn mới).",
+        "Forwards of the period the agency answered by the deadline (working days: weekends, "
+        "public holidays and Tết do not count; after the one extension, the new deadline).",
+    ),
+    "answered_late": D(
+        "Trả lời trễ hạn",
+        "Answered late",
+        "Phiếu chuyển trong kỳ mà cơ quan trả lời sau hạn.",
+        "Forwards of the period the agency answered after the deadline.",
+    ),
+    "overdue_open": D(
+        "Quá hạn chưa trả lời",
+        "Overdue, unanswered",
+        "Phiếu chuyển trong kỳ, đến thời điểm lập báo cáo đã quá hạn mà cơ quan chưa trả lời "
+        "(cũng chưa trả lại).",
+        "Forwards of the period past their deadline when the report is made, neither answered "
+        "nor sent back.",
+    ),
+    "sent_back": D(
+        "Trả lại tổng đài",
+        "Sent back",
+        "Phiếu cơ quan trả lại cho tổng đài (không thuộc thẩm quyền hoặc thiếu thông tin), có "
+        "nêu lý do.",
+        "Forwards the agency sent back to the centre (not its competence, or not enough to act "
+        "on), with a reason.",
+    ),
+    "answer_hours": D(
+        "Thời gian trả lời (trung bình)",
+        "Time to answer (mean)",
+        "Từ lúc chuyển đến lúc cơ quan trả lời, tính bằng giờ (giờ lịch, không trừ ngày nghỉ).",
+        "From forwarding to the agency's answer, in hours (calendar hours, days off included).",
+    ),
+    "answer_median_hours": D(
+        "Thời gian trả lời (trung vị)",
+        "Median time to answer",
+        "Trung vị của thời gian trả lời nói trên, theo từng cơ quan.",
+        "The median of the time to answer above, per agency.",
+    ),
     "time_zone": D(
         "Múi giờ",
         "Time zone",

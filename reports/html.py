@@ -22,6 +22,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: the views shown as tables, in order (the heatmap is also a chart)
 HTML_TABLES = (
     "by_channel",
+    "by_agency",
     "by_queue",
     "by_category",
     "by_agent",

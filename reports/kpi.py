@@ -13,7 +13,7 @@ of migration 0002 let the planner hash the day/week/month/hour groups.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +21,12 @@ from sqlalchemy import Integer, Select, and_, case, func, literal_column, or_, s
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement, Label
 
+from agencies.forwards import OPEN_STATES
+from agencies.sql import F
 from reports.model import Report
 from reports.sqltime import Expr, TimeSql
 from reports.views import (
+    agency_table,
     agent_table,
     channel_table,
     complaint_metrics,
@@ -61,6 +64,8 @@ STEPS = (
     "satisfaction",
     "by_channel",
     "channel_median",
+    "by_agency",
+    "agency_median",
 )
 
 
@@ -241,6 +246,55 @@ class ReportQueries:
             .group_by(ranked.c.key)
         )
 
+    def by_agency(self, now: datetime) -> Select[Any]:
+        """Per agency, the forwards made in the period: answered (on time or late), sent
+        back, still open past their deadline at ``now``; the sum of hours to answer."""
+        f = F.c
+        answered = f.answered_at.is_not(None)
+        open_late = and_(f.state.in_([s.value for s in OPEN_STATES]), f.due_at < now)
+        took = self.ts.seconds(f.answered_at, f.forwarded_at)
+        return (
+            select(
+                f.agency_id.label("key"),
+                _count().label("forwarded"),
+                _count(answered).label("answered"),
+                _count(and_(answered, f.answered_at <= f.due_at)).label("on_time"),
+                _count(and_(answered, f.answered_at > f.due_at)).label("late"),
+                _count(open_late).label("overdue_open"),
+                _count(f.state == "sent_back").label("sent_back"),
+                func.sum(took).filter(answered).label("answer_sum"),
+            )
+            .where(f.forwarded_at >= self.start, f.forwarded_at < self.end)
+            .group_by(f.agency_id)
+        )
+
+    def agency_median(self) -> Select[Any]:
+        """The median time to answer per agency (as ``channel_median``)."""
+        f = F.c
+        values = (
+            select(
+                f.agency_id.label("key"), self.ts.seconds(f.answered_at, f.forwarded_at).label("v")
+            )
+            .where(f.forwarded_at >= self.start, f.forwarded_at < self.end)
+            .where(f.answered_at.is_not(None))
+            .subquery()
+        )
+        ranked = select(
+            values.c.key,
+            values.c.v,
+            func.row_number().over(partition_by=values.c.key, order_by=values.c.v).label("rn"),
+            func.count().over(partition_by=values.c.key).label("n"),
+        ).subquery()
+        one, two = literal_column("1", Integer), literal_column("2", Integer)
+        middle = or_(
+            ranked.c.rn == (ranked.c.n + one) // two, ranked.c.rn == (ranked.c.n + two) // two
+        )
+        return (
+            select(ranked.c.key, func.avg(ranked.c.v).label("median_s"))
+            .where(middle)
+            .group_by(ranked.c.key)
+        )
+
     def satisfaction(self) -> Select[Any]:
         score = T.c.satisfaction
         columns: list[ColumnElement[Any]] = [
@@ -267,12 +321,14 @@ async def compute(
     shrinkage: float = 0.3,
     as_of: datetime | None = None,
     progress: Progress | None = None,
+    agency_names: Mapping[str, str] | None = None,
 ) -> Report:
     """The report of calls started in [start, end) (timezone-aware datetimes).
 
     ``sl_seconds``/``sl_target``: the service level's T and target. ``max_occupancy`` and
     ``shrinkage`` go to the Erlang C staffing forecast. ``as_of`` (default now) decides
-    which complaint due dates have passed. Raises ``StoreError`` if the database fails and
+    which complaint due dates have passed. ``agency_names``: the agencies' names for the
+    per-agency table (ids when missing). Raises ``StoreError`` if the database fails and
     ``ValueError`` for an empty or inverted period or a bad threshold.
     """
     start, end = as_utc(start, "start"), as_utc(end, "end")
@@ -302,6 +358,8 @@ async def compute(
         "satisfaction": q.satisfaction(),
         "by_channel": q.by_channel(),
         "channel_median": q.channel_median(),
+        "by_agency": q.by_agency(now),
+        "agency_median": q.agency_median(),
     }
     try:
         async with engine.connect() as conn:
@@ -324,6 +382,9 @@ async def compute(
     sat_metrics, sat_table = satisfaction_parts(results["satisfaction"][0])
     views["satisfaction"] = sat_table
     views["by_channel"] = channel_table(results["by_channel"], results["channel_median"])
+    views["by_agency"] = agency_table(
+        results["by_agency"], results["agency_median"], agency_names or {}
+    )
 
     from reports.forecast import staffing_table  # needs reports.staffing (Erlang C)
 

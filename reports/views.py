@@ -352,3 +352,37 @@ def channel_table(rows: Sequence[Row], medians: Sequence[Row]) -> Table:
             )
         )
     return Table("by_channel", "Theo kênh tiếp nhận", "By channel", columns, out)
+
+
+def agency_table(rows: Sequence[Row], medians: Sequence[Row], names: Mapping[str, str]) -> Table:
+    """Per agency, the forwards made in the period: forwarded, answered on time, answered
+    late, still open past the deadline, sent back, mean and median hours to answer."""
+    columns = (
+        Column("agency", "Cơ quan", "Agency", "text"),
+        _col("forwarded", "int"),
+        _col("answered_on_time", "int"),
+        _col("answered_late", "int"),
+        _col("overdue_open", "int"),
+        _col("sent_back", "int"),
+        _col("answer_hours", "number"),
+        _col("answer_median_hours", "number"),
+    )
+    median = {r["key"]: r["median_s"] for r in medians}
+    out: list[tuple[Cell, ...]] = []
+    for r in sorted(rows, key=lambda r: str(names.get(r["key"], r["key"]))):
+        answered = int(r["answered"] or 0)
+        total = float(r["answer_sum"]) / 3600 if r["answer_sum"] is not None else None
+        med = median.get(r["key"])
+        out.append(
+            (
+                names.get(r["key"], r["key"]),
+                int(r["forwarded"] or 0),
+                int(r["on_time"] or 0),
+                int(r["late"] or 0),
+                int(r["overdue_open"] or 0),
+                int(r["sent_back"] or 0),
+                mean(total, answered, "number"),
+                rounded(float(med) / 3600, "number") if med is not None else None,
+            )
+        )
+    return Table("by_agency", "Theo cơ quan xử lý", "By agency", columns, out)

@@ -33,6 +33,7 @@ NUMBER_FORMATS: dict[Kind, str] = {
 #: sheet name of each view (Excel allows 31 characters, no []:*?/\)
 SHEETS = {
     "by_channel": "Theo kênh",
+    "by_agency": "Theo cơ quan",
     "by_queue": "Hàng đợi",
     "by_category": "Lĩnh vực",
     "by_agent": "Tổng đài viên",

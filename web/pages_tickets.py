@@ -202,7 +202,8 @@ async def reports(request: Request, p: Principal) -> Response:
 async def report_view(request: Request, p: Principal) -> Response:
     deps = request.app.state.deps
     start, end = _period(request.query_params, deps.clock())
-    report = await compute(deps.engine, start, end, as_of=deps.clock())
+    names = {a.id: a.name for a in request.app.state.desk.book}
+    report = await compute(deps.engine, start, end, as_of=deps.clock(), agency_names=names)
     if request.query_params.get("format") == "xlsx":
         data = await asyncio.to_thread(render_xlsx, report)
         name = f"bao_cao_1022_{start:%Y%m%d}.xlsx"

@@ -5,6 +5,7 @@ answered with a known wait: the same definition and the same SQL as the reports,
 ``reports.kpi.ReportQueries``), callbacks pending. Per agent: calls handled and average handle
 time ((talk + after-call work) / handled). "Callbacks pending" are tickets still ``new`` whose
 caller hung up in the queue or the menu, or left a message: the agent console's call-back list.
+Forwards to agencies still unanswered are counted past their deadline and due within a day.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agencies.calendar import NEARLY_DUE
+from agencies.forwards import OPEN_STATES
+from agencies.sql import F
 from reports.kpi import ReportQueries
 from tickets.sql import T
 from tongdai.clock import VN_TZ, as_utc
@@ -57,6 +61,11 @@ async def today(
         "callbacks": select(c.queue.label("key"), func.count().label("n"))
         .where(pending)
         .group_by(c.queue),
+        # forwards the agencies still owe: past the deadline, or due within a day
+        "forwards": select(
+            func.count().filter(F.c.due_at < now).label("overdue"),
+            func.count().filter(F.c.due_at >= now, F.c.due_at <= now + NEARLY_DUE).label("near"),
+        ).where(F.c.state.in_([st.value for st in OPEN_STATES])),
     }
     rows: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -106,5 +115,7 @@ async def today(
             **total,
             "service_level": _ratio(total["in_sl"], total["timed"]),
             "callbacks": sum(callbacks.values()),
+            "forwards_overdue": int(rows["forwards"][0]["overdue"] or 0),
+            "forwards_nearly_due": int(rows["forwards"][0]["near"] or 0),
         },
     }

@@ -72,6 +72,10 @@ async def test_given_a_forward_then_due_after_the_weekend_and_flagged_when_near(
         NOW[0] = datetime(2026, 12, 10, 9, tzinfo=VN_TZ)
         r = (await c.get("/api/v1/forwards", params={"flag": "overdue"})).json()
         assert r["overdue"] == 1 and r["forwards"][0]["flag"] == "overdue"
+        today = (await c.get("/api/v1/queues")).json()["today"]["total"]
+        assert (today["forwards_overdue"], today["forwards_nearly_due"]) == (1, 0)
+        wallboard = await c.get("/wallboard")
+        assert 'id="t-fwd-overdue"' in wallboard.text  # filled by the live figures
         again = await c.post(f"/api/v1/tickets/{code}/forward", json={"agency": "so_xay_dung"})
         assert again.status_code == 409 and again.json()["error"]["id"] == "already_forwarded"
         bad = await c.post(f"/api/v1/tickets/{code}/forward", json={"agency": "so_ma"})

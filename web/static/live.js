@@ -120,6 +120,7 @@
       text($("#t-sl"), pct(st.total.service_level));
       below($("#t-sl"), st.total.service_level, st.sl_target);
       text($("#t-callbacks"), st.total.callbacks);
+      if ($("#t-fwd-overdue")) { text($("#t-fwd-overdue"), st.total.forwards_overdue); }
     }
   }
 
