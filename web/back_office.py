@@ -280,10 +280,7 @@ MOVES: dict[str, tuple[set[str], Move]] = {
 @guard(P.AGENCY_DESK, api=True)
 async def agency_move(request: Request, p: Principal) -> Response:
     desk = desk_of(request)
-    move = str(request.path_params["move"])
-    if move not in MOVES:
-        raise ApiError(404, "not_found", f"no action {move!r}")
-    fields, do = MOVES[move]
+    fields, do = MOVES[request.url.path.rsplit("/", 1)[-1]]
     body = await v.json_object(request)
     v.no_unknown(body, fields)
     agency, fid = own_agency(p.user), forward_id(request)
@@ -303,5 +300,8 @@ def routes() -> list[BaseRoute]:
         Route(f"{r}/tickets/{{code}}/answer-back", answer_back, methods=["POST"]),
         Route(f"{r}/agency/forwards", agency_forwards, methods=["GET"]),
         Route(f"{r}/agency/tickets/{{code}}", agency_ticket, methods=["GET"]),
-        Route(f"{r}/agency/forwards/{{id}}/{{move}}", agency_move, methods=["POST"]),
+        *(
+            Route(f"{r}/agency/forwards/{{id}}/{move}", agency_move, methods=["POST"])
+            for move in MOVES
+        ),
     ]

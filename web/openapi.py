@@ -154,6 +154,25 @@ SCHEMAS: S = {
         has_password=BOOL,
         created_at=STR,
     ),
+    "Forward": _obj(
+        ["id", "ticket", "agency", "state", "due_at"],
+        id=INT,
+        ticket=STR,
+        agency=STR,
+        agency_name=STR,
+        state={"enum": ["forwarded", "extended", "answered", "sent_back"]},
+        flag=_nullable("string"),
+        forwarded_at=STR,
+        forwarded_by=STR,
+        due_at=STR,
+        note=N_STR,
+        extension_reason=N_STR,
+        answer=N_STR,
+        answer_public=BOOL,
+        late={"type": ["boolean", "null"]},
+        notify={"enum": ["pending", "sent", "failed"]},
+        reply_via=N_STR,
+    ),
     "Announcement": _nullable(
         "object",
         properties={
@@ -242,6 +261,104 @@ _TICKET_QUERY = [
 
 def _list(key: str, item: str, **extra: S) -> S:
     return _obj([key], **{key: {"type": "array", "items": _ref(item)}}, **extra)
+
+
+_FORWARD_ID = _path_param("id", "^[0-9]{1,12}$", "1")
+_FORWARDS = _json(_list("forwards", "Forward"))
+
+
+def _back_office() -> S:
+    """``web.back_office``: forwarding (the centre) and the agency desk (role agency)."""
+    reason = _obj(["reason"], reason=_text(1000, lines=True, min_len=1))
+    return {
+        "/api/v1/agencies": {
+            "get": _op("The agencies file", _json(_obj(["agencies"], agencies={"type": "array"})))
+        },
+        "/api/v1/forwards": {
+            "get": _op(
+                "Forwards to agencies, soonest due first (overdue and nearly due counted)",
+                _json(_list("forwards", "Forward", overdue=INT, nearly_due=INT)),
+                params=[
+                    _query("agency", {"type": "string", "pattern": "^[a-z0-9_]{2,32}$"}),
+                    _query("state", {"enum": ["forwarded", "extended", "answered", "sent_back"]}),
+                    _query("flag", {"enum": ["overdue", "nearly_due"]}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                ],
+            )
+        },
+        "/api/v1/forwards/callbacks": {
+            "get": _op("Agencies' answers to give back to callers by telephone", _FORWARDS)
+        },
+        "/api/v1/forwards/{id}/callback-done": {
+            "post": _op("The caller was called back", _json(_ref("Forward")), params=[_FORWARD_ID])
+        },
+        "/api/v1/tickets/{code}/forwards": {
+            "get": _op("A ticket's forwards", _FORWARDS, params=[_CODE])
+        },
+        "/api/v1/tickets/{code}/forward": {
+            "post": _op(
+                "Forward a ticket to an agency (due date in working days; the agency is mailed)",
+                _json(_ref("Forward"), "Created"),
+                code="201",
+                params=[_CODE],
+                body=_obj(["agency"], agency=_text(32, min_len=1), note=_text(4000, lines=True)),
+            )
+        },
+        "/api/v1/tickets/{code}/answer-back": {
+            "post": _op(
+                "Give the agency's answer back on the ticket's channel and resolve the ticket",
+                _json(_ref("Forward")),
+                params=[_CODE],
+                body=_obj(None, text=_text(8000, lines=True)),
+            )
+        },
+        "/api/v1/agency/forwards": {
+            "get": _op(
+                "The agency account's own forwards",
+                _json(_list("forwards", "Forward", agency=N_STR)),
+                params=[
+                    _query("state", {"enum": ["forwarded", "extended", "answered", "sent_back"]})
+                ],
+            )
+        },
+        "/api/v1/agency/tickets/{code}": {
+            "get": _op(
+                "A ticket forwarded to the account's agency (no caller data)",
+                _json(
+                    _obj(
+                        ["ticket", "forwards"],
+                        ticket={"type": "object"},
+                        forwards={"type": "array"},
+                    )
+                ),
+                params=[_CODE],
+            )
+        },
+        "/api/v1/agency/forwards/{id}/answer": {
+            "post": _op(
+                "Answer (public: shown on the public look-up once resolved)",
+                _json(_ref("Forward")),
+                params=[_FORWARD_ID],
+                body=_obj(["text"], text=_text(8000, lines=True, min_len=1), public=BOOL),
+            )
+        },
+        "/api/v1/agency/forwards/{id}/extend": {
+            "post": _op(
+                "Ask for more time, once, with a reason",
+                _json(_ref("Forward")),
+                params=[_FORWARD_ID],
+                body=reason,
+            )
+        },
+        "/api/v1/agency/forwards/{id}/send-back": {
+            "post": _op(
+                "Send the ticket back to the centre, with a reason",
+                _json(_ref("Forward")),
+                params=[_FORWARD_ID],
+                body=reason,
+            )
+        },
+    }
 
 
 def document() -> S:
@@ -399,6 +516,7 @@ def document() -> S:
             )
         },
         "/api/v1/openapi.json": {"get": _op("This document", _json({"type": "object"}))},
+        **_back_office(),
     }
     return {
         "openapi": "3.1.0",
