@@ -105,6 +105,11 @@ async def test_given_two_agencies_then_each_sees_only_its_own_tickets(rig: WebRi
         for path in (f"/api/v1/tickets/{theirs}", "/api/v1/tickets", "/api/v1/forwards",
                      f"/tickets/{theirs}", "/tickets", "/api/v1/agencies"):  # fmt: skip
             assert (await c.get(path)).status_code == 403, path
+        for path in ("/wallboard", "/console", "/reports", "/admin/users", "/live", "/metrics",
+                     "/api/v1/callbacks", "/api/v1/forwards/callbacks"):  # fmt: skip
+            assert (await c.get(path)).status_code == 403, path
+        home = await c.get("/")
+        assert home.status_code == 303 and home.headers["location"] == "/co-quan"
         page = await c.get("/co-quan")
         assert page.status_code == 200 and mine in page.text and theirs not in page.text
         page = await c.get(f"/co-quan/phieu/{mine}")
