@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from agencies.desk import ForwardDesk
 from agencies.forwards import ForwardState
-from tickets.model import Status, Ticket
+from tickets.model import Channel, Status, Ticket
 from web import labels
 from web.render import form, render
 from web.security import client_ip
@@ -40,13 +40,17 @@ FORWARD_LABELS = {
 
 
 def matches(ticket: Ticket, proof: str) -> bool:
-    """The last 4 digits of the caller's number, or the whole e-mail address (any case)."""
+    """The last 4 digits of the caller's number (calls), or the whole e-mail address the
+    ticket was opened with (any case)."""
     caller = (ticket.caller or "").strip()
     if not caller:
         return False
     if DIGITS_RE.match(proof):
+        # a phone number only on calls: a chat's caller is a platform id, digits or not
         digits = re.sub(r"\D", "", caller)
-        return "@" not in caller and len(digits) >= 4 and secrets.compare_digest(digits[-4:], proof)
+        if ticket.channel != Channel.VOICE or "@" in caller or len(digits) < 4:
+            return False
+        return secrets.compare_digest(digits[-4:], proof)
     return "@" in proof and secrets.compare_digest(caller.lower().encode(), proof.lower().encode())
 
 

@@ -211,11 +211,14 @@ async def test_the_public_look_up_needs_the_right_digits_and_shows_only_public_f
 
 async def test_the_public_look_up_is_rate_limited_per_address(rig: WebRig) -> None:
     code = await ticket(rig, "email", "Dan@Example.vn")
+    zalo = await ticket(rig, "zalo", "84905123456")  # a platform id, not a phone number
     async with client(rig, None) as anon:
         assert (await anon.get("/tra-cuu")).status_code == 200
         r = await anon.post("/tra-cuu", data={"code": code, "proof": "dan@example.vn"})
         assert r.status_code == 200 and code in r.text
-        for _ in range(19):
+        r = await anon.post("/tra-cuu", data={"code": zalo, "proof": "3456"})
+        assert r.status_code == 404
+        for _ in range(18):
             await anon.post("/tra-cuu", data={"code": code, "proof": "khac@example.vn"})
         r = await anon.post("/tra-cuu", data={"code": code, "proof": "dan@example.vn"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
