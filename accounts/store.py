@@ -357,7 +357,10 @@ DEMO_USERS = (
     ("quantri", Role.ADMIN, None, None),
     ("agent101", Role.AGENT, "agent101", "PJSIP/agent101"),
     ("agent102", Role.AGENT, "agent102", "PJSIP/agent102"),
+    ("cq_gtvt", Role.AGENCY, None, None),
 )
+#: the demo agency accounts' agencies (``agencies/agencies_quangnam.toml``)
+DEMO_AGENCIES = {"cq_gtvt": "so_gtvt"}
 
 
 async def create_demo_users(engine: AsyncEngine) -> list[tuple[str, str, str]]:
@@ -369,7 +372,9 @@ async def create_demo_users(engine: AsyncEngine) -> list[tuple[str, str, str]]:
     for name, role, agent, phone in DEMO_USERS:
         password = secrets.token_urlsafe(12)
         if await store.get_user(name) is None:
-            await store.add_user(name, role, password, agent_id=agent, phone=phone)
+            await store.add_user(
+                name, role, password, agent_id=agent, phone=phone, agency_id=DEMO_AGENCIES.get(name)
+            )
         else:
             await store.set_password(name, password)
         made.append((name, role.value, password))

@@ -98,7 +98,7 @@ async def test_given_demo_users_when_created_twice_then_passwords_are_new_and_wo
     try:
         first = await create_demo_users(engine)
         second = await create_demo_users(engine)
-        assert {r for _, r, _ in first} == {"agent", "supervisor", "manager", "admin"}
+        assert {r for _, r, _ in first} == {"agent", "supervisor", "manager", "admin", "agency"}
         assert all(a[2] != b[2] and len(a[2]) >= 12 for a, b in zip(first, second, strict=True))
         store = AuthStore(engine)
         name, _, password = second[0]
