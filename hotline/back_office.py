@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agencies.calendar import WorkCalendar
 from agencies.desk import ForwardDesk
+from agencies.digest import Digest
 from agencies.model import load_agencies
 from agencies.sql import SqlForwardStore
 from conversations.outbox import Outbox
@@ -23,3 +24,9 @@ def build_desk(settings: Settings, engine: AsyncEngine, outbox: Outbox) -> Forwa
         WorkCalendar.from_file(home_path(settings.ivr.schedule)),
         outbox,
     )
+
+
+def build_digest(settings: Settings, desk: ForwardDesk) -> Digest:
+    bo = settings.back_office
+    to = tuple(a.strip() for a in bo.digest_to.split(",") if a.strip())
+    return Digest(desk, supervisors=to, hour=min(bo.digest_hour, 23))

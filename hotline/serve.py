@@ -29,7 +29,7 @@ from acd.handover import AcdHandover
 from appqueue.follow import QUEUE_EVENTS, follow_queues
 from appqueue.tracker import QueueTracker
 from bench import acd_bench
-from hotline.back_office import build_desk
+from hotline.back_office import build_desk, build_digest
 from hotline.messaging import build_messaging
 from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 from hotline.parts import build_context, connect_ami, engine_web, make_ami, make_distributor
@@ -170,6 +170,7 @@ async def run_engine(
                     tg.create_task(tickets.run_replayer(5.0)),
                     tg.create_task(messaging.run()),
                     tg.create_task(desk.run(settings.back_office.notify_every_s)),
+                    tg.create_task(build_digest(settings, desk).run()),
                 ]
                 if ami is not None:
                     tasks.append(

@@ -140,6 +140,10 @@ class BackOfficeSettings:
     agencies: str = "agencies/agencies_quangnam.toml"
     #: how often notices still pending (no e-mail sender yet, or a retry) are sent again
     notify_every_s: float = 60.0
+    #: the daily digest of overdue and nearly-due forwards: the supervisors' addresses
+    #: (comma-separated; each agency always gets its own) and the local hour it goes at
+    digest_to: str = ""
+    digest_hour: int = 7
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 
 from agencies.calendar import WorkCalendar
 from agencies.desk import CALLBACK, DeskError, ForwardDesk
+from agencies.digest import Digest
 from agencies.forwards import ForwardState, IllegalForward, Notify
 from agencies.model import load_agencies
 from agencies.sql import SqlForwardStore
@@ -220,3 +221,32 @@ async def test_given_an_answered_call_when_resolved_then_a_callback_task_waits(r
     await rig.desk.callback_done(f.id)
     assert await rig.store.callbacks() == []
     assert datetime.now(UTC) > FRIDAY  # the frozen clock is not the real one
+
+
+async def test_the_daily_digest_mails_each_agency_its_late_forwards_and_the_supervisors_all(
+    rig: Rig,
+) -> None:
+    late = await rig.desk.forward(await rig.ticket(), "so_gtvt", by="tdv101")  # due Wed 9/12
+    near = await rig.desk.forward(await rig.ticket(), "buu_dien", by="tdv101")  # due Tue 8/12
+    await rig.desk.forward(await rig.ticket(), "so_khdt", by="tdv101")  # 5 days: due Fri 11/12
+    digest = Digest(rig.desk, supervisors=["giamsat@quangnam.gov.vn"], hour=7)
+    assert not digest.due(vn(2026, 12, 5, 8))  # Saturday
+    now = vn(2026, 12, 10, 6, 59)  # Thursday, before the hour
+    assert not digest.due(now)
+    now = vn(2026, 12, 10, 7, 30)
+    assert digest.due(now)
+    assert await digest.send(now) == 0 and digest.due(now)  # no e-mail sender yet
+    sender = Sender()
+    rig.outbox.senders[Channel.EMAIL] = sender
+    sender.sent.clear()
+    rig.now[0] = now
+    assert await digest.send(now) == 3  # so_gtvt, buu_dien (both overdue now), supervisors
+    assert not digest.due(vn(2026, 12, 10, 16))
+    to = {m.recipient.value: m for m in sender.sent}
+    assert set(to) == {"sogtvt@quangnam.gov.vn", "buudien@quangnam.vnpost.vn",
+                       "giamsat@quangnam.gov.vn"}  # fmt: skip
+    assert late.ticket_code in to["sogtvt@quangnam.gov.vn"].text
+    assert near.ticket_code not in to["sogtvt@quangnam.gov.vn"].text
+    assert "QUÁ HẠN" in to["buudien@quangnam.vnpost.vn"].text
+    boss = to["giamsat@quangnam.gov.vn"].text
+    assert late.ticket_code in boss and near.ticket_code in boss and "Sở Kế hoạch" not in boss
