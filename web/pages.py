@@ -22,6 +22,7 @@ from web import agent_ops, ticket_query
 from web import errors as v
 from web.errors import ApiError
 from web.live import stream
+from web.pages_agency import answer_callbacks
 from web.render import back, form, render
 from web.security import (
     LOGIN_CSRF_COOKIE,
@@ -208,6 +209,7 @@ async def console(request: Request, p: Principal) -> Response:
             "focus": focus,
             "callbacks": todo,
             "agents": agents,
+            "answers": await answer_callbacks(request, p),
         },
     )
 

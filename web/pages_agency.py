@@ -36,6 +36,23 @@ async def forward_context(request: Request, p: Principal, ticket: Ticket) -> dic
     }
 
 
+async def answer_callbacks(request: Request, p: Principal) -> list[dict[str, Any]]:
+    """Agencies' answers to give back to callers by telephone (the agent console's list)."""
+    if not p.user.can(P.FORWARD):
+        return []
+    desk = bo.desk_of(request)
+    return [bo.forward_json(f, desk, desk.clock()) for f in await desk.forwards.callbacks()]
+
+
+@guard(P.FORWARD, api=False)
+async def callback_done_post(request: Request, p: Principal) -> Response:
+    try:
+        await bo.run(bo.desk_of(request).callback_done(bo.forward_id(request)))
+    except ApiError as exc:
+        return back("/console", err=exc.error_id)
+    return back("/console", ok="callback_done")
+
+
 def _ticket_page(code: str) -> str:
     return f"/tickets/{quote(code)}"
 
@@ -123,6 +140,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/tickets/{code}/forward", forward_post, methods=["POST"]),
         Route("/tickets/{code}/answer-back", answer_back_post, methods=["POST"]),
+        Route("/forwards/{id}/callback-done", callback_done_post, methods=["POST"]),
         Route("/co-quan", desk_page, methods=["GET"]),
         Route("/co-quan/phieu/{code}", desk_ticket, methods=["GET"]),
         Route("/co-quan/forwards/{id}", desk_move, methods=["POST"]),

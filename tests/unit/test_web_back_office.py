@@ -154,6 +154,27 @@ async def test_the_agency_extends_once_answers_and_the_answer_goes_back_by_email
     assert "Đã vá mặt đường." in (await conv.messages(code))[-1].body
 
 
+async def test_given_an_answered_call_then_the_console_lists_a_callback_until_done(
+    rig: WebRig,
+) -> None:
+    code = await ticket(rig)
+    f = await forward(rig, code, "so_gtvt")
+    async with client(rig, "gtvt1") as c:
+        r = await c.post(f"/api/v1/agency/forwards/{f['id']}/answer", json={"text": "Đã vá"})
+        assert r.status_code == 200
+    async with client(rig, "tdv101") as c:
+        r = await c.post(f"/api/v1/tickets/{code}/answer-back", json={})
+        assert r.status_code == 200 and r.json()["reply_via"] == "callback"
+        todo = (await c.get("/api/v1/forwards/callbacks")).json()["forwards"]
+        assert [x["ticket"] for x in todo] == [code]
+        page = await c.get("/console")
+        assert 'id="answer-callbacks"' in page.text and code in page.text
+        r = await c.post(f"/forwards/{f['id']}/callback-done")
+        assert r.status_code == 303 and "ok=callback_done" in r.headers["location"]
+        assert (await c.get("/api/v1/forwards/callbacks")).json()["forwards"] == []
+        assert 'id="answer-callbacks"' not in (await c.get("/console")).text
+
+
 async def test_given_a_call_when_sent_back_then_the_centre_may_forward_again_from_the_page(
     rig: WebRig,
 ) -> None:
