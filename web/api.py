@@ -258,7 +258,9 @@ async def users_list(request: Request, p: Principal) -> Response:
         v.no_unknown(
             body, {"name", "display_name", "role", "password", "agent_id", "phone", "agency_id"}
         )
-        made = await users.add(request.app.state.auth, users.new_user(body))
+        made = await users.add(
+            request.app.state.auth, users.new_user(body), request.app.state.desk.book
+        )
         return ok(users.account_json(made), 201)
     found = await request.app.state.auth.accounts()
     return ok({"users": [users.account_json(a) for a in found]})

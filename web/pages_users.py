@@ -40,6 +40,7 @@ async def users_page(request: Request, p: Principal) -> Response:
             "roles": users.ROLES,
             "phones": phones,
             "min_password": MIN_PASSWORD,
+            "agencies": list(request.app.state.desk.book),
         },
     )
 
@@ -48,7 +49,7 @@ async def users_page(request: Request, p: Principal) -> Response:
 async def users_add(request: Request, p: Principal) -> Response:
     data = await form(request)
     try:
-        await users.add(request.app.state.auth, users.new_user(data))
+        await users.add(request.app.state.auth, users.new_user(data), request.app.state.desk.book)
     except ApiError as exc:
         return back(PAGE, err=exc.error_id)
     return back(PAGE, ok="user_added")

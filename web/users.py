@@ -15,7 +15,7 @@ streams (``LiveHub.end_user``), so an open wallboard does not outlive the right 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,10 @@ def new_user(data: Mapping[str, Any]) -> NewUser:
     )
 
 
-async def add(auth: AuthStore, new: NewUser) -> AccountInfo:
+async def add(auth: AuthStore, new: NewUser, agencies: Container[str] = ()) -> AccountInfo:
+    """Create the account; an agency account's agency must be in ``agencies`` (the file)."""
+    if new.agency_id is not None and new.agency_id not in agencies:
+        raise v.invalid("agency_id", "not an agency of the agencies file")
     if await auth.account(new.name) is not None:
         raise ApiError(409, "user_exists", f"user {new.name!r} exists already", {"name": new.name})
     try:

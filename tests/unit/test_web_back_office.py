@@ -244,3 +244,18 @@ async def test_the_public_look_up_is_rate_limited_per_address(rig: WebRig) -> No
         r = await anon.post("/tra-cuu", data={"code": code, "proof": "dan@example.vn"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert code not in r.text.replace(f'value="{code}"', "")
+
+
+async def test_an_administrator_creates_agency_accounts_only_for_agencies_of_the_file(
+    rig: WebRig,
+) -> None:
+    body = {"name": "cq2", "role": "agency", "password": "mật-khẩu-dài-123"}
+    async with client(rig, "quantri") as c:
+        r = await c.post("/api/v1/users", json={**body, "agency_id": "so_ma"})
+        assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "agency_id"
+        r = await c.post("/api/v1/users", json=body)
+        assert r.status_code == 422  # an agency account needs its agency
+        r = await c.post("/api/v1/users", json={**body, "agency_id": "buu_dien"})
+        assert r.status_code == 201 and r.json()["agency_id"] == "buu_dien"
+        page = await c.get("/admin/users")
+        assert 'name="agency_id"' in page.text and "Bưu điện tỉnh Quảng Nam" in page.text
