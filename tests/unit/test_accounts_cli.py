@@ -87,6 +87,6 @@ def test_given_the_lab_when_creating_demo_accounts_then_each_role_is_printed(
     assert run(config, "users", "demo") == 0
     lines = capsys.readouterr().out.splitlines()
     roles = {line.split()[1] for line in lines}
-    assert roles == {"agent", "supervisor", "manager", "admin"}
+    assert roles == {"agent", "supervisor", "manager", "admin", "agency"}
     name, _, password = lines[0].split()
     assert _login(config, name, password)

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import accounts.store  # noqa: F401
+import agencies.sql  # noqa: F401
 import conversations.canned
 import conversations.journal  # noqa: F401
 import dossiers.sql  # noqa: F401
