@@ -106,7 +106,8 @@ async def test_given_two_agencies_then_each_sees_only_its_own_tickets(rig: WebRi
                      f"/tickets/{theirs}", "/tickets", "/api/v1/agencies"):  # fmt: skip
             assert (await c.get(path)).status_code == 403, path
         for path in ("/wallboard", "/console", "/reports", "/admin/users", "/live", "/metrics",
-                     "/api/v1/callbacks", "/api/v1/forwards/callbacks"):  # fmt: skip
+                     "/api/v1/callbacks", "/api/v1/forwards/callbacks",
+                     "/console/conversations", "/api/conversations"):  # fmt: skip
             assert (await c.get(path)).status_code == 403, path
         home = await c.get("/")
         assert home.status_code == 303 and home.headers["location"] == "/co-quan"
