@@ -32,6 +32,7 @@ from pbx.ami import AmiClient
 from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import AmiError, ConfigError, StoreError
+from tongdai.health import Health
 from tongdai.settings import Settings, home_path
 from web.announce import SqlAnnouncer
 from web.app import WebDeps, create_app
@@ -157,6 +158,7 @@ def engine_web(
     routes: list[BaseRoute] | None = None,
     conversations: ConversationDeps | None = None,
     desk: ForwardDesk | None = None,
+    health: Health | None = None,
 ) -> Starlette:
     """The web app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
     listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
@@ -199,5 +201,6 @@ def engine_web(
         extra_routes=list(routes or []),
         conversations=conversations,
         desk=desk,
+        health=health,
     )
     return create_app(deps)

@@ -33,6 +33,9 @@ from hotline.back_office import build_desk, build_digest
 from hotline.messaging import build_messaging
 from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 from hotline.parts import build_context, connect_ami, engine_web, make_ami, make_distributor
+from hotline.sdnotify import notify, watchdog
+from hotline.watch import HEALTH_FILE, Probe, database_probe, health_file, redis_probe, watch_probes
+from hotline.watch import watch_ami as watch_ami_health
 from ivr import agi, runner
 from ivr.fastagi import AgiScripts, FastAgiServer
 from ivr.handover import AppQueueHandover, QueueHandover
@@ -102,9 +105,20 @@ async def run_engine(
         health = Health()
         # the database may be away at start: calls are still answered (tickets spooled) and
         # the schema is brought up to date as soon as it is back
-        migrated = await _migrate_once(engine, health)
+        schema = asyncio.Event()
+        if await _migrate_once(engine, health):
+            schema.set()
         # while the database is away, tickets go to a durable local journal and are replayed
         state = home_path(settings.database.state_dir)
+        # `tongdai lab status` reads what is down from this file
+        health_file(health, state / HEALTH_FILE)
+        # what is watched while running: the database, Redis, the AMI session (below)
+        probes: dict[str, Probe] = {"database": database_probe(engine, schema.is_set)}
+        closers = []
+        redis_url = settings.acd.state_store or settings.web.limits_store
+        if redis_url:
+            probes["redis"], close_redis = redis_probe(redis_url)
+            closers.append(close_redis)
         tickets = SpoolingTicketStore(SqlTicketStore(engine), state / "spool")
         metrics = Metrics()
         metrics.watch_health(health)
@@ -158,6 +172,7 @@ async def run_engine(
                     inbox=messaging.inbox,
                 ),
                 desk=desk,
+                health=health,
             )
             web_sock = listen(settings.web.host, settings.web.port)  # a taken port fails now
         agi.COMMAND_OBSERVERS.append(metrics.fastagi_command)
@@ -166,7 +181,9 @@ async def run_engine(
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
-                    tg.create_task(_migrate_until_done(engine, health, migrated)),
+                    tg.create_task(_migrate_until_done(engine, health, schema)),
+                    tg.create_task(watch_probes(health, probes)),
+                    tg.create_task(watchdog()),
                     tg.create_task(tickets.run_replayer(5.0)),
                     tg.create_task(messaging.run()),
                     tg.create_task(desk.run(settings.back_office.notify_every_s)),
@@ -175,6 +192,13 @@ async def run_engine(
                 if ami is not None:
                     tasks.append(
                         tg.create_task(metrics.watch_ami(ami.subscribe(["__connected__"])))
+                    )
+                    tasks.append(
+                        tg.create_task(
+                            watch_ami_health(
+                                health, ami.subscribe(["__connected__", "__disconnected__"])
+                            )
+                        )
                     )
                     tasks.append(tg.create_task(follow_ami(settings, ami, tracker, dist)))
                 if web_app is not None and web_sock is not None:
@@ -186,16 +210,20 @@ async def run_engine(
                 gc.freeze()
                 if ready is not None:
                     ready.set()
+                notify("READY=1")  # systemd Type=notify (nothing outside systemd)
                 log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
                 if web_app is not None:
                     log.info("web: http://%s:%d", settings.web.host, settings.web.port)
                 await stop.wait()
+                notify("STOPPING=1")
                 if dist is not None:
                     dist.dump_decisions(state / "acd_decisions.json")
                 for t in tasks:
                     t.cancel()
         finally:
             await server.close()
+            for close in closers:
+                await close()
     finally:
         await engine.dispose()
 
@@ -237,14 +265,15 @@ async def _migrate_once(engine: AsyncEngine, health: Health) -> bool:
     return True
 
 
-async def _migrate_until_done(engine: AsyncEngine, health: Health, done: bool) -> None:
-    """Retry the migration while the database is away at start (then watch nothing more:
-    the ticket spool and the event journal follow the database from there)."""
+async def _migrate_until_done(engine: AsyncEngine, health: Health, schema: asyncio.Event) -> None:
+    """Retry the migration while the database is away at start; ``schema`` is set once done
+    (then the ``database`` probe of ``hotline.watch`` takes over the watching)."""
     delay = 1.0
-    while not done:
+    while not schema.is_set():
         await asyncio.sleep(delay)
         delay = min(delay * 2, 15.0)
-        done = await _migrate_once(engine, health)
+        if await _migrate_once(engine, health):
+            schema.set()
 
 
 def _signal_event() -> asyncio.Event:

@@ -7,11 +7,15 @@ started (by pid file), ``status`` exits 0 when everything ``up`` started is runn
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from lab import asterisk, engine
 from lab.chroot import ensure_chroot
+from tongdai.health import read_file as read_health
 from tongdai.settings import Settings, home_path, load_settings
+
+HEALTH_FILE = "health.json"  # hotline.watch.HEALTH_FILE (the lab may not import the engine)
 
 EXIT_NOT_RUNNING = 3
 
@@ -153,8 +157,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"engine: pid {eng_pid}, FastAGI {host}:{port} {'ready' if agi_ok else 'NOT answering'}"
         )
+        for line in health_lines(settings, eng_pid):
+            print(line)
     ok = ast.booted and ast.recordings_mounted and (agi_ok or not engine_expected)
     return 0 if ok else EXIT_NOT_RUNNING
+
+
+def health_lines(settings: Settings, eng_pid: int) -> list[str]:
+    """What the running engine says is down (its ``<state_dir>/health.json``)."""
+    data = read_health(home_path(settings.database.state_dir) / HEALTH_FILE)
+    if data is None or data.get("pid") != eng_pid:
+        return ["engine health: not reported (an engine older than this check?)"]
+    lines = [f"engine health: {data.get('status', '?')}"]
+    for dep in data.get("dependencies", []):
+        since = time.strftime("%F %T", time.localtime(float(dep.get("since", 0))))
+        state = "up" if dep.get("up") else "DOWN"
+        detail = f" ({dep['detail']})" if dep.get("detail") else ""
+        lines.append(f"  {dep.get('name')}: {state} since {since}{detail}")
+    return lines
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

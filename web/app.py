@@ -9,6 +9,7 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /live        server-sent events (wallboard, console)                  web.live
     /console/conversations, /api/conversations  messages on every channel  web.conversations
     /metrics     Prometheus (the engine's ``MetricsView``)                hotline.metrics
+    /api/health  what is down since when (JSON; the wallboard's banner)    web.health
     /recordings/{name}.wav  callers' messages, to logged-in users only
     /static/...  CSS and the one small script
 
@@ -54,6 +55,7 @@ from tickets.sql_conversations import SqlConversationStore
 from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import StoreError, TongdaiError
+from tongdai.health import Health
 from tongdai.settings import PROJECT_HOME, home_path
 from web import (
     api,
@@ -66,6 +68,7 @@ from web import (
     pages_users,
     stats,
 )
+from web import health as web_health
 from web.announce import Announcer, SqlAnnouncer
 from web.control import AcdControl, NullControl
 from web.errors import ApiError, error_response
@@ -138,6 +141,9 @@ class WebDeps:
     lookup_limiter: LoginLimiter = field(
         default_factory=lambda: MemoryLimiter(20, 600.0, max_per_ip=20, max_per_account=20)
     )
+
+    #: what the engine depends on and what is down (``/api/health``, the wallboard's banner)
+    health: Health | None = None
 
 
 def default_desk(deps: WebDeps) -> ForwardDesk:
@@ -248,6 +254,9 @@ def create_app(deps: WebDeps) -> Starlette:
         if deps.metrics.observe not in deps.hub.observers:
             deps.hub.observers.append(deps.metrics.observe)
 
+    if deps.health is not None:
+        web_health.follow(deps.health, deps.hub)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(publisher.run(), name="web-live-publisher")
@@ -263,6 +272,7 @@ def create_app(deps: WebDeps) -> Starlette:
         routes=[
             *deps.extra_routes,
             *api.routes(),
+            *web_health.routes(),
             *pages.routes(),
             *pages_tickets.routes(),
             *pages_users.routes(),

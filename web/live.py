@@ -36,6 +36,8 @@ from web.control import AcdControl, LiveState
 
 log = logging.getLogger(__name__)
 
+#: message kinds a new client gets at once (the latest of each), then every new one
+LATEST = ("state", "stats", "health")
 #: call events after which today's figures change
 _STATS_EVENTS = frozenset({"connect", "complete", "abandon", "timeout", "callback_failed"})
 
@@ -142,7 +144,7 @@ class LiveHub:
         self._subs.discard(sub)
 
     def publish(self, msg: Message) -> None:
-        if msg.kind in ("state", "stats"):
+        if msg.kind in LATEST:
             self.latest[msg.kind] = msg
         self.published += 1
         for sub in list(self._subs):
@@ -285,7 +287,7 @@ async def stream(
     at every ping, says the login no longer holds (a database error keeps the stream)."""
     try:
         yield "retry: 2000\n\n"
-        for kind in ("state", "stats"):
+        for kind in LATEST:
             latest = hub.latest.get(kind)
             data = latest.for_agent(sub.agent) if latest else None
             if data is not None:

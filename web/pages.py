@@ -20,6 +20,7 @@ from accounts.model import Perm, Role
 from tongdai.errors import TongdaiError
 from web import agent_ops, ticket_query
 from web import errors as v
+from web import health as web_health
 from web.errors import ApiError
 from web.live import stream
 from web.pages_agency import answer_callbacks
@@ -132,6 +133,7 @@ async def wallboard(request: Request, p: Principal) -> Response:
             "announcement": await request.app.state.announcer.current(),
             "can_spy": p.user.can(P.SPY) and bool(p.user.phone),
             "can_announce": p.user.can(P.ANNOUNCE),
+            "degraded": web_health.banner(deps.health),
         },
     )
 

@@ -63,6 +63,7 @@ API: list[tuple[str, str, Any, dict[str, int]]] = [
     ("PUT", "/api/v1/announcement", {"text": "Thông báo thử"}, only(SUP)),
     ("DELETE", "/api/v1/announcement", None, only(SUP)),
     ("GET", "/metrics", None, ALL),
+    ("GET", "/api/health", None, ALL),
     ("GET", "/api/v1/users", None, only(ADMIN)),
     ("POST", "/api/v1/users", NEW_USER, only({"quantri": 201})),
     ("GET", "/api/v1/users/tdv102", None, only(ADMIN)),

@@ -213,6 +213,29 @@
     if (row) { row.remove(); }
   }
 
+  // what is down (the degraded banner): rebuilt from each "health" event, text only
+  function healthChanged(h) {
+    var box = $("#degraded");
+    if (!box) { return; }
+    var list = document.createDocumentFragment();
+    (h.down || []).forEach(function (d) {
+      var li = document.createElement("li");
+      li.dataset.dep = d.name;
+      var b = document.createElement("b");
+      text(b, d.label);
+      li.appendChild(b);
+      li.appendChild(document.createTextNode(" mất kết nối từ " + d.since_vi + " ("));
+      var since = document.createElement("span");
+      since.dataset.since = d.since;
+      text(since, dur(now() - d.since));
+      li.appendChild(since);
+      li.appendChild(document.createTextNode("): " + d.effect + "."));
+      list.appendChild(li);
+    });
+    $("#degraded-list").replaceChildren(list);
+    box.hidden = !(h.down && h.down.length);
+  }
+
   // -- the stream -------------------------------------------------------------------------------
   if (page !== "wallboard" && page !== "console") { return; }
   var onState = page === "wallboard" ? wallboardState : consoleState;
@@ -229,5 +252,6 @@
   });
   es.addEventListener("stats", function (ev) { onStats(JSON.parse(ev.data)); });
   es.addEventListener("ticket", function (ev) { ticketChanged(JSON.parse(ev.data)); });
+  es.addEventListener("health", function (ev) { healthChanged(JSON.parse(ev.data)); });
   setInterval(tick, 1000);
 })();
