@@ -1,18 +1,19 @@
 """``tongdai bench``: benchmarks; ``tongdai bench reports`` times the manager reports,
 ``tongdai bench acd`` runs the same SIPp load through our ACD and through app_queue,
-``tongdai bench ivr`` the same journeys through our IVR and a plain dialplan IVR."""
+``tongdai bench ivr`` the same journeys through our IVR and a plain dialplan IVR,
+``tongdai bench faults`` faults injected under a SIPp load."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from bench import acd_bench, ivr_bench
+from bench import acd_bench, faults_bench, ivr_bench
 from bench.reports_bench import add_arguments, cmd_bench_reports
 
 
 def register(sub: Any) -> None:
-    """Add ``bench reports``, ``bench acd`` and ``bench ivr`` to the ``tongdai`` command."""
+    """Add ``bench reports``, ``acd``, ``ivr`` and ``faults`` to the ``tongdai`` command."""
     parser: argparse.ArgumentParser = sub.add_parser("bench", help="benchmarks")
     commands = parser.add_subparsers(dest="bench_command", required=True)
     reports = commands.add_parser(
@@ -42,3 +43,14 @@ def register(sub: Any) -> None:
     )
     ivr_bench.add_arguments(ivr)
     ivr.set_defaults(func=ivr_bench.cmd_bench_ivr)
+    faults = commands.add_parser(
+        "faults",
+        help="faults injected under a SIPp load on the lab: calls and tickets per fault, JSON",
+        description="With SIPp callers walking the 1022 menu to our ACD and SIPp agents, "
+        "inject one fault at a time (Redis restart, database connections dropped, AMI "
+        "session killed, hostile FastAGI clients, callers vanishing, engine SIGKILL) and "
+        "report per fault calls offered/answered/lost, tickets written against calls, "
+        "recovery time and what the engine's health said. Run under the lab lock.",
+    )
+    faults_bench.add_arguments(faults)
+    faults.set_defaults(func=faults_bench.cmd_bench_faults)
