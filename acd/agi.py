@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 
 from acd.agent import AcdError
-from acd.distributor import Distributor
-from acd.estimate import estimated_wait, minutes_for_speech
+from acd.voice import VoiceAdapter
 from ivr import say
 from ivr.agi import DIGITS, AgiSession
 from ivr.fastagi import AgiScripts
@@ -23,7 +22,7 @@ from tongdai.errors import StoreError
 log = logging.getLogger(__name__)
 
 
-async def acd_wait(session: AgiSession, dist: Distributor, sounds: str) -> None:
+async def acd_wait(session: AgiSession, dist: VoiceAdapter, sounds: str) -> None:
     uid = dist.call_id_of(session.env.get("agi_uniqueid", ""))
 
     def p(name: str) -> str:
@@ -52,26 +51,22 @@ async def acd_wait(session: AgiSession, dist: Distributor, sounds: str) -> None:
             await session.set_variable("TONGDAI_ACTION", "fallback")
         return
     dist.ivr_done(uid)  # in the wait loop, so the IVR is done with them (idempotent)
-    d = dist.d
-    cb_key = d.cfg.callback.key
     key = session.env.get("agi_arg_1") or None  # pressed during the music
-    if key is None:
-        position = d.position(uid)
-        q = d.cfg.queues[d.calls[uid].queue]
+    news = dist.wait_news(uid)
+    if key is None and news is not None:
         words: list[str] = []
-        if position is not None and q.announce_position:
-            words += ["vi_tri_cho", *say.number(position), "trong_hang_doi"]
-            wait = estimated_wait(d, uid)
-            if wait is not None:
-                words += ["thoi_gian_cho", *say.number(minutes_for_speech(wait)), "phut"]
+        if news.position is not None:
+            words += ["vi_tri_cho", *say.number(news.position), "trong_hang_doi"]
+            if news.minutes is not None:
+                words += ["thoi_gian_cho", *say.number(news.minutes), "phut"]
         words.append("moi_giu_may")
-        if d.may_offer_callback(uid):
+        if news.may_call_back:
             words.append("goi_lai_moi")  # "press 1 at any time to be called back"
         for w in words:  # a key pressed while we speak counts as well
             key = await session.stream_file(p(w), DIGITS)
             if key is not None:
                 break
-    if key == cb_key and d.may_offer_callback(uid):
+    if key == dist.callback_key and dist.may_call_back(uid):
         try:
             dist.request_callback(uid)
         except AcdError as exc:
@@ -102,7 +97,7 @@ async def survey(
 
 
 def register_scripts(
-    scripts: AgiScripts, dist: Distributor, tickets: TicketStore, sounds: str
+    scripts: AgiScripts, dist: VoiceAdapter, tickets: TicketStore, sounds: str
 ) -> None:
     """The ACD's scripts: ``acd_wait`` (the wait loop's announcements) and ``survey``."""
 

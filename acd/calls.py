@@ -24,7 +24,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from acd.agent import AcdError, Agent, IllegalTransition
 
@@ -81,6 +81,8 @@ class CallTransition:
     #: event-specific: caller number (enter), agent channel (connect), target queue (overflow),
     #: "caller"/"agent" (complete), pressed key (callback_requested)
     detail: str = ""
+    #: the call's ticket code, for the recorder
+    ticket: str | None = None
 
 
 @dataclass
@@ -146,6 +148,7 @@ class QueuedCall:
         frm = self.state
         self.state = to
         extra.setdefault("agent", self.offered_to)
+        extra.setdefault("ticket", self.ticket)
         tr = CallTransition(
             self.uniqueid,
             event,
@@ -278,37 +281,49 @@ class QueuedCall:
         return cls(**kw)
 
 
-def _key(c: QueuedCall) -> tuple[int, float, int]:
+class InLine(Protocol):
+    """What holds a place in a line: a call, or a conversation (``acd.conversations``)."""
+
+    queue: str
+
+    @property
+    def order_key(self) -> tuple[int, float, int]: ...
+
+
+T = TypeVar("T", bound=InLine)
+
+
+def _key(c: InLine) -> tuple[int, float, int]:
     return c.order_key
 
 
-class Lines:
-    """Each queue's line of calls in order; positions by binary search on the order key."""
+class Lines(Generic[T]):
+    """Each queue's line in order; positions by binary search on the order key."""
 
     def __init__(self, queues: Iterable[str]) -> None:
-        self._lines: dict[str, list[QueuedCall]] = {q: [] for q in queues}
+        self._lines: dict[str, list[T]] = {q: [] for q in queues}
 
     def __contains__(self, queue: object) -> bool:
         return queue in self._lines
 
-    def add(self, c: QueuedCall) -> int:
+    def add(self, c: T) -> int:
         """Insert ``c`` at its place in its queue; returns its position."""
         insort(self._lines[c.queue], c, key=_key)
         return self.position(c)
 
-    def remove(self, c: QueuedCall) -> None:
+    def remove(self, c: T) -> None:
         line = self._lines[c.queue]
         i = bisect_left(line, c.order_key, key=_key)
         if i < len(line) and line[i] is c:
             del line[i]
 
-    def position(self, c: QueuedCall) -> int:
+    def position(self, c: T) -> int:
         return bisect_left(self._lines[c.queue], c.order_key, key=_key) + 1
 
-    def line(self, queue: str) -> list[QueuedCall]:
+    def line(self, queue: str) -> list[T]:
         return list(self._lines[queue])
 
-    def merged(self) -> Iterator[QueuedCall]:
+    def merged(self) -> Iterator[T]:
         """Every queue's calls in one order: priority desc, then first come first served."""
         return heapq.merge(*self._lines.values(), key=_key)
 

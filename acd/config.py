@@ -3,6 +3,12 @@
 The province edits the file; every error names the file and the dotted field, e.g.
 ``acd/agents_1022.toml: queues.thu_tuc.skills.thu_tuk: unknown skill 'thu_tuk'``.
 
+``[acd.capacity]`` says how much work an agent holds at once: one call, up to ``conversations``
+open conversations, whether a call may come while conversations are open
+(``voice_with_conversations``) and whether conversations may come during a call
+(``conversations_during_call``); ``[agents.<id>.capacity]`` overrides it per agent. Each queue's
+``escalate_after_s`` (default 300) escalates a conversation left without an agent reply.
+
 ``[supervisors.<id>]`` tables (optional) declare the supervisors' own phones, the ones that ring
 for listen / whisper / barge (``name``, ``endpoint = "PJSIP/sup201"``); a web account's phone
 must be one of them (``web.control.DistributorControl.spy`` says so clearly if it is not).
@@ -47,11 +53,26 @@ class Overflow:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """How much work an agent takes at once, per medium (``[acd.capacity]``, or an agent's
+    own ``[agents.<id>.capacity]``). Voice is always one call at a time."""
+
+    #: open conversations (chats, mails...) an agent holds at once; 0 = none
+    conversations: int = 3
+    #: may a call be offered while the agent has conversations open?
+    voice_with_conversations: bool = True
+    #: may a conversation be assigned while the agent rings, talks or wraps up a call?
+    conversations_during_call: bool = True
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     id: str
     name: str
     endpoint: str
     skills: dict[str, int]
+    #: this agent's own capacity (None: the ``[acd.capacity]`` default)
+    capacity: Capacity | None = None
 
     @property
     def pjsip_name(self) -> str:
@@ -88,6 +109,9 @@ class QueueConfig:
     wrapup_s: float = 0.0
     ring_timeout_s: float = 15.0
     max_misses: int = 3
+    #: an assigned conversation whose citizen waits this long for the agent's reply is
+    #: escalated (offered to another agent); 0 = never
+    escalate_after_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +133,18 @@ class AcdConfig:
     max_calls: int = 100
     callback: CallbackConfig = CallbackConfig()
     supervisors: dict[str, SupervisorConfig] = field(default_factory=dict)
+    capacity: Capacity = Capacity()
+
+    def queue_or_general(self, name: str) -> str:
+        """``name`` if it is a queue, else the general queue (``chung``, or the first one)."""
+        if name in self.queues:
+            return name
+        return "chung" if "chung" in self.queues else next(iter(self.queues))
+
+    def capacity_of(self, agent_id: str) -> Capacity:
+        """The agent's own capacity, or the ``[acd.capacity]`` default."""
+        a = self.agents.get(agent_id)
+        return a.capacity if a is not None and a.capacity is not None else self.capacity
 
     def supervisor_phone(self, endpoint: str) -> SupervisorConfig | None:
         """The supervisor phone declared with this endpoint (``PJSIP/sup201``), if any."""
@@ -150,7 +186,7 @@ def load_acd(path: str | Path) -> AcdConfig:
     top = raw.get("acd")
     if not isinstance(top, dict):
         raise ConfigError(file, "acd", "missing [acd] table")
-    r = Fields(file, "acd.", top, {"max_calls", "skills", "callback"})
+    r = Fields(file, "acd.", top, {"max_calls", "skills", "callback", "capacity"})
     skills_raw = top.get("skills")
     if (
         not isinstance(skills_raw, list)
@@ -161,7 +197,8 @@ def load_acd(path: str | Path) -> AcdConfig:
     if len(set(skills_raw)) != len(skills_raw):
         raise r.err("skills", "a skill is listed twice")
     skills = tuple(str(s) for s in skills_raw)
-    agents = _load_agents(file, raw.get("agents"), set(skills))
+    capacity = _capacity(r.sub("capacity", _CAPACITY_FIELDS), Capacity())
+    agents = _load_agents(file, raw.get("agents"), set(skills), capacity)
     queues = _load_queues(file, raw.get("queues"), set(skills))
     return AcdConfig(
         source=file,
@@ -171,6 +208,21 @@ def load_acd(path: str | Path) -> AcdConfig:
         max_calls=r.whole("max_calls", 100, 1, 100_000),
         callback=_load_callback(file, r.table("callback")),
         supervisors=_load_supervisors(file, raw.get("supervisors", {}), agents),
+        capacity=capacity,
+    )
+
+
+_CAPACITY_FIELDS = {"conversations", "voice_with_conversations", "conversations_during_call"}
+
+
+def _capacity(r: Fields, base: Capacity) -> Capacity:
+    """``[acd.capacity]`` (over the built-in defaults) or an agent's override (over those)."""
+    return Capacity(
+        conversations=r.whole("conversations", base.conversations, 0, 100),
+        voice_with_conversations=r.flag("voice_with_conversations", base.voice_with_conversations),
+        conversations_during_call=r.flag(
+            "conversations_during_call", base.conversations_during_call
+        ),
     )
 
 
@@ -194,7 +246,9 @@ def _load_callback(file: str, raw: dict[str, Any]) -> CallbackConfig:
     )
 
 
-def _load_agents(file: str, raw: Any, known: set[str]) -> dict[str, AgentConfig]:
+def _load_agents(
+    file: str, raw: Any, known: set[str], capacity: Capacity
+) -> dict[str, AgentConfig]:
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(file, "agents", "missing [agents.*] tables")
     agents: dict[str, AgentConfig] = {}
@@ -204,7 +258,7 @@ def _load_agents(file: str, raw: Any, known: set[str]) -> dict[str, AgentConfig]
             raise ConfigError(file, f"agents.{aid}", "agent ids use lowercase letters, digits, _")
         if not isinstance(body, dict):
             raise ConfigError(file, f"agents.{aid}", "must be a table")
-        r = Fields(file, f"agents.{aid}.", body, {"name", "endpoint", "skills"})
+        r = Fields(file, f"agents.{aid}.", body, {"name", "endpoint", "skills", "capacity"})
         endpoint = r.text("endpoint", f"PJSIP/{aid}")
         if not _ENDPOINT_RE.match(endpoint):
             raise r.err("endpoint", f"must look like PJSIP/<name>, got {endpoint!r}")
@@ -216,7 +270,10 @@ def _load_agents(file: str, raw: Any, known: set[str]) -> dict[str, AgentConfig]
             if skill not in known:
                 raise r.err(f"skills.{skill}", f"unknown skill {skill!r} (acd.skills lists them)")
             _level(file, f"agents.{aid}.skills.{skill}", lvl)
-        agents[aid] = AgentConfig(aid, r.text("name"), endpoint, dict(levels))
+        own = (
+            _capacity(r.sub("capacity", _CAPACITY_FIELDS), capacity) if "capacity" in body else None
+        )
+        agents[aid] = AgentConfig(aid, r.text("name"), endpoint, dict(levels), own)
     return agents
 
 
@@ -259,6 +316,7 @@ _QUEUE_FIELDS = {
     "wrapup_s",
     "ring_timeout_s",
     "max_misses",
+    "escalate_after_s",
 }
 
 
@@ -287,6 +345,7 @@ def _load_queues(file: str, raw: Any, known: set[str]) -> dict[str, QueueConfig]
             wrapup_s=r.number("wrapup_s", 0, 0, 3600),
             ring_timeout_s=r.number("ring_timeout_s", 15, 3, 300),
             max_misses=r.whole("max_misses", 3, 1, 100),
+            escalate_after_s=r.number("escalate_after_s", 300, 0, 86400),
         )
     for q in queues.values():
         for i, step in enumerate(q.overflow):

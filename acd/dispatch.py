@@ -1,18 +1,24 @@
 """The distribution's pure, synchronous core: calls in line, agents, and who rings whom.
 
-The distributor (``acd/distributor.py``) feeds it events from AMI and the IVR and acts on what
-it returns; nothing here touches the network or reads the wall clock (``clock`` is injected).
+The adapters (``acd.voice`` for Asterisk, ``acd.messaging`` for conversations) feed it events
+and carry out what it decides; the router (``acd.router``) runs its rounds and drains its
+outbox. Nothing here touches the network or reads the wall clock (``clock`` is injected).
 
 - ``call_arrived`` puts a call in its queue's line (or ``REJECTED_BUSY`` past ``max_calls``).
 - ``assign(now)`` matches waiting calls, in order (priority desc, then first come first served,
   across queues), to free agents that meet the call's skill requirement, with each queue's
   strategy, and returns the offers to ring. A call is never offered to two agents at once and an
   agent never holds two calls: both sides move together, or not at all.
+- ``assign_round(now)``: voice first, then conversations (``conversations``, an
+  ``acd.desk.ConversationDesk`` sharing these agents, this clock and this outbox) with the
+  agents and capacity left.
 - Ring-no-answer puts the call back at its own place; ``max_misses`` in a row auto-pause the agent.
 - A callback keeps the caller's place while they hang up; its offer says which leg to dial first.
-- Every transition (agents' and calls') goes to an outbox (``drain_events``) the distributor
-  writes to queue_log and the tickets; what changed since the last ``take_dirty`` goes to the
-  state store.
+- An agent going on pause or logging out (however: asked, auto-paused, a pending pause taking
+  effect) hands their open conversations back, or to a named colleague (``hand_to``).
+- Every transition (agents', calls' and conversations') goes to an outbox (``drain_events``);
+  what changed of the calls and agents since the last ``take_dirty`` goes to the state store
+  (conversations are not stored there: they are rebuilt from the tickets).
 
 ``assign`` costs O(waiting + agents x queues): candidates are computed once per (queue,
 escalation step) per round, and the scan stops as soon as no free agent is left.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from acd.agent import (
     AcdError,
@@ -47,14 +54,26 @@ from acd.calls import (
     UnknownCall,
 )
 from acd.config import AcdConfig, QueueConfig
+from acd.conversations import ConversationOffer, ConversationTransition
+from acd.desk import ConversationDesk
 from acd.estimate import WaitEstimator
 from acd.store import Dirty
 from acd.strategies import Requirement, RoundRobinMemory, active_steps, pick, requirement
 
 log = logging.getLogger(__name__)
 
-Event = Transition | CallTransition
+Event = Transition | CallTransition | ConversationTransition
 _S = CallState
+#: an agent entering one of these states hands their conversations back
+_AWAY = (AgentState.PAUSED, AgentState.LOGGED_OUT)
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one matching round decided: calls to ring, conversations given."""
+
+    voice: list[Offer] = field(default_factory=list)
+    conversations: list[ConversationOffer] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -67,8 +86,9 @@ class Dispatcher:
         self.calls: dict[str, QueuedCall] = {}
         self.rr: RoundRobinMemory = {}
         self.estimator = estimator or WaitEstimator()
-        self.lines = Lines(cfg.queues)
+        self.lines: Lines[QueuedCall] = Lines(cfg.queues)
         self._events: list[Event] = []
+        self.conversations = ConversationDesk(cfg, clock, self.agents, self._events.append)
         self._seq = 0
         self._dirty_calls: set[str] = set()
         self._ended: set[str] = set()
@@ -163,7 +183,7 @@ class Dispatcher:
                 self.agents[aid].restore(snap)
             else:
                 log.warning("stored agent %s is no longer configured: dropped", aid)
-        fallback = "chung" if "chung" in self.cfg.queues else next(iter(self.cfg.queues))
+        fallback = self.cfg.queue_or_general("")
         for c in calls:
             if c.state is _S.ENDED or c.uniqueid in self.calls:
                 continue
@@ -214,9 +234,11 @@ class Dispatcher:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _emit_agent(self, tr: Transition) -> Transition:
+    def _emit_agent(self, tr: Transition, hand_to: str | None = None) -> Transition:
         self._events.append(tr)
         self._dirty_agents.add(tr.agent)
+        if tr.to_state in _AWAY or tr.event == "pause":
+            self.conversations.release(tr.agent, tr.event, hand_to)
         return tr
 
     def _emit_call(self, tr: CallTransition) -> CallTransition:
@@ -366,11 +388,21 @@ class Dispatcher:
     def agent_login(self, agent_id: str) -> Transition:
         return self._emit_agent(self.agent(agent_id).login())
 
-    def agent_logout(self, agent_id: str) -> Transition:
-        return self._emit_agent(self.agent(agent_id).logout())
+    def agent_logout(self, agent_id: str, hand_to: str | None = None) -> Transition:
+        """Log out; open conversations go to ``hand_to`` (as far as they can take them) or
+        back to their line."""
+        a = self.agent(agent_id)
+        self.conversations.check_hand_to(agent_id, hand_to)
+        return self._emit_agent(a.logout(), hand_to)
 
-    def agent_pause(self, agent_id: str, reason: PauseReason | str) -> Transition:
-        return self._emit_agent(self.agent(agent_id).pause(reason))
+    def agent_pause(
+        self, agent_id: str, reason: PauseReason | str, hand_to: str | None = None
+    ) -> Transition:
+        """Pause (at once, or after the call in progress); open conversations are handed
+        back at once, like at logout."""
+        a = self.agent(agent_id)
+        self.conversations.check_hand_to(agent_id, hand_to)
+        return self._emit_agent(a.pause(reason), hand_to)
 
     def agent_unpause(self, agent_id: str) -> Transition:
         return self._emit_agent(self.agent(agent_id).unpause())
@@ -410,11 +442,18 @@ class Dispatcher:
 
     # -- matching ----------------------------------------------------------------------------
 
+    def assign_round(self, now: float | None = None) -> Round:
+        """One round: calls first, then conversations with the agents and capacity left."""
+        now = self.clock() if now is None else now
+        voice = self.assign(now)
+        return Round(voice, self.conversations.assign(now))
+
     def assign(self, now: float | None = None) -> list[Offer]:
         """Offer waiting calls to free agents; the distributor rings each offer's agent."""
         now = self.clock() if now is None else now
         self.tick(now)
-        free = [a for a in self.agents.values() if a.eligible]
+        voice_ok = self.conversations.voice_ok
+        free = [a for a in self.agents.values() if a.eligible and voice_ok(a)]
         if not free:
             return []
         cands: dict[tuple[str, int], tuple[Requirement, list[Agent]]] = {}

@@ -5,19 +5,13 @@ average handle time ``aht`` (talk + wrap-up, rolling window of the last handled 
 agent frees up every ``aht / n`` seconds on average, so the caller at ``position`` waits about
 ``position * aht / n``. With fewer than ``min_samples`` recent calls, or nobody serving the
 queue, there is nothing honest to say: the estimate is None and the caller hears only the
-position. ``announcements`` lists the waiting callers due for an announcement now.
+position. (``acd.waits`` applies it to a dispatcher's callers.)
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING
-
-from acd.calls import Announcement, CallState
-
-if TYPE_CHECKING:
-    from acd.dispatch import Dispatcher
 
 
 class WaitEstimator:
@@ -54,34 +48,3 @@ class WaitEstimator:
 def minutes_for_speech(seconds: float) -> int:
     """Whole minutes to say, rounded up (never "0 minutes")."""
     return max(1, math.ceil(seconds / 60.0))
-
-
-def estimated_wait(d: Dispatcher, uniqueid: str, now: float | None = None) -> float | None:
-    """Seconds the call ``uniqueid`` should still expect, or None (do not announce)."""
-    pos = d.position(uniqueid)
-    if pos is None:
-        return None
-    q = d.calls[uniqueid].queue
-    t = d.clock() if now is None else now
-    return d.estimator.estimate(q, pos, d.serving_agents(q), t)
-
-
-def announcements(d: Dispatcher, now: float | None = None) -> list[Announcement]:
-    """Waiting callers due for "you are number N, about M minutes" (marks them announced).
-
-    Due every ``announce_every_s`` of the call's queue (0 = never), counted from entering it."""
-    now = d.clock() if now is None else now
-    due: list[Announcement] = []
-    for c in d.calls.values():
-        q = d.cfg.queues[c.queue]
-        if c.state is not CallState.WAITING or q.announce_every_s <= 0:
-            continue
-        if now - max(c.last_announced_at, c.queue_entered_at) < q.announce_every_s:
-            continue
-        d.touch(c)
-        c.last_announced_at = now
-        est = estimated_wait(d, c.uniqueid, now)
-        position = d.position(c.uniqueid) if q.announce_position else None
-        minutes = minutes_for_speech(est) if est is not None else None
-        due.append(Announcement(c.uniqueid, c.queue, position, minutes))
-    return due

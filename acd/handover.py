@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from acd.distributor import Distributor
+from acd.voice import VoiceAdapter
 from ivr.handover import QueuedCaller
 
 
 class AcdHandover:
-    def __init__(self, dist: Distributor, announce_every_s: int) -> None:
+    def __init__(self, dist: VoiceAdapter, announce_every_s: int) -> None:
         self.dist = dist
         self.announce_every_s = announce_every_s
         #: queues with their own announcement period (the ACD file), in seconds
         self.per_queue = {
-            name: round(q.announce_every_s)
-            for name, q in dist.d.cfg.queues.items()
+            q.name: round(q.announce_every_s)
+            for q in dist.router.queues()
             if q.announce_every_s > 0
         }
 

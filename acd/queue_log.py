@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from acd.agent import AgentState, Transition
-from acd.calls import CallTransition
+from acd.calls import CallState, CallTransition
 from acd.config import AcdConfig
 
 Event = Transition | CallTransition
@@ -58,7 +58,9 @@ def call_lines(e: CallTransition) -> list[Line]:
     ringing: list[Line] = [(at, cid, q, ag, "RINGCANCELED", (str(_s((e.ring_s or 0) * 1000)),))]
     if e.event == "enter":
         return [(at, cid, q, "NONE", "ENTERQUEUE", ("", e.detail or "unknown", str(pos)))]
-    if e.event == "connect" or (e.event == "callback_answered" and e.to_state.value == "connected"):
+    if e.event == "connect" or (
+        e.event == "callback_answered" and e.to_state is CallState.CONNECTED
+    ):
         return [(at, cid, q, ag, "CONNECT", (str(wait), e.detail, str(_s(e.ring_s))))]
     if e.event == "ring_no_answer":
         return [(at, cid, q, ag, "RINGNOANSWER", (str(_s((e.ring_s or 0) * 1000)),))]

@@ -9,21 +9,19 @@ order survives), every agent's state, and the round-robin memory. ``claim_offer`
 across nodes: a call is offered to at most one agent and an agent holds at most one offer, for
 ``ttl_s`` (the ring timeout) or until released.
 
-The distributor persists after each batch of events (``persist(store, d.take_dirty())``) and,
-at start, ``rebuild(store, d)`` before reconciling with AMI's channels and device states.
+``acd.persistence`` writes what changed after each batch of events and, at start, rebuilds the
+dispatcher from the store before the voice adapter reconciles with AMI's channels and device
+states. ``Dirty`` lives here, below the dispatcher, which produces it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from acd.agent import AgentSnapshot
 from acd.calls import QueuedCall
-
-if TYPE_CHECKING:
-    from acd.dispatch import Dispatcher
 
 
 @dataclass
@@ -65,22 +63,3 @@ class StateStore(Protocol):
         """Drop the claim on (call, agent), if it is still theirs."""
 
     async def close(self) -> None: ...
-
-
-async def persist(store: StateStore, dirty: Dirty) -> None:
-    """Write what changed in the dispatcher since the last ``take_dirty``."""
-    if dirty.calls:
-        await store.save_calls(dirty.calls)
-    if dirty.ended:
-        await store.delete_calls(dirty.ended)
-    if dirty.agents:
-        await store.save_agents(dirty.agents)
-    if dirty.rr is not None:
-        await store.save_rr(dirty.rr)
-
-
-async def rebuild(store: StateStore, d: Dispatcher) -> int:
-    """Load the stored state into a fresh dispatcher; returns how many calls came back."""
-    calls = await store.load_calls()
-    d.restore(calls, await store.load_agents(), await store.load_rr())
-    return len(calls)

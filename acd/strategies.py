@@ -5,9 +5,10 @@ A queue's skills are required, all of them, at their minimum level. Overflow ste
 any one of the added skills is accepted too (``Requirement.any_of``). Steps with ``queue`` move
 the call; the dispatcher does that.
 
-Every strategy has ``pick(agents, call, now, memory, need)``: ``agents`` are free agents that
-already meet ``need``; it returns one of them or None. Ties always break on the configuration
-order, so the choice is deterministic.
+Every strategy has ``pick(agents, call, now, memory, need)``: ``call`` is what waits in line
+(a call, or a conversation: ``acd.desk``), ``agents`` are free agents that already meet
+``need``; it returns one of them or None. Ties always break on the configuration order, so the
+choice is deterministic.
 
 - longest_idle: the agent whose last call ended longest ago (login time if none); app_queue's
   ``leastrecent``.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from acd.agent import Agent
-from acd.calls import QueuedCall
+from acd.calls import InLine
 from acd.config import QueueConfig, SkillReq
 
 #: round-robin memory: queue name -> id of the agent chosen last
@@ -70,7 +71,7 @@ class Strategy(Protocol):
     def pick(
         self,
         agents: Sequence[Agent],
-        call: QueuedCall,
+        call: InLine,
         now: float,
         memory: RoundRobinMemory,
         need: Requirement | None = None,
@@ -85,7 +86,7 @@ class LongestIdle:
     def pick(
         self,
         agents: Sequence[Agent],
-        call: QueuedCall,
+        call: InLine,
         now: float,
         memory: RoundRobinMemory,
         need: Requirement | None = None,
@@ -97,7 +98,7 @@ class FewestCalls:
     def pick(
         self,
         agents: Sequence[Agent],
-        call: QueuedCall,
+        call: InLine,
         now: float,
         memory: RoundRobinMemory,
         need: Requirement | None = None,
@@ -109,7 +110,7 @@ class RoundRobin:
     def pick(
         self,
         agents: Sequence[Agent],
-        call: QueuedCall,
+        call: InLine,
         now: float,
         memory: RoundRobinMemory,
         need: Requirement | None = None,
@@ -127,7 +128,7 @@ class SkillsBased:
     def pick(
         self,
         agents: Sequence[Agent],
-        call: QueuedCall,
+        call: InLine,
         now: float,
         memory: RoundRobinMemory,
         need: Requirement | None = None,
@@ -147,7 +148,7 @@ STRATEGIES: dict[str, Strategy] = {
 def pick(
     strategy: str,
     agents: Sequence[Agent],
-    call: QueuedCall,
+    call: InLine,
     now: float,
     memory: RoundRobinMemory,
     need: Requirement | None = None,

@@ -19,7 +19,7 @@ Measured from AMI events (``Timestamp`` header) read by the benchmark's own AMI 
 time from the dialplan's ``TongdaiBenchEnter`` UserEvent (same point in both modes) to the
 agent leg's ``DialBegin``, for calls that found a free agent at entry (fewer than ``--agents``
 conversations in the system); for app_queue also its native QueueCallerJoin -> AgentCalled.
-The engine's decision latency is ``Distributor.decisions`` (dumped on SIGTERM); CPU seconds
+The engine's decision latency is ``acd.router.Router.decisions`` (dumped on SIGTERM); CPU seconds
 during the load and peak RSS (VmHWM) come from /proc. The pure parts are in bench/acd_metrics.py.
 Artifacts (settings, logs, queue_log, ``<mode>_events.jsonl``) stay in var/bench/acd-<stamp>/.
 """
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acd.distributor import Distributor
+from acd.voice import VoiceAdapter
 from bench.acd_metrics import (
     QUEUE,
     CallTimes,
@@ -77,7 +77,7 @@ DECISIONS_FILE = "acd_decisions.json"
 # -- the engine side: FastAGI ``acd_enter`` ---------------------------------------------------
 
 
-async def acd_enter(session: AgiSession, dist: Distributor | None, announce_every_s: int) -> None:
+async def acd_enter(session: AgiSession, dist: VoiceAdapter | None, announce_every_s: int) -> None:
     """``AGI(agi://.../acd_enter,<queue>[,queue])``: the benchmark's stand-in for the IVR's
     last step, the same FastAGI hop in both modes. Mode ``queue`` (or no ACD running):
     ``TONGDAI_ACTION=queue``, the dialplan runs ``Queue()``, as the IVR does with
@@ -107,7 +107,7 @@ async def acd_enter(session: AgiSession, dist: Distributor | None, announce_ever
         await session.set_variable("TONGDAI_ACTION", "acd")
 
 
-def register_scripts(scripts: AgiScripts, dist: Distributor | None, announce_every_s: int) -> None:
+def register_scripts(scripts: AgiScripts, dist: VoiceAdapter | None, announce_every_s: int) -> None:
     """``acd_enter``, served by every engine so ``tongdai bench acd`` can run against it."""
 
     async def enter(channel: AgiSession) -> None:

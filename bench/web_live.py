@@ -1,7 +1,7 @@
 """Wallboard latency benchmark: from an ACD event to every supervisor's SSE stream, with many
 calls in progress and many supervisors connected.
 
-One process, one event loop, like the engine: the real ``Distributor`` (fake AMI, see
+One process, one event loop, like the engine: the real ACD (fake AMI, see
 ``bench.web_rig.SimAcd``) with ``calls`` callers in line, the web app on uvicorn on a loopback
 port, ``supervisors`` SSE clients over real sockets. Each sample puts one more caller in line and
 times until every client has the snapshot that counts it (``calls_total``); the figure is the
@@ -74,11 +74,11 @@ class _Client:
 
 async def measure(calls: int, supervisors: int, *, samples: int = 30) -> Latency:
     sim = SimAcd(max_calls=calls + samples + 10)
-    await sim.start(login=list(sim.dist.d.agents))
+    await sim.start(login=[a.id for a in sim.router.agents()])
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         async with web_rig(db, sim.control, lifespan=False, stats_every=60.0) as rig:
-            sim.dist.listeners.append(rig.deps.hub.on_acd_event)
+            sim.listen(rig.deps.hub.on_acd_event)
             for i in range(calls):
                 sim.arrive(f"load{i}", ("thu_tuc", "phan_anh", "chung")[i % 3], f"0905{i:06d}")
             sock = listen("127.0.0.1", 0)
@@ -98,7 +98,7 @@ async def measure(calls: int, supervisors: int, *, samples: int = 30) -> Latency
                 for i in range(samples):
                     began = time.perf_counter()
                     sim.arrive(f"bench{i}", "chung", f"0935{i:06d}")
-                    total = len(sim.dist.d.calls)
+                    total = sum(1 for _ in sim.router.calls())
                     async with asyncio.timeout(10):
                         while True:
                             changed.clear()

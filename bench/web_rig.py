@@ -1,10 +1,12 @@
 """Test and demo rigs for the web app: a real ACD on a fake AMI, and an app on a database.
 
-``SimAcd`` runs the engine's own ``Distributor`` (real dispatcher, real listener hook) against
-``FakeAmi``, which records actions and lets a test play Asterisk's part: ``arrive`` (the IVR
-queues a caller), ``answer`` (the agent's phone answers: ``OriginateResponse`` Success),
-``hangup``. ``web_rig`` builds the app on a database with one account per role.
-No Asterisk, no network: the browser tests and the API tests use exactly these.
+``SimAcd`` runs the engine's own ACD (``acd.service.AcdService``: real dispatcher, router,
+voice and messaging adapters, recorder, listener hook) against ``FakeAmi``, which records
+actions and lets a test play Asterisk's part: ``arrive`` (the IVR queues a caller), ``answer``
+(the agent's phone answers: ``OriginateResponse`` Success), ``hangup``; conversations enter
+through ``acd.messaging`` (``sim.messaging.enqueue(...)``). ``web_rig`` builds the app on a
+database with one account per role. No Asterisk, no network: the browser tests and the API
+tests use exactly these.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,15 +26,15 @@ from argon2 import PasswordHasher
 from accounts.model import User
 from accounts.store import AuthStore
 from acd.config import load_acd
-from acd.dispatch import Dispatcher
-from acd.distributor import Distributor
+from acd.dispatch import Event
+from acd.service import AcdService
 from pbx.fake import FakeAmi, FakeEvent
 from tickets.memory import MemoryTicketStore
 from tickets.sql import SqlTicketStore
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.settings import PROJECT_HOME
 from web.app import WebDeps, create_app
-from web.control import DistributorControl
+from web.control import RouterControl
 
 #: argon2 at its cheapest, for tests only (a login costs ~1 ms instead of ~50)
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -54,18 +56,26 @@ class SimAcd:
             cfg = replace(cfg, max_calls=max_calls)
         self.ami = FakeAmi()
         tickets = tickets if tickets is not None else MemoryTicketStore()
-        self.dist = Distributor(
-            Dispatcher(cfg, clock=time.time), self.ami, tickets, None, tick_s=tick_s
-        )
-        self.control = DistributorControl(self.dist)
+        self.acd = AcdService.build(cfg, self.ami, tickets, clock=time.time, tick_s=tick_s)
+        self.router = self.acd.router
+        self.voice = self.acd.voice
+        self.messaging = self.acd.messaging
+        self.control = RouterControl(self.router, self.ami)
         self._task: asyncio.Task[None] | None = None
 
+    def use_tickets(self, tickets: Any) -> None:
+        """Write the ACD's ticket changes (queue, agent, answer...) to ``tickets``."""
+        self.acd.recorder.tickets = tickets
+
+    def listen(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` with every ACD transition (e.g. a web app's live hub)."""
+        self.router.listeners.append(listener)
+
     async def start(self, login: Iterable[str] = ()) -> None:
-        await self.dist.start(login_all=False)
+        await self.acd.start(login_all=False)
         for agent in login:
-            self.dist.d.agent_login(agent)
-        self.dist.flush()
-        self._task = asyncio.create_task(self.dist.run(self.ami.stream()), name="sim-acd")
+            self.router.login(agent)
+        self._task = asyncio.create_task(self.acd.run(self.ami.stream()), name="sim-acd")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -75,9 +85,9 @@ class SimAcd:
 
     def arrive(self, uid: str, queue: str, caller: str | None, ticket: str | None = None) -> None:
         """The IVR puts a caller in line (and has finished with them)."""
-        if not self.dist.enqueue(uid, f"PJSIP/citizen-{uid}", queue, caller, ticket):
+        if not self.voice.enqueue(uid, f"PJSIP/citizen-{uid}", queue, caller, ticket):
             raise RuntimeError("the ACD is full")
-        self.dist.ivr_done(uid)
+        self.voice.ivr_done(uid)
 
     async def rung(self, uid: str, timeout: float = 3.0) -> dict[str, Any]:
         """The Originate that rings an agent for ``uid`` (waits for it)."""

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from acd.callbacks import CallbackDialer
 from acd.config import load_acd
-from acd.dispatch import Dispatcher
-from acd.distributor import Distributor
+from acd.messaging import ConversationLoader
 from acd.queue_log import QueueLogWriter
+from acd.service import AcdService
+from acd.store import StateStore
 from agencies.desk import ForwardDesk
 from dossiers.sql import SqlDossierLookup
 from hotline.metrics import Metrics
@@ -36,7 +36,7 @@ from tongdai.health import Health
 from tongdai.settings import Settings, home_path
 from web.announce import SqlAnnouncer
 from web.app import WebDeps, create_app
-from web.control import AcdControl, DistributorControl, NullControl
+from web.control import AcdControl, NullControl, RouterControl
 from web.conversations import ConversationDeps
 from web.limits import LoginLimiter, MemoryLimiter, RedisLimiter, parse_proxies
 from web.live import LiveHub
@@ -129,29 +129,43 @@ async def connect_ami(client: AmiClient) -> None:
 
 
 def make_distributor(
-    settings: Settings, ami: AmiClient, tickets: TicketStore
-) -> Distributor | None:
-    """Our own ACD, when ``acd.distribution = "engine"``."""
+    settings: Settings,
+    ami: AmiClient,
+    tickets: TicketStore,
+    *,
+    conversation_loader: ConversationLoader | None = None,
+) -> AcdService | None:
+    """Our own ACD, when ``acd.distribution = "engine"``: the router, the voice adapter on
+    ``ami`` (with callbacks), the messaging adapter (``.messaging``, the conversation core's
+    ``ConversationRouting``), the recorder and, with ``acd.state_store``, the persister.
+    ``conversation_loader`` reads the open conversations back at start."""
     if settings.acd.distribution != "engine":
         return None
     cfg = load_acd(home_path(settings.acd.config))
-    dispatcher = Dispatcher(cfg, clock=time.time)
-    qlog = QueueLogWriter(home_path(settings.acd.queue_log), cfg)
-    dist = Distributor(dispatcher, ami, tickets, qlog)
-    greeting = f"{settings.ivr.asterisk_sounds_dir}/goi_lai_chao"
-    dist.callbacks = CallbackDialer(dist, settings.acd.callback_channel, greeting)
+    store: StateStore | None = None
     if settings.acd.state_store:
         from acd.redis_store import RedisStore
 
-        dist.store = RedisStore.from_url(settings.acd.state_store, prefix=settings.acd.state_prefix)
-    return dist
+        store = RedisStore.from_url(settings.acd.state_store, prefix=settings.acd.state_prefix)
+    acd = AcdService.build(
+        cfg,
+        ami,
+        tickets,
+        queue_log=QueueLogWriter(home_path(settings.acd.queue_log), cfg),
+        store=store,
+        clock=time.time,
+    )
+    greeting = f"{settings.ivr.asterisk_sounds_dir}/goi_lai_chao"
+    acd.voice.enable_callbacks(settings.acd.callback_channel, greeting)
+    acd.conversation_loader = conversation_loader
+    return acd
 
 
 def engine_web(
     settings: Settings,
     engine: AsyncEngine,
     tickets: TicketStore,
-    dist: Distributor | None,
+    acd: AcdService | None,
     *,
     metrics: Metrics | None = None,
     calls_in_ivr: Callable[[], int] | None = None,
@@ -161,12 +175,13 @@ def engine_web(
     health: Health | None = None,
 ) -> Starlette:
     """The web app as ``tongdai serve`` runs it: our ACD if the engine distributes calls (its
-    listener feeds the live hub), announcements synthesised like ``tongdai announce set``."""
+    router's listener feeds the live hub), announcements synthesised like ``tongdai announce
+    set``."""
     hub = LiveHub()
     control: AcdControl = NullControl()
-    if dist is not None:
-        control = DistributorControl(dist)
-        dist.listeners.append(hub.on_acd_event)
+    if acd is not None:
+        control = RouterControl(acd.router, acd.voice.ami)
+        acd.router.listeners.append(hub.on_acd_event)
     redis_url = settings.web.limits_store or settings.acd.state_store
     limiter: LoginLimiter = MemoryLimiter()
     if redis_url:

@@ -2,8 +2,8 @@
 
     Asterisk ──FastAGI──▶ ivr.fastagi (AgiScripts) ──▶ ivr.runner ──▶ tickets (SQL, spool)
         │                                          └─▶ acd.agi (wait loop, survey)
-        └──────AMI──────▶ pbx.ami ──▶ appqueue.follow (app_queue) / acd.distributor (our ACD)
-    web (Starlette, same event loop) ◀── ACD transitions, tickets, metrics
+        └──────AMI──────▶ pbx.ami ──▶ appqueue.follow (app_queue) / acd.voice (our ACD)
+    web (Starlette, same event loop) ◀── ACD transitions (acd.router), tickets, metrics
 
 Every task here is owned by one TaskGroup; stopping cancels them and closes the FastAGI
 server (calls in progress finish their tickets in their ``finally``).
@@ -24,8 +24,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd import agi as acd_agi
-from acd.distributor import WANTED_EVENTS, Distributor
 from acd.handover import AcdHandover
+from acd.service import AcdService
+from acd.voice_events import WANTED_EVENTS
 from appqueue.follow import QUEUE_EVENTS, follow_queues
 from appqueue.tracker import QueueTracker
 from bench import acd_bench
@@ -129,11 +130,11 @@ async def run_engine(
             adopt_open=settings.acd.distribution != "engine",
         )
         ami = make_ami(settings)
-        dist = make_distributor(settings, ami, tickets) if ami is not None else None
+        acd = make_distributor(settings, ami, tickets) if ami is not None else None
         # with our own ACD, app_queue only sees fallback calls (the tracker finds those)
         handover: QueueHandover = (
-            AcdHandover(dist, settings.acd.announce_every_s)
-            if dist is not None
+            AcdHandover(acd.voice, settings.acd.announce_every_s)
+            if acd is not None
             else AppQueueHandover(tracker.queued)
         )
         ctx = build_context(
@@ -143,9 +144,11 @@ async def run_engine(
         desk = build_desk(settings, engine, messaging.outbox)
         scripts = AgiScripts()
         runner.register_scripts(scripts, ctx)
-        acd_bench.register_scripts(scripts, dist, settings.acd.announce_every_s)
-        if dist is not None:
-            acd_agi.register_scripts(scripts, dist, tickets, settings.ivr.asterisk_sounds_dir)
+        acd_bench.register_scripts(
+            scripts, acd.voice if acd is not None else None, settings.acd.announce_every_s
+        )
+        if acd is not None:
+            acd_agi.register_scripts(scripts, acd.voice, tickets, settings.ivr.asterisk_sounds_dir)
         server = FastAgiServer(
             scripts,
             host=settings.fastagi.host,
@@ -160,7 +163,7 @@ async def run_engine(
                 settings,
                 engine,
                 tickets,
-                dist,
+                acd,
                 metrics=metrics,
                 calls_in_ivr=lambda: scripts.running("ivr"),
                 routes=messaging.routes,
@@ -200,7 +203,7 @@ async def run_engine(
                             )
                         )
                     )
-                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, dist)))
+                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, acd)))
                 if web_app is not None and web_sock is not None:
                     # not in `tasks`: it ends by itself on `stop` (live streams, then uvicorn)
                     tg.create_task(serve_web(web_app, web_sock, stop))
@@ -216,8 +219,8 @@ async def run_engine(
                     log.info("web: http://%s:%d", settings.web.host, settings.web.port)
                 await stop.wait()
                 notify("STOPPING=1")
-                if dist is not None:
-                    dist.dump_decisions(state / "acd_decisions.json")
+                if acd is not None:
+                    acd.router.dump_decisions(state / "acd_decisions.json")
                 for t in tasks:
                     t.cancel()
         finally:
@@ -229,12 +232,12 @@ async def run_engine(
 
 
 async def follow_ami(
-    settings: Settings, ami: AmiClient, tracker: QueueTracker, dist: Distributor | None
+    settings: Settings, ami: AmiClient, tracker: QueueTracker, acd: AcdService | None
 ) -> None:
     """Connect to AMI and feed the app_queue follower and, if configured, our own ACD."""
     # subscribe before logging in so no event between login and the first read is missed
     queue_events = ami.subscribe(QUEUE_EVENTS)
-    acd_events = ami.subscribe(WANTED_EVENTS) if dist is not None else None
+    acd_events = ami.subscribe(WANTED_EVENTS) if acd is not None else None
     await connect_ami(ami)
     try:
         async with asyncio.TaskGroup() as tg:
@@ -246,13 +249,13 @@ async def follow_ami(
                     watermark=home_path(settings.database.state_dir) / "queue_log.watermark",
                 )
             )
-            if dist is not None and acd_events is not None:
-                await dist.start(login_all=settings.acd.auto_login)
-                tg.create_task(dist.run(acd_events))
+            if acd is not None and acd_events is not None:
+                await acd.start(login_all=settings.acd.auto_login)
+                tg.create_task(acd.run(acd_events))
     finally:
         await ami.close()
-        if dist is not None and dist.store is not None:
-            await dist.store.close()
+        if acd is not None:
+            await acd.close()
 
 
 async def _migrate_once(engine: AsyncEngine, health: Health) -> bool:

@@ -30,9 +30,12 @@ class AmiReply(AmiHeaders, Protocol):
 
 
 class AmiActions(Protocol):
-    async def action(self, name: str, /, **headers: HeaderValue) -> AmiReply:
+    async def action(
+        self, name: str, /, *, action_timeout: float | None = None, **headers: HeaderValue
+    ) -> AmiReply:
         """Send one action and wait for its whole response; ``AmiError`` when it fails, times
-        out or the connection is down (nothing is queued for later)."""
+        out (``action_timeout``, else the connection's default) or the connection is down
+        (nothing is queued for later)."""
 
 
 class AmiEventSource(Protocol):

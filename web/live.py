@@ -1,17 +1,17 @@
 """Live updates: an in-process hub fanning ACD and ticket events out to server-sent-event clients.
 
-    Distributor.flush  ──listener──▶ LiveHub.on_acd_event ──(dirty)──▶ LivePublisher
+    acd Router.flush   ──listener──▶ LiveHub.on_acd_event ──(dirty)──▶ LivePublisher
     web ticket actions ──────────────▶ LiveHub.ticket_changed ─────────────┐   │ state(), stats
                                                                           ▼   ▼
                                         LiveHub.publish ──▶ one bounded queue per SSE client
 
-The listener only sets a flag (the distributor must never wait for the web). The publisher wakes
+The listener only sets a flag (the ACD must never wait for the web). The publisher wakes
 on the flag, takes one snapshot of the distribution and serialises it once for all supervisors
-and once per connected agent (an agent's console sees only its own agent and its queues'
-counts: no other caller's number). Bursts are coalesced (at most one snapshot per
-``min_interval``). Today's figures come from SQL, refreshed shortly after a call ends and every
-``stats_every`` seconds. A slow client's queue drops its oldest message (snapshots supersede one
-another) instead of slowing anyone down.
+and once per connected agent (an agent's console sees only its own agent, its queues' counts
+and its own open conversations: no other caller's number). Bursts are coalesced (at most one
+snapshot per ``min_interval``). Today's figures come from SQL, refreshed shortly after a call
+ends and every ``stats_every`` seconds. A slow client's queue drops its oldest message
+(snapshots supersede one another) instead of slowing anyone down.
 
 A stream belongs to a login: logging out ends the streams of that session at once
 (``LiveHub.end_session``), disabling an account or changing its role ends all of the account's
@@ -105,7 +105,7 @@ class LiveHub:
     # -- inputs ------------------------------------------------------------------------------
 
     def on_acd_event(self, event: Event) -> None:
-        """The distributor's listener: cheap, never blocks, never raises on its own."""
+        """The ACD router's listener: cheap, never blocks, never raises on its own."""
         self.dirty.set()
         if isinstance(event, CallTransition) and event.event in _STATS_EVENTS:
             self.stats_dirty.set()
@@ -173,7 +173,8 @@ class LiveHub:
 
 
 def agent_view(state: LiveState, agent_id: str) -> dict[str, Any]:
-    """What one agent's console may see: itself, and how many wait in its queues."""
+    """What one agent's console may see: itself, how many calls and conversations wait in its
+    queues, and the conversations it holds."""
     me = state.agent(agent_id)
     mine = set(me.queues) if me else set()
     return {
@@ -181,10 +182,16 @@ def agent_view(state: LiveState, agent_id: str) -> dict[str, Any]:
         "available": state.available,
         "me": asdict(me) if me else None,
         "queues": [
-            {"name": q.name, "waiting": q.waiting, "oldest_at": q.oldest_at}
+            {
+                "name": q.name,
+                "waiting": q.waiting,
+                "oldest_at": q.oldest_at,
+                "conversations_waiting": sum(q.conversations_waiting.values()),
+            }
             for q in state.queues
             if q.name in mine
         ],
+        "conversations": [asdict(c) for c in state.conversations if c.agent == agent_id],
     }
 
 

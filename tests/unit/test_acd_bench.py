@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from acd.config import load_acd
-from acd.distributor import DirectDial
+from acd.legs import DirectDial
 from bench.acd_bench import acd_enter
 from bench.acd_metrics import (
     CallTimes,

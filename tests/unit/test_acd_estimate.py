@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from test_acd_dispatch import make
 
-from acd.estimate import WaitEstimator, announcements, estimated_wait, minutes_for_speech
+from acd.estimate import WaitEstimator, minutes_for_speech
+from acd.waits import announcements, estimated_wait
 
 
 def test_given_fewer_than_five_recent_calls_then_no_estimate() -> None:

@@ -1,6 +1,6 @@
 """The ACD's live state in a store (``acd.state_store``): what a restarted engine gets back.
-Two Distributors in turn share one store, as two engine processes share Redis; AMI is a fake
-that shows which caller channels are still up."""
+Two ACDs (``acd.service.AcdService``) in turn share one store, as two engine processes share
+Redis; AMI is a fake that shows which caller channels are still up."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 
+from acd.agent import AgentState
+from acd.calls import CallState
 from acd.config import load_acd
 from acd.dispatch import Dispatcher
-from acd.distributor import Distributor, merge_dirty
 from acd.memory_store import MemoryStore
+from acd.persistence import merge_dirty
 from acd.queue_log import QueueLogWriter
+from acd.service import AcdService
 from acd.store import Dirty, StateStore
 from pbx.fake import FakeAmi, FakeEvent
 from tickets.memory import MemoryTicketStore
@@ -27,6 +30,7 @@ from tongdai.errors import StoreError
 from tongdai.settings import PROJECT_HOME
 
 CFG = load_acd(PROJECT_HOME / "tests/e2e/acd_e2e.toml")
+C, A = CallState, AgentState
 
 
 def FakeAmiWith(channels: Mapping[str, str]) -> FakeAmi:
@@ -44,15 +48,16 @@ def FakeAmiWith(channels: Mapping[str, str]) -> FakeAmi:
 @contextlib.asynccontextmanager
 async def engine(
     store: StateStore, ami: FakeAmi, tickets: MemoryTicketStore, qlog: Path
-) -> AsyncIterator[Distributor]:
-    d = Dispatcher(CFG, clock=time.time)
-    dist = Distributor(d, ami, tickets, QueueLogWriter(qlog, CFG), tick_s=0.05)
-    dist.store = store
-    await dist.start(login_all=True)
-    task = asyncio.create_task(dist.run(ami.stream()))
+) -> AsyncIterator[AcdService]:
+    acd = AcdService.build(
+        CFG, ami, tickets, queue_log=QueueLogWriter(qlog, CFG), store=store, tick_s=0.05
+    )
+    await acd.start(login_all=True)
+    task = asyncio.create_task(acd.run(ami.stream()))
     try:
-        yield dist
-        await asyncio.sleep(0.1)  # the persister catches up
+        yield acd
+        assert acd.persister is not None
+        await until(lambda: acd.persister is not None and acd.persister.settled, timeout=5.0)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -77,27 +82,27 @@ async def test_after_a_restart_waiting_calls_keep_their_order_and_gone_callers_a
         for i in range(3)
     ]
     ami = FakeAmiWith({})
-    async with engine(store, ami, tickets, tmp_path / "q1") as dist:
-        for a in list(dist.d.agents):
-            dist.d.agent_pause(a, "training")
+    async with engine(store, ami, tickets, tmp_path / "q1") as acd:
+        for a in list(acd.router.d.agents):
+            acd.router.pause(a, "training")
         for i in range(3):
-            assert dist.enqueue(f"w{i}", f"PJSIP/anon-{i}", "chung", f"09{i}", codes[i])
-            dist.ivr_done(f"w{i}")
-        dist.flush()
+            assert acd.voice.enqueue(f"w{i}", f"PJSIP/anon-{i}", "chung", f"09{i}", codes[i])
+            acd.voice.ivr_done(f"w{i}")
+        acd.router.flush()
     assert [c.uniqueid for c in await store.load_calls()] == ["w0", "w1", "w2"]
     # the engine is gone; w1 hangs up meanwhile; w0 and w2 are still in the music loop
     ami2 = FakeAmiWith({"w0": "PJSIP/anon-0", "w2": "PJSIP/anon-2"})
-    async with engine(store, ami2, tickets, tmp_path / "q2") as dist2:
-        assert [c.uniqueid for c in dist2.d.lines.merged()] == ["w0", "w2"]
-        assert dist2.legs["w2"].caller_channel == "PJSIP/anon-2"
-        assert all(a.state.value == "paused" for a in dist2.d.agents.values())
-        assert dist2.d.agents["agent101"].pause_reason == "training"
-        await until(lambda: dist2._writes.empty())
-        await asyncio.sleep(0.05)
+    async with engine(store, ami2, tickets, tmp_path / "q2") as acd2:
+        d2 = acd2.router.d
+        assert [c.uniqueid for c in d2.lines.merged()] == ["w0", "w2"]
+        leg = acd2.voice.legs.get("w2")
+        assert leg is not None and leg.caller_channel == "PJSIP/anon-2"
+        assert all(a.state is A.PAUSED for a in d2.agents.values())
+        assert d2.agents["agent101"].pause_reason == "training"
+        await acd2.recorder.settled()
         gone = await tickets.get(codes[1])
         assert gone is not None and gone.outcome == Outcome.ABANDONED_QUEUE
-        dist2.d.agent_unpause("agent102")
-        dist2.flush()
+        acd2.router.unpause("agent102")
         await until(lambda: any(n == "Originate" for n, _ in ami2.actions))
         o = next(h for n, h in ami2.actions if n == "Originate")
         assert "TONGDAI_CALLER_CHAN=PJSIP/anon-0" in o["Variable"]  # the first in line
@@ -107,19 +112,21 @@ async def test_after_a_restart_waiting_calls_keep_their_order_and_gone_callers_a
 async def test_a_callback_waiting_survives_a_restart(tmp_path: Path) -> None:
     store, tickets = MemoryStore(), MemoryTicketStore()
     ami = FakeAmiWith({})
-    async with engine(store, ami, tickets, tmp_path / "q1") as dist:
-        for a in list(dist.d.agents):
-            dist.d.agent_pause(a, "break")
-        assert dist.enqueue("cb", "PJSIP/anon-9", "chung", "0905111222", None)
-        dist.ivr_done("cb")
-        dist.d.calls["cb"].entered_at -= 60
-        dist.request_callback("cb")
+    async with engine(store, ami, tickets, tmp_path / "q1") as acd:
+        d = acd.router.d
+        for a in list(d.agents):
+            acd.router.pause(a, "break")
+        assert acd.voice.enqueue("cb", "PJSIP/anon-9", "chung", "0905111222", None)
+        acd.voice.ivr_done("cb")
+        d.calls["cb"].entered_at -= 60
+        acd.voice.request_callback("cb")
         await ami.events.put(FakeEvent("Hangup", Uniqueid="cb"))
-        await until(lambda: dist.d.calls["cb"].state.value == "callback_waiting")
+        await until(lambda: d.calls["cb"].state is C.CALLBACK_WAITING)
     ami2 = FakeAmiWith({})  # the citizen has no channel: Asterisk alone could not know them
-    async with engine(store, ami2, tickets, tmp_path / "q2") as dist2:
-        assert dist2.d.calls["cb"].state.value == "callback_waiting"
-        assert dist2.d.calls["cb"].callback_number == "0905111222"
+    async with engine(store, ami2, tickets, tmp_path / "q2") as acd2:
+        d2 = acd2.router.d
+        assert d2.calls["cb"].state is C.CALLBACK_WAITING
+        assert d2.calls["cb"].callback_number == "0905111222"
 
 
 class FlakyStore(MemoryStore):
@@ -137,13 +144,16 @@ class FlakyStore(MemoryStore):
 async def test_a_failed_store_write_is_retried_with_nothing_lost(tmp_path: Path) -> None:
     store, tickets = FlakyStore(), MemoryTicketStore()
     ami = FakeAmiWith({})
-    async with engine(store, ami, tickets, tmp_path / "q1") as dist:
-        for a in list(dist.d.agents):
-            dist.d.agent_pause(a, "break")
-        assert dist.enqueue("f1", "PJSIP/anon-1", "chung", "091", None)
-        dist.ivr_done("f1")
+    async with engine(store, ami, tickets, tmp_path / "q1") as acd:
+        for a in list(acd.router.d.agents):
+            acd.router.pause(a, "break")
+        assert acd.voice.enqueue("f1", "PJSIP/anon-1", "chung", "091", None)
+        acd.voice.ivr_done("f1")
         await until(lambda: store.fail == 0, timeout=5.0)
-        await until(lambda: dist._pending == Dirty(), timeout=5.0)
+        assert acd.persister is not None
+        await until(
+            lambda: acd.persister is not None and acd.persister.pending == Dirty(), timeout=5.0
+        )
     assert [c.uniqueid for c in await store.load_calls()] == ["f1"]
 
 

@@ -19,8 +19,9 @@ from acd.calls import CallState, QueuedCall
 from acd.config import CallbackConfig
 from acd.dispatch import Dispatcher
 from acd.memory_store import MemoryStore
+from acd.persistence import persist, rebuild
 from acd.redis_store import RedisStore
-from acd.store import StateStore, persist, rebuild
+from acd.store import StateStore
 from tongdai.errors import StoreError
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -33,8 +33,8 @@ async def world(db_url: str) -> AsyncIterator[World]:
     sim = SimAcd()
     await sim.start(login=["agent101", "agent102"])
     async with web_rig(db_url, sim.control, metrics=Metrics()) as rig:
-        sim.dist.tickets = rig.deps.tickets  # the ACD writes queue, agent, answer to tickets
-        sim.dist.listeners.append(rig.deps.hub.on_acd_event)
+        sim.use_tickets(rig.deps.tickets)  # the ACD writes queue, agent, answer to tickets
+        sim.listen(rig.deps.hub.on_acd_event)
         try:
             yield World(sim, rig)
         finally:
@@ -274,7 +274,7 @@ async def test_given_calls_when_scraping_metrics_then_the_series_follow_the_acd(
     world.sim.arrive("c2", "thu_tuc", "0906")
     await world.sim.answer("c2")
     await world.sim.hangup("c1")
-    await _until(lambda: "c1" not in world.sim.dist.d.calls)
+    await _until(lambda: world.sim.router.call("c1") is None)
     async with world.api("quanly") as c:
         text = (await c.get("/metrics")).text
     assert 'tongdai_queue_wait_seconds_count{queue="thu_tuc"} 2.0' in text

@@ -95,8 +95,8 @@ async def site(make_db_url: Callable[[str], str]) -> AsyncIterator[Site]:
     sim = SimAcd()
     await sim.start(login=["agent101", "agent102", "agent103", "agent104"])
     async with web_rig(make_db_url("sqlite"), sim.control, lifespan=False, stats_every=0.5) as rig:
-        sim.dist.tickets = rig.deps.tickets
-        sim.dist.listeners.append(rig.deps.hub.on_acd_event)
+        sim.use_tickets(rig.deps.tickets)
+        sim.listen(rig.deps.hub.on_acd_event)
         await _seed_today(rig)
         sock = listen("127.0.0.1", 0)
         stop, ready = asyncio.Event(), asyncio.Event()

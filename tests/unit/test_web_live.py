@@ -63,8 +63,8 @@ async def served(make_db_url: Callable[[str], str]) -> AsyncIterator[Served]:
     sim = SimAcd()
     await sim.start(login=["agent101", "agent102"])
     async with web_rig(make_db_url("sqlite"), sim.control, lifespan=False, ping_s=1.0) as rig:
-        sim.dist.tickets = rig.deps.tickets
-        sim.dist.listeners.append(rig.deps.hub.on_acd_event)
+        sim.use_tickets(rig.deps.tickets)
+        sim.listen(rig.deps.hub.on_acd_event)
         sock = listen("127.0.0.1", 0)
         stop, ready = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(serve(rig.app, sock, stop, ready=ready))
@@ -236,15 +236,16 @@ async def test_given_a_broken_listener_when_the_acd_moves_then_it_goes_on_and_ot
     def broken(event: object) -> None:
         raise RuntimeError("observer bug")
 
-    sim.dist.listeners += [broken, hub.on_acd_event]
+    sim.listen(broken)
+    sim.listen(hub.on_acd_event)
     try:
         hub.dirty.clear()
         sim.arrive("c1", "thu_tuc", "0905")
-        assert hub.dirty.is_set() and "c1" in sim.dist.d.calls
+        assert hub.dirty.is_set() and sim.router.call("c1") is not None
         assert "ACD listener" in caplog.text and "observer bug" in caplog.text
         await sim.answer("c1")  # the distribution still works
         async with asyncio.timeout(3):
-            while sim.dist.d.calls["c1"].state.value != "connected":
+            while sim.control.state().calls[0].state != "connected":
                 await asyncio.sleep(0.01)
     finally:
         await sim.stop()
@@ -268,15 +269,15 @@ async def test_given_the_engine_wiring_then_the_acd_feeds_the_app_and_without_it
         await AuthStore(engine, hasher=FAST_HASHER).add_user("gs", "supervisor", None)
         token = await AuthStore(engine).new_token("gs")
         headers = {"Authorization": f"Bearer {token}"}
-        for dist in (sim.dist, None):
-            app = engine_web(Settings(), engine, SqlTicketStore(engine), dist)
+        for acd in (sim.acd, None):
+            app = engine_web(Settings(), engine, SqlTicketStore(engine), acd)
             transport = httpx.ASGITransport(app=app)
             async with (
                 app.router.lifespan_context(app),
                 httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c,
             ):
-                if dist is not None:
-                    assert app.state.deps.hub.on_acd_event in dist.listeners
+                if acd is not None:
+                    assert app.state.deps.hub.on_acd_event in acd.router.listeners
                     sim.arrive("c1", "chung", "0905")
                     assert app.state.deps.hub.dirty.is_set()
                     calls = (await c.get("/api/v1/calls")).json()["calls"]

@@ -39,8 +39,8 @@ async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
     messages = tmp_path / "messages"
     messages.mkdir()
     async with web_rig(db_url, sim.control, messages_dir=messages) as rig:
-        sim.dist.tickets = rig.deps.tickets
-        sim.dist.listeners.append(rig.deps.hub.on_acd_event)
+        sim.use_tickets(rig.deps.tickets)
+        sim.listen(rig.deps.hub.on_acd_event)
         try:
             yield World(sim, rig, messages)
         finally:
