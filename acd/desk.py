@@ -296,7 +296,8 @@ class ConversationDesk:
             return []
         cands: dict[tuple[str, int], tuple[Requirement, list[Agent]]] = {}
         offers: list[ConversationOffer] = []
-        for c in heapq.merge(self.lines.merged(), sorted(looking, key=_key), key=_key):
+        # a list first: giving a conversation takes it out of the line being walked
+        for c in list(heapq.merge(self.lines.merged(), sorted(looking, key=_key), key=_key)):
             q = self.cfg.queues[c.queue]
             steps = active_steps(q, now - c.queue_entered_at) if q.overflow else 0
             found = cands.get((q.name, steps))

@@ -155,7 +155,9 @@ class Dispatcher:
     # -- outbox and persistence --------------------------------------------------------------
 
     def drain_events(self) -> list[Event]:
-        events, self._events = self._events, []
+        # emptied in place: the desk appends to this very list
+        events = self._events.copy()
+        self._events.clear()
         return events
 
     def take_dirty(self) -> Dirty:
