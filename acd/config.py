@@ -11,7 +11,7 @@ open conversations, whether a call may come while conversations are open
 
 ``[supervisors.<id>]`` tables (optional) declare the supervisors' own phones, the ones that ring
 for listen / whisper / barge (``name``, ``endpoint = "PJSIP/sup201"``); a web account's phone
-must be one of them (``web.control.DistributorControl.spy`` says so clearly if it is not).
+must be one of them (``web.control.RouterControl.spy`` says so clearly if it is not).
 
 ``render_pjsip_agents`` writes the agents' and the supervisors' PJSIP endpoints (the shape of
 ``asterisk_conf/pjsip_agents.conf``) from the same file, so the lab rings exactly the agents the

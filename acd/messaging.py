@@ -24,7 +24,9 @@ from typing import Protocol
 
 from acd.conversations import ConversationOffer, ConversationTransition
 from acd.router import Router
+from tickets.messages import Author
 from tickets.model import Channel
+from tickets.store import ConversationStore
 from tongdai.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,32 @@ class ConversationLoader(Protocol):
         """Every open conversation ticket (status new or in progress, channel not voice);
         raises ``tongdai.errors.StoreError`` when the database cannot be read."""
         ...
+
+
+def tickets_loader(store: ConversationStore) -> ConversationLoader:
+    """The open conversations as the tickets hold them: message tickets not resolved or
+    closed that were handed to the agents (``queued_at`` set; a bot-served or offline one is
+    not), with their queue and agent; the citizen waits for a reply since their first
+    message after the last agent's reply."""
+
+    async def load() -> list[OpenConversation]:
+        found: list[OpenConversation] = []
+        for t in await store.open_conversations():
+            if t.queued_at is None:
+                continue
+            awaiting: datetime | None = None
+            for m in await store.messages(t.code):
+                if m.author is Author.AGENT:
+                    awaiting = None
+                elif m.author is Author.CITIZEN and awaiting is None:
+                    awaiting = m.at
+            found.append(
+                OpenConversation(t.code, Channel(t.channel), t.queue, t.agent, t.queued_at,
+                                 awaiting)
+            )  # fmt: skip
+        return found
+
+    return load
 
 
 class MessagingAdapter:
@@ -94,6 +122,14 @@ class MessagingAdapter:
     def assigned_to(self, code: str) -> str | None:
         c = self.desk.items.get(code)
         return c.agent if c is not None else None
+
+    def queue_of(self, category: str) -> str:
+        """The queue serving a ticket category (``queues.<name>.category``), else the
+        general queue."""
+        for q in self.router.queues():
+            if q.category == category:
+                return q.name
+        return self.router.config.queue_or_general(category)
 
     # -- from the router ---------------------------------------------------------------------
 

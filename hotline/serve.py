@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd import agi as acd_agi
 from acd.handover import AcdHandover
+from acd.messaging import tickets_loader
 from acd.service import AcdService
 from acd.voice_events import WANTED_EVENTS
 from appqueue.follow import QUEUE_EVENTS, follow_queues
@@ -140,7 +141,15 @@ async def run_engine(
         ctx = build_context(
             settings, engine, CountingTicketStore(tickets, metrics), handover=handover, now=now
         )
-        messaging = build_messaging(settings, engine)
+        # with our own ACD, conversations wait for agents in its queues (and come back at start)
+        messaging = build_messaging(
+            settings,
+            engine,
+            routing=acd.messaging if acd is not None else None,
+            queue_of=acd.messaging.queue_of if acd is not None else None,
+        )
+        if acd is not None:
+            acd.conversation_loader = tickets_loader(messaging.conversations)
         desk = build_desk(settings, engine, messaging.outbox)
         scripts = AgiScripts()
         runner.register_scripts(scripts, ctx)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bench.web_rig import SimAcd, WebRig, login, web_rig
-from tickets.model import Outcome
+from tickets.model import Channel, Outcome
 
 XSS_CALLER = '<script>alert("số")</script>'
 XSS_NOTES = '"><img src=x onerror=alert(1)>'
@@ -121,6 +121,27 @@ async def test_given_a_supervisor_when_pausing_an_agent_on_the_wallboard_then_it
         r = await c.post("/wallboard/announcement", data={"csrf": csrf, "text": "Bão số 5"})
         assert r.headers["location"] == "/wallboard?ok=announce_set"
         assert "Bão số 5" in (await c.get("/wallboard")).text
+
+
+async def test_the_wallboard_shows_waiting_and_open_conversations_per_channel(
+    world: World,
+) -> None:
+    world.sim.router.pause("agent102", "meal")
+    for i, channel in enumerate(["zalo", "webchat", "zalo", "email", "zalo"]):
+        t = await world.rig.deps.tickets.open(
+            channel=channel, caller=f"u-{i}", uniqueid=None, started_at=datetime.now(UTC)
+        )
+        assert world.sim.messaging.enqueue(t.code, "chung", Channel(channel))
+    world.sim.router.assign_now()  # agent101 takes 3 (the default capacity), 2 wait
+    async with world.browser("giamsat") as (c, _csrf):
+        html = (await c.get("/wallboard")).text
+    row = html.split('data-queue="chung"')[1].split("</tr>")[0]
+    assert '<td class="conv-waiting">2 <small>Email 1, Zalo 1</small></td>' in row
+    assert '<td class="conv-open">3 <small>Chat trên cổng 1, Zalo 2</small></td>' in row
+    assert '<span class="n" id="t-conv-waiting">2</span>' in html
+    assert '<span class="n" id="t-conv-open">3</span>' in html
+    agent = html.split('data-agent="agent101"')[1].split("</tr>")[0]
+    assert '<td class="convs">3/3</td>' in agent
 
 
 async def test_given_messages_when_fetching_recordings_then_only_files_inside_are_served(

@@ -51,8 +51,17 @@
   }
 
   // -- wallboard ------------------------------------------------------------------------------
+  function perChannel(el, d) {
+    var keys = Object.keys(d || {}).sort(), total = 0, parts = [];
+    keys.forEach(function (k) { total += d[k]; parts.push((L.channels[k] || k) + " " + d[k]); });
+    var small = document.createElement("small");
+    small.textContent = parts.join(", ");
+    el.replaceChildren(document.createTextNode(String(total) + (keys.length ? " " : "")), small);
+    return total;
+  }
+
   function wallboardState(s) {
-    var waiting = 0, on = 0;
+    var waiting = 0, on = 0, convWaiting = 0, convOpen = 0;
     s.queues.forEach(function (q) {
       var row = $("tr" + attr("data-queue", q.name));
       waiting += q.waiting;
@@ -63,6 +72,10 @@
       cb.dataset.live = q.callbacks_waiting;
       text(cb, q.callbacks_waiting + parseInt(cb.dataset.tickets || "0", 10));
       text($(".serving", row), q.agents_serving);
+      convWaiting += perChannel($(".conv-waiting", row), q.conversations_waiting);
+      var open = $(".conv-open", row);
+      convOpen += perChannel(open, q.conversations_open);
+      open.classList.toggle("below", q.conversations_escalated > 0);
     });
     s.agents.forEach(function (a) {
       var row = $("tr" + attr("data-agent", a.id));
@@ -74,6 +87,7 @@
       text($(".caller", row), a.caller || "");
       text($(".queue", row), a.queue || "");
       text($(".calls", row), a.calls_today);
+      text($(".convs", row), a.conversations_open + "/" + a.conversation_capacity);
     });
     var body = $("#calls");
     var rows = document.createDocumentFragment();
@@ -95,6 +109,8 @@
     text($("#calls-total"), "(" + s.calls_total + ")");
     text($("#t-waiting"), waiting);
     text($("#t-agents"), on);
+    text($("#t-conv-waiting"), convWaiting);
+    text($("#t-conv-open"), convOpen);
   }
 
   function wallboardStats(st) {
