@@ -22,6 +22,7 @@ from accounts.model import Perm
 from reports.html import render_html
 from reports.kpi import compute
 from reports.xlsx import render_xlsx
+from tickets.model import Status
 from tongdai.clock import VN_TZ
 from web import errors as v
 from web import ticket_query
@@ -107,7 +108,7 @@ async def ticket(request: Request, p: Principal) -> Response:
         found.category == "phan_anh"
         and found.due_at is not None
         and found.due_at < now
-        and found.status.value in ("new", "in_progress")
+        and found.status in (Status.NEW, Status.IN_PROGRESS)
     )
     return render(
         request,
