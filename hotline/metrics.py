@@ -168,7 +168,8 @@ class Metrics:
     # -- feeds -------------------------------------------------------------------------------
 
     def observe(self, event: Event) -> None:
-        """An ACD transition (``Distributor.listeners``)."""
+        """An ACD transition (``acd.router.Router.listeners``); calls only: conversations do
+        not change the voice metrics."""
         if isinstance(event, Transition) or not isinstance(event, CallTransition):
             return
         if event.event == "connect":
