@@ -36,8 +36,15 @@ def _known(control: AcdControl, agent_id: str) -> None:
 
 
 def change_state(
-    control: AcdControl, user: User, agent_id: str, op: str, reason: str | None
+    control: AcdControl,
+    user: User,
+    agent_id: str,
+    op: str,
+    reason: str | None,
+    hand_to: str | None = None,
 ) -> None:
+    """``hand_to``: on pause or logout, the colleague who takes the agent's open
+    conversations (as far as their capacity goes; the rest go back to their queues)."""
     if not may_act_for(user, agent_id):
         raise ApiError(403, "forbidden", "you may only change your own state")
     if op not in OPS:
@@ -49,9 +56,9 @@ def change_state(
         if op == "login":
             control.agent_login(agent_id)
         elif op == "logout":
-            control.agent_logout(agent_id)
+            control.agent_logout(agent_id, hand_to or None)
         elif op == "pause":
-            control.agent_pause(agent_id, reason or "break")
+            control.agent_pause(agent_id, reason or "break", hand_to or None)
         else:
             control.agent_unpause(agent_id)
     except ControlError as exc:

@@ -103,10 +103,11 @@ async def agent(request: Request, p: Principal) -> Response:
 async def agent_state(request: Request, p: Principal) -> Response:
     agent_id = _path(request, "agent_id")
     body = await v.json_object(request)
-    v.no_unknown(body, {"op", "reason"})
+    v.no_unknown(body, {"op", "reason", "hand_to"})
     op = v.choice(body.get("op"), "op", agent_ops.OPS)
     reason = v.opt_text(body.get("reason"), "reason", max_len=32)
-    agent_ops.change_state(request.app.state.deps.control, p.user, agent_id, op, reason)
+    hand_to = v.opt_text(body.get("hand_to"), "hand_to", max_len=64)
+    agent_ops.change_state(request.app.state.deps.control, p.user, agent_id, op, reason, hand_to)
     found = request.app.state.deps.control.state().agent(agent_id)
     return ok(asdict(found) if found else {"id": agent_id})
 

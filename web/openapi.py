@@ -384,6 +384,7 @@ def document() -> S:
                     ["op"],
                     op={"enum": ["login", "logout", "pause", "unpause"]},
                     reason={"enum": list(PAUSE_REASONS)},
+                    hand_to={"type": "string", "maxLength": 64},
                 ),
             )
         },

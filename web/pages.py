@@ -145,7 +145,12 @@ async def wallboard_agent(request: Request, p: Principal) -> Response:
     try:
         op = data.get("op", "")
         agent_ops.change_state(
-            request.app.state.deps.control, p.user, agent_id, op, data.get("reason")
+            request.app.state.deps.control,
+            p.user,
+            agent_id,
+            op,
+            data.get("reason"),
+            (data.get("hand_to") or "")[:64] or None,
         )
     except ApiError as exc:
         return back("/wallboard", err=exc.error_id)

@@ -14,7 +14,7 @@ from bench.web_rig import SimAcd, WebRig, web_rig
 from dossiers.model import Dossier, DossierStatus
 from dossiers.sql import upsert_dossiers
 from hotline.metrics import Metrics
-from tickets.model import IvrStep, Outcome
+from tickets.model import Channel, IvrStep, Outcome
 
 
 @dataclass
@@ -88,6 +88,29 @@ async def test_given_an_agent_when_it_pauses_itself_then_the_state_and_reason_ch
         assert r.status_code == 404 and r.json()["error"]["id"] == "unknown_agent"
         r = await c.post("/api/v1/agents/agent101/state", json={"op": "unpause"})
         assert r.json()["state"] == "available"
+
+
+async def test_given_open_conversations_when_an_agent_pauses_handing_to_a_colleague_then_moved(
+    world: World,
+) -> None:
+    codes = []
+    for i in range(2):
+        t = await world.rig.deps.tickets.open(
+            channel="zalo", caller=f"u-{i}", uniqueid=None, started_at=datetime.now(UTC)
+        )
+        assert world.sim.messaging.enqueue(t.code, "chung", Channel.ZALO, agent="agent101")
+        codes.append(t.code)
+    async with world.api("tdv101") as c:
+        body = {"op": "pause", "reason": "meal", "hand_to": "agent999"}
+        r = await c.post("/api/v1/agents/agent101/state", json=body)
+        assert r.status_code == 404 and r.json()["error"]["id"] == "unknown_agent"
+        r = await c.post("/api/v1/agents/agent101/state", json=body | {"hand_to": "agent101"})
+        assert r.status_code == 409 and r.json()["error"]["id"] == "acd_refused"
+        r = await c.post("/api/v1/agents/agent101/state", json=body | {"hand_to": "agent102"})
+        assert r.status_code == 200 and r.json()["conversations_open"] == 0
+    assert world.sim.router.open_conversations("agent102") == codes
+    me = world.sim.control.state().agent("agent102")
+    assert me is not None and me.conversations == tuple(codes)
 
 
 async def test_given_an_agent_on_a_call_when_a_supervisor_whispers_then_chanspy_rings_them(

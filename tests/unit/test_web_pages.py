@@ -142,6 +142,14 @@ async def test_the_wallboard_shows_waiting_and_open_conversations_per_channel(
     assert '<span class="n" id="t-conv-open">3</span>' in html
     agent = html.split('data-agent="agent101"')[1].split("</tr>")[0]
     assert '<td class="convs">3/3</td>' in agent
+    assert '<select name="hand_to"' in agent  # pause or log out: hand the 3 to a colleague
+    world.sim.router.unpause("agent102")
+    async with world.browser("giamsat") as (c, csrf):
+        data = {"csrf": csrf, "op": "logout", "hand_to": "agent102"}
+        r = await c.post("/wallboard/agents/agent101", data=data)
+        assert r.headers["location"] == "/wallboard?ok=state"
+    assert world.sim.router.open_conversations("agent101") == []
+    assert len(world.sim.router.open_conversations("agent102")) == 3  # its capacity
 
 
 async def test_given_messages_when_fetching_recordings_then_only_files_inside_are_served(
