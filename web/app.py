@@ -229,6 +229,14 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _conversation_ended(deps: WebDeps, code: str) -> None:
+    """A resolved or closed ticket leaves the ACD (its agent's conversation capacity frees)."""
+    conv = deps.conversations
+    routing = conv.routing if conv is not None else None
+    if routing is not None:
+        routing.finished(code)
+
+
 def create_app(deps: WebDeps) -> Starlette:
     auth = AuthStore(
         deps.engine, hasher=deps.hasher, session_ttl=deps.session_ttl, clock=deps.clock
@@ -240,6 +248,7 @@ def create_app(deps: WebDeps) -> Starlette:
         agent_ids=lambda: {a.id for a in deps.control.state().agents},
         clock=deps.clock,
         complaint_days=deps.complaint_days,
+        ended=lambda code: _conversation_ended(deps, code),
     )
     engine, clock = deps.engine, deps.clock
 

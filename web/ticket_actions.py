@@ -69,6 +69,8 @@ class TicketActions:
     agent_ids: Callable[[], set[str]] = set
     clock: Callable[[], datetime] = lambda: datetime.now(VN_TZ)
     complaint_days: int = 10
+    #: told of a ticket that became resolved or closed (the ACD frees its conversation)
+    ended: Callable[[str], None] | None = None
 
     async def get(self, code: str) -> Ticket:
         ticket = await self.tickets.get(code) if len(code) <= 32 else None
@@ -140,6 +142,8 @@ class TicketActions:
                 await self.tickets.set_status(code, new_status, by=user.name, note=change.note)
             except ValueError as exc:  # someone moved it meanwhile
                 raise ApiError(409, "illegal_status", str(exc)) from None
+            if self.ended is not None and new_status in (Status.RESOLVED, Status.CLOSED):
+                self.ended(code)
         updated = await self.get(code)
         self.hub.ticket_changed(code, updated.status.value, updated.agent, updated.category)
         return updated

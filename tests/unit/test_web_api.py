@@ -113,6 +113,28 @@ async def test_given_open_conversations_when_an_agent_pauses_handing_to_a_collea
     assert me is not None and me.conversations == tuple(codes)
 
 
+class _Conversations:
+    """The conversation deps as far as the ticket actions use them (the ACD's routing)."""
+
+    def __init__(self, routing: object) -> None:
+        self.routing = routing
+
+
+async def test_given_a_conversation_ticket_resolved_then_the_acd_frees_the_agents_capacity(
+    world: World,
+) -> None:
+    world.rig.deps.conversations = _Conversations(world.sim.messaging)  # type: ignore[assignment]
+    t = await world.rig.deps.tickets.open(
+        channel="webchat", caller="v-1", uniqueid=None, started_at=datetime.now(UTC)
+    )
+    assert world.sim.messaging.enqueue(t.code, "chung", Channel.WEBCHAT, agent="agent101")
+    async with world.api("giamsat") as c:
+        r = await c.patch(f"/api/v1/tickets/{t.code}", json={"action": "resolve"})
+        assert r.status_code == 200 and r.json()["status"] == "resolved"
+    assert world.sim.messaging.assigned_to(t.code) is None
+    assert world.sim.router.open_conversations("agent101") == []
+
+
 async def test_given_an_agent_on_a_call_when_a_supervisor_whispers_then_chanspy_rings_them(
     world: World,
 ) -> None:
