@@ -17,7 +17,7 @@ import base64
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,13 +125,14 @@ class SqlEventJournal:
         self.kick.set()
         return True
 
-    async def pending(self, limit: int = 100) -> list[JournalEvent]:
-        query = (
-            select(E)
-            .where(E.c.processed_at.is_(None), E.c.attempts < MAX_ATTEMPTS)
-            .order_by(E.c.id)
-            .limit(limit)
-        )
+    async def pending(self, limit: int = 100, *, exclude: Iterable[int] = ()) -> list[JournalEvent]:
+        """The oldest unprocessed events (fewer than ``MAX_ATTEMPTS`` failures), in the order
+        they were kept, leaving out ``exclude`` (the processor's events under way)."""
+        query = select(E).where(E.c.processed_at.is_(None), E.c.attempts < MAX_ATTEMPTS)
+        skip = list(exclude)
+        if skip:
+            query = query.where(E.c.id.not_in(skip))
+        query = query.order_by(E.c.id).limit(limit)
         async with self._tx("cannot read pending events") as conn:
             rows = (await conn.execute(query)).all()
         return [

@@ -16,7 +16,9 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 
+from conversations.lanes import KeyedPool
 from conversations.model import (
     ChannelSender,
     Identity,
@@ -65,6 +67,7 @@ class Outbox:
         clock: Callable[[], datetime] = utcnow,
         max_attempts: int = 8,
         base_delay_s: float = 2.0,
+        workers: int = 8,
     ) -> None:
         self.tickets = tickets
         self.conv = conv
@@ -75,6 +78,7 @@ class Outbox:
         self.max_attempts = max_attempts
         self.base_delay_s = base_delay_s
         self.kick = asyncio.Event()
+        self._pool = KeyedPool(workers)
         #: told of every message stored here (live views, the web chat's sockets)
         self.listeners: list[MessageListener] = []
 
@@ -148,10 +152,12 @@ class Outbox:
     # -- delivery ----------------------------------------------------------------------------
 
     async def deliver_due(self) -> int:
-        """One pass over the due messages; returns how many were handed to a sender."""
+        """One pass over the due messages; returns how many were handed to a sender. Messages
+        of different tickets go side by side (``workers`` at once), a ticket's in order."""
         due = await self.conv.due_deliveries(self.clock())
-        for msg in due:
-            await self._deliver(msg)
+        if due:
+            jobs = [self._pool.submit([m.ticket_code], partial(self._deliver, m)) for m in due]
+            await asyncio.gather(*jobs)
         return len(due)
 
     async def _outbound(self, msg: Message, ticket: Ticket) -> OutboundMessage:
