@@ -26,7 +26,7 @@ from conversations.inbox import Inbox
 from conversations.journal import SqlEventJournal
 from conversations.model import ChannelSender
 from conversations.outbox import Outbox, WindowCheck
-from conversations.process import JournalProcessor
+from conversations.process import JournalProcessor, Parser
 from conversations.texts import load_texts
 from dossiers.memory import MemoryDossierLookup
 from ivr.prompts import load_catalogue
@@ -83,6 +83,7 @@ class ChatRig:
     journal: SqlEventJournal
     canned: CannedAnswers
     routing: OneAgentRouting
+    processor: JournalProcessor
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -95,6 +96,7 @@ async def chat_rig(
     routing: OneAgentRouting | None = None,
     windows: dict[Channel, WindowCheck] | None = None,
     extra_senders: dict[Channel, ChannelSender] | None = None,
+    extra_parsers: dict[Channel, Parser] | None = None,
     lifespan: bool = True,
 ) -> AsyncIterator[ChatRig]:
     """The app with ``/chat`` and the conversation pages, the journal's processor and the
@@ -114,13 +116,14 @@ async def chat_rig(
         bot = Bot(texts, MemoryDossierLookup([]), phrases, lambda: date(2026, 12, 7))
         files = AttachmentStore(tmp / "attachments")
         inbox = Inbox(tickets, conv, outbox, files, texts, bot=bot, routing=routing)
-        processor = JournalProcessor(journal, {Channel.WEBCHAT: parse_webchat}, inbox)
+        parsers: dict[Channel, Parser] = {Channel.WEBCHAT: parse_webchat, **(extra_parsers or {})}
+        processor = JournalProcessor(journal, parsers, inbox)
         connect(chat, conv, inbox, outbox)
         canned = CannedAnswers(engine)
         web.deps.extra_routes = webchat_routes(chat)
         web.deps.conversations = ConversationDeps(conv, outbox, canned, files, inbox=inbox)
         app = create_app(web.deps)
-        rig = ChatRig(web, app, chat, conv, inbox, outbox, journal, canned, routing)
+        rig = ChatRig(web, app, chat, conv, inbox, outbox, journal, canned, routing, processor)
         rig.tasks = [
             asyncio.create_task(outbox.run(0.2), name="rig-outbox"),
             asyncio.create_task(processor.run(0.2), name="rig-processor"),

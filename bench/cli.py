@@ -1,19 +1,20 @@
 """``tongdai bench``: benchmarks; ``tongdai bench reports`` times the manager reports,
 ``tongdai bench acd`` runs the same SIPp load through our ACD and through app_queue,
 ``tongdai bench ivr`` the same journeys through our IVR and a plain dialplan IVR,
-``tongdai bench faults`` faults injected under a SIPp load."""
+``tongdai bench faults`` faults injected under a SIPp load,
+``tongdai bench channels`` web chat visitors and mails with agents answering."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from bench import acd_bench, faults_bench, ivr_bench
+from bench import acd_bench, channels_bench, faults_bench, ivr_bench
 from bench.reports_bench import add_arguments, cmd_bench_reports
 
 
 def register(sub: Any) -> None:
-    """Add ``bench reports``, ``acd``, ``ivr`` and ``faults`` to the ``tongdai`` command."""
+    """Add ``bench reports``, ``acd``, ``ivr``, ``faults`` and ``channels`` to ``tongdai``."""
     parser: argparse.ArgumentParser = sub.add_parser("bench", help="benchmarks")
     commands = parser.add_subparsers(dest="bench_command", required=True)
     reports = commands.add_parser(
@@ -54,3 +55,13 @@ def register(sub: Any) -> None:
     )
     faults_bench.add_arguments(faults)
     faults.set_defaults(func=faults_bench.cmd_bench_faults)
+    channels = commands.add_parser(
+        "channels",
+        help="web chat visitors over WebSockets and a burst of mails, agents answering; JSON",
+        description="--visitors WebSocket visitors and a burst of --mails journaled mails on "
+        "a fresh PostgreSQL database, simulated agents answering through the Outbox; print "
+        "messages lost, visitor->agent and agent->visitor latency, ingest rates, engine CPU "
+        "and RSS; --with-acd N adds `bench acd --concurrent N` alone and under the chat load.",
+    )
+    channels_bench.add_arguments(channels)
+    channels.set_defaults(func=channels_bench.cmd_bench_channels)
