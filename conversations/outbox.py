@@ -67,7 +67,7 @@ class Outbox:
         clock: Callable[[], datetime] = utcnow,
         max_attempts: int = 8,
         base_delay_s: float = 2.0,
-        workers: int = 8,
+        workers: int = 4,
     ) -> None:
         self.tickets = tickets
         self.conv = conv

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 Parser = Callable[[bytes], Sequence[InboundMessage]]
 
 #: workers processing events at once (each holds at most one database connection at a time)
-WORKERS = 8
+WORKERS = 4
 #: events read from the journal and not finished yet, at most
 MAX_IN_FLIGHT = 400
 
