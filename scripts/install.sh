@@ -12,6 +12,22 @@ done
 if ! command -v python3.11 >/dev/null 2>&1; then need_apt+=(python3.11 python3.11-venv); fi
 # the tests drive Debian's chromium headless (Playwright never downloads a browser here)
 if [ "${TONGDAI_EXTRAS:-}" = "dev" ] && [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
+# the mail tests start their own Dovecot (IMAP, LMTP) and Postfix on loopback (lab/mail.py)
+if [ "${TONGDAI_EXTRAS:-}" = "dev" ]; then
+  for pkg in dovecot-imapd dovecot-lmtpd postfix; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
+  done
+  # Postfix asks questions on install: answer them ("Local only": it sends nothing out)
+  if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q "ok installed"; then
+    printf '%s\n' "postfix postfix/main_mailer_type select Local only" \
+      "postfix postfix/mailname string localhost" | debconf-set-selections
+  fi
+  # their machine-wide services (ports 25, 143) are not wanted: keep apt from starting them
+  if [ "${#need_apt[@]}" -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+fi
 if ! python3.11 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3.11-venv); fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install.sh: apt-get install ${need_apt[*]}"
