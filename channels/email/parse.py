@@ -16,6 +16,10 @@ What it reads:
   reports) with its decoded file name, content type and bytes;
 - ``in_reply_to``: References + In-Reply-To ids, newest last;
 - ``automated``: auto-replies, bounces, list mail (``automated.automated_reason``).
+
+A mail with MIME defects (a header line without a colon, a boundary never closed, ...) is
+read as far as it goes and its raw bytes are attached too, so whatever the parser had to
+skip stays available.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from email.parser import BytesParser
 from pathlib import PurePosixPath, PureWindowsPath
 
 from channels.email.automated import automated_reason
-from channels.email.charsets import decode_bytes, decode_header_value
+from channels.email.charsets import decode_bytes, decode_header_value, known_charset
 from channels.email.headers import (
     UNKNOWN_SENDER,
     header_text,
@@ -63,6 +67,7 @@ class _Body:
     html: str | None = None
     attachments: list[IncomingAttachment] = field(default_factory=list)
     decodings: list[str] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
 
 
 def parse_mail(raw: bytes, received_at: datetime) -> InboundMessage:
@@ -114,9 +119,12 @@ def _parse(raw: bytes, received_at: datetime) -> InboundMessage:
             meta[key] = value[:1000]
     if reason:
         meta["automated"] = reason
-    odd = sorted({d for d in body.decodings if "+replace" in d or d == "cp1258"})
-    if odd:
-        meta["decoded_with"] = ", ".join(odd)
+    if body.decodings:
+        meta["charset_fallback"] = ", ".join(sorted(set(body.decodings)))[:200]
+    if body.defects:
+        # the parser had to guess: keep the mail as it came, so nothing it skipped is lost
+        meta["mime_defects"] = ", ".join(sorted(set(body.defects)))[:200]
+        body.attachments.append(IncomingAttachment(RAW_FILENAME, "message/rfc822", raw))
     return InboundMessage(
         channel=Channel.EMAIL,
         external_id=external_id,
@@ -135,6 +143,7 @@ def _parse(raw: bytes, received_at: datetime) -> InboundMessage:
 
 
 def _walk(part: Message, body: _Body, depth: int) -> None:
+    body.defects.extend(type(d).__name__ for d in getattr(part, "defects", ()))
     ctype = part.get_content_type()
     if part.is_multipart() and ctype.startswith("multipart/") and depth < MAX_DEPTH:
         payload = part.get_payload()
@@ -147,8 +156,10 @@ def _walk(part: Message, body: _Body, depth: int) -> None:
     disposition = (raw_header(part, "Content-Disposition") or "").split(";")[0].strip().lower()
     if ctype in _TEXT_TYPES and filename is None and disposition != "attachment":
         data = _payload_bytes(part)
-        text, how = decode_bytes(data, part.get_content_charset())
-        body.decodings.append(how)
+        declared = part.get_content_charset()
+        text, how = decode_bytes(data, declared)
+        if how != (known_charset(declared) or "ascii"):
+            body.decodings.append(f"{declared or 'none'} -> {how}")
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if ctype == "text/plain":
             body.texts.append(text)

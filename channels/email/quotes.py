@@ -25,7 +25,7 @@ _ATTRIBUTION = [
 ]
 #: the first line of a two-line attribution ("On Mon, ... <a@b.c>" + "wrote:")
 _ATTRIBUTION_START = re.compile(r"^\s*(on|vào|vao)\s+\S.*$", re.IGNORECASE)
-_ATTRIBUTION_END = re.compile(r"^\s*.*\b(wrote|đã viết|da viet)\s*:\s*$", re.IGNORECASE)
+_ATTRIBUTION_END = re.compile(r"^\s*.*\b(wrote|viết|viet)\s*:\s*$", re.IGNORECASE)
 _RULE = re.compile(
     r"^\s*-{2,}\s*(original message|thư gốc|thu goc|forwarded message|thư chuyển tiếp)\s*-{2,}\s*$",
     re.IGNORECASE,
@@ -36,6 +36,7 @@ _OUTLOOK_NEXT = re.compile(
     re.IGNORECASE,
 )
 _OUTLOOK_WINDOW = 4
+_UNDERLINE = re.compile(r"^\s*[_-]{8,}\s*$")
 
 
 def _quote_start(lines: list[str]) -> int | None:
@@ -53,7 +54,8 @@ def _quote_start(lines: list[str]) -> int | None:
         if _OUTLOOK_FROM.match(line) and any(
             _OUTLOOK_NEXT.match(nxt) for nxt in lines[i + 1 : i + 1 + _OUTLOOK_WINDOW]
         ):
-            return i
+            # Outlook draws a rule of underscores above the block
+            return i - 1 if i > 0 and _UNDERLINE.match(lines[i - 1]) else i
         if line.lstrip().startswith(">") and _quoted_run(lines, i):
             return i
     return None

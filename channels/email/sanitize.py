@@ -30,8 +30,8 @@ ALLOWED_TAGS = _words(
 )
 #: dropped with everything inside them
 DROPPED_WITH_CONTENT = _words(
-    "script style head title iframe object embed applet noscript template svg math frame "
-    "frameset textarea select button form audio video canvas"
+    "script style head title iframe object applet noscript template svg math frameset "
+    "textarea select button form audio video canvas"
 )
 VOID_TAGS = frozenset({"br", "hr", "img"})
 ALLOWED_ATTRS: dict[str, frozenset[str]] = {
