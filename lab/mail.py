@@ -10,8 +10,10 @@ The path a citizen's mail takes is the real one: SMTP to Postfix (STARTTLS with 
 self-signed certificate, ``cafile``; AUTH through Dovecot's SASL service), Postfix hands it
 to Dovecot by LMTP, Dovecot files it in the user's Maildir; the engine reads it over IMAP
 (plain on ``imap_port``, TLS on ``imaps_port``). Two users exist in the domain ``lab.test``:
-the province's mailbox ``1022@lab.test`` and a citizen ``congdan@lab.test``; any other
-address in the domain is refused at RCPT (550), so a permanent failure can be shown.
+the province's mailbox ``1022@lab.test`` and a citizen ``congdan@lab.test``. Mail to
+``bounce@lab.test`` is accepted and then bounced (Postfix sends a real delivery report);
+``busy@lab.test`` is refused for now (450); any other address in the domain is refused for
+good at RCPT (550).
 
 Why Postfix rather than aiosmtpd: it is what a province actually runs, it speaks STARTTLS
 and AUTH the way real submission servers do, and with a private ``-c`` config directory,
@@ -31,6 +33,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -39,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.procs import LabError, log_tail, start_detached, stop, wait_until
+from lab.procs import LabError, cmdline, log_tail, start_detached, stop, wait_until
 
 DOMAIN = "lab.test"
 HOST = "127.0.0.1"
@@ -97,6 +100,10 @@ class MailLab:
     cafile: Path
     domain: str = DOMAIN
     host: str = HOST
+    #: accepted by Postfix, unknown to Dovecot: mail to it bounces back (a real DSN)
+    bounce_address: str = f"bounce@{DOMAIN}"
+    #: refused for now at RCPT (450): a temporary failure
+    busy_address: str = f"busy@{DOMAIN}"
 
     @property
     def dovecot_conf(self) -> Path:
@@ -133,8 +140,32 @@ class MailLab:
                 "Dovecot did not open its ports:\n" + log_tail(self.dir / "log" / "dovecot.log")
             )
 
+    @property
+    def dovecot_instance(self) -> str:
+        return f"tongdai-mail-{self.ports.imap}"
+
+    def _dovecot_children(self) -> list[int]:
+        """Our Dovecot's helper processes (named ``dovecot-<instance>/imap`` and so on)."""
+        prefix = f"dovecot-{self.dovecot_instance}/"
+        found: list[int] = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                args = cmdline(int(entry.name))
+                if args and args[0].startswith(prefix):
+                    found.append(int(entry.name))
+        return found
+
     def stop_imap(self) -> None:
+        """Stop Dovecot, and its imap processes with it: Dovecot's master exits first and
+        an orphaned imap process would keep a client's connection open for a while."""
         stop(self.dir / "dovecot.pid", [str(self.dovecot_conf)])
+        for pid in self._dovecot_children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if not wait_until(lambda: not self._dovecot_children(), 10):
+            for pid in self._dovecot_children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def _postfix(self, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -170,7 +201,7 @@ class MailLab:
         self._postfix("stop")
         if not wait_until(lambda: self._postfix_pid() is None, 10):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """Stop Postfix and Dovecot (the files stay under ``dir``)."""
@@ -305,7 +336,7 @@ def _dovecot_conf(lab: MailLab) -> str:
     return f"""# written by lab/mail.py: a private Dovecot for tests and the demo
 base_dir = {d}/run
 state_dir = {d}/state
-instance_name = tongdai-mail-{lab.ports.imap}
+instance_name = {lab.dovecot_instance}
 log_path = {d}/log/dovecot.log
 protocols = imap lmtp
 listen = {HOST}
@@ -358,7 +389,10 @@ protocol lmtp {{
 
 def _postfix_main(lab: MailLab) -> str:
     d = lab.dir
-    known = ", ".join(f"{{{u.address}=ok}}" for u in (lab.province, lab.citizen))
+    busy = f"inline:{{ {{ {lab.busy_address} = 450 4.2.1 Mailbox busy, try later }} }}"
+    known = ", ".join(
+        f"{{{a}=ok}}" for a in (lab.province.address, lab.citizen.address, lab.bounce_address)
+    )
     return f"""# written by lab/mail.py: a private Postfix for tests and the demo
 compatibility_level = 3.6
 queue_directory = {d}/postfix/spool
@@ -384,6 +418,7 @@ smtpd_tls_auth_only = yes
 smtpd_tls_cert_file = {lab.cafile}
 smtpd_tls_key_file = {d}/tls/key.pem
 smtpd_relay_restrictions = permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = check_recipient_access {busy}, permit
 maillog_file = {d}/log/postfix.log
 maillog_file_prefixes = {d}/log
 message_size_limit = 52428800

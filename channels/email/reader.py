@@ -118,7 +118,7 @@ class MailReader:
             except (ImapError, StoreError) as exc:
                 self.stats.failures += 1
                 self.stats.last_error = str(exc)
-                log.warning("mail reader: %s; reconnecting in %.0f s", exc, delay)
+                log.warning("mail reader: %s; reconnecting in %.1f s", exc, delay)
             finally:
                 self.stats.connected = False
                 if session is not None:
