@@ -9,16 +9,15 @@ when the mail opened a new ticket.
 
 from __future__ import annotations
 
-import re
 import string
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from conversations.model import InboundMessage, OutboundMessage
-from tickets.codes import VN_TZ
 from tickets.model import Channel
+from tongdai.clock import VN_TZ
+from tongdai.config_file import read_toml
 from tongdai.errors import ConfigError
 
 DEFAULT_TEMPLATE = Path(__file__).with_name("ack_vi.toml")
@@ -63,18 +62,8 @@ def check_text(source: str, field: str, text: object) -> str:
 
 
 def load_template(path: str | Path = DEFAULT_TEMPLATE) -> AckTemplate:
-    p = Path(path)
-    source = str(p)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(source, "-", "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(source, "-", f"not UTF-8 text: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"at line (\d+)", str(exc))
-        where = f"line {line.group(1)}" if line else "-"
-        raise ConfigError(source, where, f"not valid TOML: {exc}") from None
+    source = str(Path(path))
+    raw = read_toml(path)
     for key in raw:
         if key != "acknowledgement":
             raise ConfigError(source, key, "unknown key (the file holds [acknowledgement])")

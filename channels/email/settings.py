@@ -19,12 +19,12 @@ private CA instead of the system store (the lab's self-signed certificate).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from channels.webhooks import channel_fields, check_secret_file, secret_field
+from tongdai.config_file import Fields
 from tongdai.errors import ConfigError
 from tongdai.settings import home_path
 
@@ -92,17 +92,21 @@ def parse_endpoint(file: str, field: str, url: str, kinds: tuple[str, str]) -> E
 
 
 def read_secret(path: str, *, file: str, field: str) -> str:
-    """The password kept in ``path`` (one line; surrounding whitespace dropped)."""
+    """The password kept in ``path`` (one line; surrounding whitespace dropped). The file must
+    exist and not be readable by every user (``channels.webhooks.check_secret_file``)."""
     p = home_path(path)
+    check_secret_file(p, file, field)
     try:
         secret = p.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise ConfigError(file, field, f"{p} does not exist (write the password there)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, field, f"cannot read {p}: {exc}") from None
     if not secret:
         raise ConfigError(file, field, f"{p} is empty")
     return secret
+
+
+def _optional_text(f: Fields, key: str) -> str:
+    return f.text(key).strip() if key in f.raw else ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,8 @@ class EmailChannelSettings:
     poll_s: float = 30.0
     #: use IMAP IDLE when the server has it (else poll every ``poll_s``)
     idle: bool = True
-    #: mails fetched per IMAP FETCH
+    #: mails fetched per IMAP FETCH (at most 200: aioimaplib handles a response's lines
+    #: recursively, and its FETCH bookkeeping grows with the square of the batch)
     batch: int = 50
     #: seconds any single network wait may take
     timeout_s: float = 30.0
@@ -138,11 +143,11 @@ class EmailChannelSettings:
 
     @property
     def imap(self) -> Endpoint:
-        return parse_endpoint(SECTION, "imap_url", self.imap_url, ("imap", "imaps"))
+        return parse_endpoint(self.source, f"{SECTION}.imap_url", self.imap_url, ("imap", "imaps"))
 
     @property
     def smtp(self) -> Endpoint:
-        return parse_endpoint(SECTION, "smtp_url", self.smtp_url, ("smtp", "smtps"))
+        return parse_endpoint(self.source, f"{SECTION}.smtp_url", self.smtp_url, ("smtp", "smtps"))
 
     def imap_password(self) -> str:
         return read_secret(self.password_file, file=self.source, field=f"{SECTION}.password_file")
@@ -155,53 +160,45 @@ class EmailChannelSettings:
         return user, read_secret(path, file=self.source, field=f"{SECTION}.{key}")
 
     @classmethod
-    def from_table(cls, file: str, table: Mapping[str, Any]) -> EmailChannelSettings:
-        """Validate ``[channels.email]`` of ``file``; unknown keys and wrong types are errors."""
-        if not isinstance(table, Mapping):
-            raise ConfigError(file, SECTION, "must be a table")
-        known = {f.name: f for f in fields(cls) if f.name != "source"}
-        values: dict[str, Any] = {}
-        for key, value in table.items():
-            name = f"{SECTION}.{key}"
-            if key not in known:
-                raise ConfigError(file, name, f"unknown setting (known: {', '.join(known)})")
-            default: Any = known[key].default
-            expected = type(default)
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if not isinstance(value, expected) or isinstance(value, bool) != isinstance(
-                default, bool
-            ):
-                raise ConfigError(
-                    file, name, f"must be {expected.__name__}, got {type(value).__name__}"
-                )
-            values[key] = value
-        settings = replace(cls(**values), source=file)
-        settings._check(file)
+    def from_table(cls, file: str, table: object, name: str = SECTION) -> EmailChannelSettings:
+        """Settings from the ``[channels.email]`` table of ``file``: unknown keys, wrong types,
+        bad URLs and missing or world-readable password files name the field."""
+        f = channel_fields(file, name, table, (x.name for x in fields(cls) if x.name != "source"))
+        plain = cls()
+        settings = cls(
+            imap_url=f.text("imap_url", plain.imap_url).strip(),
+            username=f.text("username").strip(),
+            password_file=secret_field(f, "password_file"),
+            mailbox=f.text("mailbox", plain.mailbox),
+            smtp_url=f.text("smtp_url", plain.smtp_url).strip(),
+            smtp_username=_optional_text(f, "smtp_username"),
+            smtp_password_file=(
+                secret_field(f, "smtp_password_file") if f.raw.get("smtp_password_file") else ""
+            ),
+            from_address=f.text("from_address").strip(),
+            from_name=_optional_text(f, "from_name"),
+            domain=f.text("domain").strip(),
+            poll_s=f.number("poll_s", plain.poll_s, 0.1, 3600),
+            idle=f.flag("idle", plain.idle),
+            batch=f.whole("batch", plain.batch, 1, 200),
+            timeout_s=f.number("timeout_s", plain.timeout_s, 0.5, 600),
+            idle_renew_s=f.number("idle_renew_s", plain.idle_renew_s, 10, 1740),
+            source=file,
+        )
+        settings._check(f)
         return settings
 
-    def _check(self, file: str) -> None:
-        def bad(key: str, problem: str) -> ConfigError:
-            return ConfigError(file, f"{SECTION}.{key}", problem)
-
-        parse_endpoint(file, f"{SECTION}.imap_url", self.imap_url, ("imap", "imaps"))
-        parse_endpoint(file, f"{SECTION}.smtp_url", self.smtp_url, ("smtp", "smtps"))
-        if not self.username:
-            raise bad("username", "required (the IMAP login)")
-        if not self.mailbox or not self.mailbox.isascii() or not self.mailbox.isprintable():
-            raise bad("mailbox", "must be a non-empty printable ASCII folder name")
+    def _check(self, f: Fields) -> None:
+        parse_endpoint(f.file, f"{f.prefix}imap_url", self.imap_url, ("imap", "imaps"))
+        parse_endpoint(f.file, f"{f.prefix}smtp_url", self.smtp_url, ("smtp", "smtps"))
+        if not self.mailbox.isascii() or not self.mailbox.isprintable():
+            raise f.err("mailbox", "must be a printable ASCII folder name")
         if '"' in self.mailbox or "\\" in self.mailbox:
-            raise bad("mailbox", 'must not contain " or \\')
+            raise f.err("mailbox", 'must not contain " or \\')
         if self.from_address.count("@") != 1 or any(c in self.from_address for c in " <>\t"):
-            raise bad(
+            raise f.err(
                 "from_address",
                 f"must be a bare address like 1022@example.gov.vn, got {self.from_address!r}",
             )
-        domain = self.domain or ""
-        if not domain or "@" in domain or any(c in domain for c in " <>\t"):
-            raise bad("domain", f"must be a domain like quangnam.gov.vn, got {domain!r}")
-        for key in ("poll_s", "timeout_s", "idle_renew_s"):
-            if getattr(self, key) <= 0:
-                raise bad(key, "must be more than 0")
-        if not 1 <= self.batch <= 1000:
-            raise bad("batch", "must be between 1 and 1000")
+        if "@" in self.domain or any(c in self.domain for c in " <>\t"):
+            raise f.err("domain", f"must be a domain like quangnam.gov.vn, got {self.domain!r}")

@@ -18,7 +18,6 @@ FILE = "tongdai.toml"
 GOOD: dict[str, Any] = {
     "imap_url": "imaps://mail.quangnam.gov.vn:993",
     "username": "1022@quangnam.gov.vn",
-    "password_file": "var/email.secret",
     "smtp_url": "smtp://mail.quangnam.gov.vn:587?starttls",
     "from_address": "1022@quangnam.gov.vn",
     "from_name": "Tổng đài 1022 Quảng Nam",
@@ -29,8 +28,16 @@ GOOD: dict[str, Any] = {
 }
 
 
-def test_given_a_good_table_then_settings_and_endpoints() -> None:
-    s = EmailChannelSettings.from_table(FILE, GOOD)
+@pytest.fixture
+def good(tmp_path: Path) -> dict[str, Any]:
+    secret = tmp_path / "imap.secret"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    secret.chmod(0o600)
+    return {**GOOD, "password_file": str(secret)}
+
+
+def test_given_a_good_table_then_settings_and_endpoints(good: dict[str, Any]) -> None:
+    s = EmailChannelSettings.from_table(FILE, good)
     assert s.poll_s == 60.0 and s.batch == 25 and s.mailbox == "INBOX"
     imap, smtp = s.imap, s.smtp
     assert (imap.host, imap.port, imap.tls, imap.starttls) == (
@@ -41,7 +48,7 @@ def test_given_a_good_table_then_settings_and_endpoints() -> None:
     )
     assert (smtp.port, smtp.tls, smtp.starttls) == (587, False, True)
     assert (
-        EmailChannelSettings.from_table(FILE, {**GOOD, "imap_url": "imap://127.0.0.1"}).imap.port
+        EmailChannelSettings.from_table(FILE, {**good, "imap_url": "imap://127.0.0.1"}).imap.port
         == 143
     )
 
@@ -49,12 +56,14 @@ def test_given_a_good_table_then_settings_and_endpoints() -> None:
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        ({"colour": "red"}, "channels.email.colour", "unknown setting"),
-        ({"poll_s": "often"}, "channels.email.poll_s", "must be float"),
-        ({"idle": 1}, "channels.email.idle", "must be bool"),
-        ({"batch": True}, "channels.email.batch", "must be int"),
-        ({"batch": 0}, "channels.email.batch", "between 1 and 1000"),
-        ({"poll_s": 0}, "channels.email.poll_s", "more than 0"),
+        ({"colour": "red"}, "channels.email.colour", "unknown field"),
+        ({"poll_s": "often"}, "channels.email.poll_s", "must be a number"),
+        ({"idle": 1}, "channels.email.idle", "must be true or false"),
+        ({"batch": True}, "channels.email.batch", "must be a number"),
+        ({"batch": 0}, "channels.email.batch", "between 1 and 200"),
+        ({"batch": 2.5}, "channels.email.batch", "whole number"),
+        ({"poll_s": 0}, "channels.email.poll_s", "between 0.1 and 3600"),
+        ({"password_file": "/nonexistent/x"}, "channels.email.password_file", "no such file"),
         ({"imap_url": "http://x"}, "channels.email.imap_url", "imap:// or imaps://"),
         ({"imap_url": "imap://x:99999"}, "channels.email.imap_url", "not a valid URL"),
         ({"imap_url": "imap://u:p@x"}, "channels.email.imap_url", "no user or password"),
@@ -62,38 +71,40 @@ def test_given_a_good_table_then_settings_and_endpoints() -> None:
         ({"smtp_url": "smtps://x?starttls"}, "channels.email.smtp_url", "TLS already"),
         ({"smtp_url": "smtp://x?tls=1"}, "channels.email.smtp_url", "unknown URL parameter"),
         ({"smtp_url": "smtp://x?cafile=/nope.pem"}, "channels.email.smtp_url", "does not exist"),
-        ({"username": ""}, "channels.email.username", "required"),
+        ({"username": ""}, "channels.email.username", "non-empty text"),
+        ({"smtp_username": 5}, "channels.email.smtp_username", "non-empty text"),
         ({"mailbox": "Hộp thư"}, "channels.email.mailbox", "ASCII"),
         ({"from_address": "Tổng đài <1022@x.vn>"}, "channels.email.from_address", "bare address"),
-        ({"domain": ""}, "channels.email.domain", "domain like"),
+        ({"domain": "quang nam"}, "channels.email.domain", "domain like"),
     ],
 )
 def test_given_a_bad_value_then_error_names_file_and_field(
-    change: dict[str, Any], field: str, words: str
+    good: dict[str, Any], change: dict[str, Any], field: str, words: str
 ) -> None:
     with pytest.raises(ConfigError) as err:
-        EmailChannelSettings.from_table(FILE, {**GOOD, **change})
+        EmailChannelSettings.from_table(FILE, {**good, **change})
     assert err.value.file == FILE and err.value.field == field
     assert words in err.value.problem
 
 
-def test_given_password_files_then_read_or_a_clear_error(tmp_path: Path) -> None:
-    secret = tmp_path / "imap.secret"
-    secret.write_text("  s3cret \n", encoding="utf-8")
-    s = EmailChannelSettings.from_table(FILE, {**GOOD, "password_file": str(secret)})
+def test_given_password_files_then_read_or_a_clear_error(
+    good: dict[str, Any], tmp_path: Path
+) -> None:
+    s = EmailChannelSettings.from_table(FILE, good)
     assert s.imap_password() == "s3cret"
     assert s.smtp_login() == ("1022@quangnam.gov.vn", "s3cret")  # the IMAP login by default
-    missing = EmailChannelSettings.from_table(
-        FILE, {**GOOD, "password_file": str(secret), "smtp_password_file": str(tmp_path / "no")}
-    )
+    open_to_all = tmp_path / "smtp.secret"
+    open_to_all.write_text("x\n", encoding="utf-8")
+    open_to_all.chmod(0o644)
     with pytest.raises(ConfigError) as err:
-        missing.smtp_login()
+        EmailChannelSettings.from_table(FILE, {**good, "smtp_password_file": str(open_to_all)})
     assert (err.value.file, err.value.field) == (FILE, "channels.email.smtp_password_file")
-    assert "does not exist" in err.value.problem
-    empty = tmp_path / "empty.secret"
-    empty.write_text("\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="is empty"):
-        EmailChannelSettings.from_table(FILE, {**GOOD, "password_file": str(empty)}).imap_password()
+    assert "chmod 600" in err.value.problem
+    Path(good["password_file"]).write_text("\n", encoding="utf-8")  # emptied after loading
+    with pytest.raises(ConfigError) as err:
+        s.imap_password()
+    assert (err.value.file, err.value.field) == (FILE, "channels.email.password_file")
+    assert "is empty" in err.value.problem
 
 
 def test_the_shipped_acknowledgement_carries_the_code_in_vietnamese() -> None:
