@@ -3,8 +3,9 @@
 Shape: ``run()`` is one supervisor loop (the caller's TaskGroup owns it; cancel to stop):
 connect + LOGIN, then rounds of SELECT -> catch up -> wait (IDLE when the server has it,
 renewed every ``idle_renew_s``; else sleep ``poll_s``). Any outage (refused connection,
-timeout, server restart, a sink that raised ``StoreError``) closes the session and
-reconnects after a backoff that doubles up to ``MAX_BACKOFF_S``.
+timeout, server restart, a sink that raised ``StoreError``, a password file gone) closes
+the session and reconnects after a backoff that doubles up to ``MAX_BACKOFF_S``; the
+reason is logged and kept in ``stats.last_error``.
 
 Exactly once: the checkpoint holds ``(UIDVALIDITY, last UID)`` per mailbox. A round asks the
 server for the UIDs above the last one, fetches them in batches with ``BODY.PEEK[]`` (the
@@ -31,7 +32,7 @@ from channels.email.imap import ImapError, ImapSession
 from channels.email.parse import parse_mail
 from channels.email.settings import EmailChannelSettings
 from conversations.model import InboundMessage, InboundSink
-from tongdai.errors import StoreError
+from tongdai.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class MailReader:
                     self.stats.connected = True
                     delay = self._min_backoff
                     await self._wait(session)
-            except (ImapError, StoreError) as exc:
+            except (ImapError, StoreError, ConfigError) as exc:
                 self.stats.failures += 1
                 self.stats.last_error = str(exc)
                 log.warning("mail reader: %s; reconnecting in %.1f s", exc, delay)

@@ -61,7 +61,12 @@ class EmailSender:
         self._clock = clock
 
     async def send(self, message: OutboundMessage, *, automatic: bool = False) -> SendResult:
-        """Deliver ``message``; ``automatic`` marks an acknowledgement (``Auto-Submitted``)."""
+        """Deliver ``message``; ``automatic`` marks an acknowledgement (``Auto-Submitted``).
+
+        An ``automatic`` attribute on the message counts too (for when the seam's
+        ``OutboundMessage`` carries the flag, so a core that only knows ``ChannelSender``
+        can ask for it)."""
+        automatic = automatic or bool(getattr(message, "automatic", False))
         try:
             files = await asyncio.to_thread(_read_files, message)
         except OSError as exc:
