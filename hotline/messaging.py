@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
+from channels.email.channel import EmailChannel
 from channels.facebook.events import parse_facebook
 from channels.facebook.routes import facebook_routes
 from channels.facebook.sender import FacebookSender
@@ -120,6 +121,12 @@ def build_messaging(
     )
     routes: list[BaseRoute] = []
     closables: list[Closable] = []
+    tasks: list[Callable[[], Any]] = []
+    email: EmailChannel | None = None
+    if "email" in ch.tables:
+        state_dir = home_path(settings.database.state_dir)
+        email = EmailChannel.from_settings(source, ch.tables["email"], state_dir)
+        senders[Channel.EMAIL] = email.sender
     if "zalo" in ch.tables:
         zcfg = ZaloSettings.from_table(source, ch.tables["zalo"])
         zalo = ZaloSender(zcfg)
@@ -163,6 +170,9 @@ def build_messaging(
         is_open=schedule.is_open,
         queue_of=queue_of or (lambda category: category),
     )
+    if email is not None:  # the IMAP folder is mail's journal: the reader feeds the Inbox
+        inbox.acknowledgement[Channel.EMAIL] = email.acknowledge
+        tasks.append(email.reader(inbox).run)
     processor = JournalProcessor(journal.inner, parsers, inbox)
     if chat is not None:
         connect(chat, conv, inbox, outbox)
@@ -178,6 +188,7 @@ def build_messaging(
         routes=routes,
         closables=closables,
         webchat=chat,
+        tasks=tasks,
     )
 
 

@@ -138,6 +138,8 @@ class EmailChannelSettings:
     idle_renew_s: float = 300.0
     #: a display name for ``From`` (e.g. ``Tổng đài 1022 Quảng Nam``)
     from_name: str = ""
+    #: the acknowledgement template the province edits (empty: the built-in ``ack_vi.toml``)
+    ack_file: str = ""
     #: the file these settings came from (named in errors about the password files)
     source: str = field(default="<defaults>", compare=False)
 
@@ -177,6 +179,7 @@ class EmailChannelSettings:
             ),
             from_address=f.text("from_address").strip(),
             from_name=_optional_text(f, "from_name"),
+            ack_file=_optional_text(f, "ack_file"),
             domain=f.text("domain").strip(),
             poll_s=f.number("poll_s", plain.poll_s, 0.1, 3600),
             idle=f.flag("idle", plain.idle),

@@ -4,9 +4,11 @@ waiting for facts with a deadline."""
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import ssl
 import time
 from collections.abc import Callable, Iterable
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -86,3 +88,19 @@ async def eventually(
 def mailbox_count(lab: MailLab, user: MailUser) -> int:
     out = lab.doveadm("mailbox", "status", "-u", user.address, "messages", "INBOX")
     return int(out.split("messages=")[1].split()[0])
+
+
+def fetch_all(lab: MailLab, user: MailUser) -> list[EmailMessage]:
+    """Every mail in ``user``'s INBOX, read with the standard library (an independent client)."""
+    with imaplib.IMAP4(lab.host, lab.ports.imap, timeout=10) as client:
+        client.login(user.address, user.password)
+        client.select("INBOX", readonly=True)
+        _, data = client.uid("SEARCH", "ALL")
+        mails: list[EmailMessage] = []
+        for uid in data[0].split():
+            _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = parts[0][1] if isinstance(parts[0], tuple) else b""
+            parsed = message_from_bytes(raw, policy=policy.default)
+            assert isinstance(parsed, EmailMessage)
+            mails.append(parsed)
+        return mails

@@ -5,14 +5,12 @@ SendResult (never an exception)."""
 from __future__ import annotations
 
 import asyncio
-import imaplib
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from mailtools import eventually, mailbox_count, reader_settings, submit
+from mailtools import eventually, fetch_all, mailbox_count, reader_settings, submit
 from memory_sink import MemorySink
 
 from channels.email.ack import acknowledgement, load_template
@@ -27,7 +25,7 @@ from conversations.model import (
     OutgoingAttachment,
     SendStatus,
 )
-from lab.mail import MailLab, MailUser
+from lab.mail import MailLab
 from tickets.model import Channel
 
 CODE = "1022-20261206-000012"
@@ -45,22 +43,6 @@ def reply(to: str, **kw: object) -> OutboundMessage:
     }
     fields.update(kw)
     return OutboundMessage(**fields)  # type: ignore[arg-type]
-
-
-def fetch_all(lab: MailLab, user: MailUser) -> list[EmailMessage]:
-    """Every mail in ``user``'s INBOX, read with the standard library (an independent client)."""
-    with imaplib.IMAP4(lab.host, lab.ports.imap, timeout=10) as client:
-        client.login(user.address, user.password)
-        client.select("INBOX", readonly=True)
-        _, data = client.uid("SEARCH", "ALL")
-        mails: list[EmailMessage] = []
-        for uid in data[0].split():
-            _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
-            raw = parts[0][1] if isinstance(parts[0], tuple) else b""
-            parsed = message_from_bytes(raw, policy=policy.default)
-            assert isinstance(parsed, EmailMessage)
-            mails.append(parsed)
-        return mails
 
 
 async def test_given_an_agent_reply_then_it_arrives_threaded_and_the_answer_finds_it(

@@ -1,0 +1,182 @@
+"""The email channel inside the engine's real messaging stack (``hotline.messaging``), against
+the private Dovecot + Postfix and a real database (SQLite, PostgreSQL): a citizen's mail becomes
+a ticket with its message, the citizen gets the Vietnamese acknowledgement carrying the code, an
+agent's reply arrives threaded, the citizen's answer joins the ticket, and restarts of the
+engine (with or without its checkpoint) neither lose nor duplicate a mail or an acknowledgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from pathlib import Path
+
+from mailtools import citizen_mail, eventually, fetch_all, mailbox_count, submit
+
+from hotline.messaging import Messaging, build_messaging
+from lab.mail import MailLab
+from tickets.messages import Author, Delivery, Direction, Message
+from tickets.model import Channel
+from tongdai.db import make_engine, upgrade_engine
+from tongdai.settings import Settings, load_settings
+
+
+def write_settings(lab: MailLab, tmp_path: Path, db_url: str) -> Settings:
+    """A ``tongdai.toml`` as an operator writes it, with ``[channels.email]`` for the lab."""
+    q = json.dumps  # a TOML basic string for plain paths and URLs
+    path = tmp_path / "tongdai.toml"
+    path.write_text(
+        f"""
+[database]
+url = {q(db_url)}
+state_dir = {q(str(tmp_path / "state"))}
+
+[channels]
+attachments_dir = {q(str(tmp_path / "files"))}
+
+[channels.email]
+imap_url = {q(lab.imap_url())}
+username = {q(lab.province.address)}
+password_file = {q(str(lab.province.password_file))}
+smtp_url = {q(lab.smtp_url())}
+from_address = {q(lab.province.address)}
+from_name = "Tổng đài 1022 Quảng Nam"
+domain = {q(lab.domain)}
+timeout_s = 10.0
+poll_s = 0.5
+""",
+        encoding="utf-8",
+    )
+    return load_settings(path)
+
+
+@contextlib.asynccontextmanager
+async def engine_running(settings: Settings) -> AsyncIterator[Messaging]:
+    """The engine's messaging (as ``hotline.serve`` runs it) until the block ends: cancelled
+    then, like a stopped engine."""
+    engine = make_engine(settings.database.resolved_url())
+    await upgrade_engine(engine)
+    messaging = build_messaging(settings, engine)
+    task = asyncio.create_task(messaging.run())
+    try:
+        yield messaging
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await engine.dispose()
+
+
+async def stored(m: Messaging, message_id: str, what: str, timeout: float = 30.0) -> Message:
+    """The stored message with this Message-ID, once the engine has it (fail after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (got := await m.conversations.find_message(Channel.EMAIL, message_id)) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return got
+
+
+def ids(mail: EmailMessage, header: str) -> list[str]:
+    return [i.strip("<>") for i in str(mail[header] or "").split()]
+
+
+async def test_given_the_engine_then_mail_becomes_tickets_acknowledged_answered_once(
+    mail_lab: MailLab, tmp_path: Path, db_url: str
+) -> None:
+    settings = write_settings(mail_lab, tmp_path, db_url)
+    citizen = mail_lab.citizen
+    first = citizen_mail(1, subject="Đường ở thôn 3 bị sạt lở")
+    first_id = str(first["Message-ID"]).strip("<>")
+
+    async with engine_running(settings) as m:
+        await submit(mail_lab, [first])
+        msg = await stored(m, first_id, "the first mail stored")
+        code = msg.ticket_code
+        ticket = await m.tickets.get(code)
+        assert ticket is not None and ticket.channel == "email"
+        assert ticket.caller == citizen.address and ticket.subject == "Đường ở thôn 3 bị sạt lở"
+        assert msg.direction is Direction.IN and "đường ở thôn 1 bị hỏng" in msg.body
+
+        # the acknowledgement: Vietnamese, carrying the code, threaded under the mail, automatic
+        await eventually(lambda: mailbox_count(mail_lab, citizen) == 1, what="acknowledgement")
+        (ack,) = await asyncio.to_thread(fetch_all, mail_lab, citizen)
+        assert ack["Subject"] == f"Re: Đường ở thôn 3 bị sạt lở [{code}]"
+        assert ack["In-Reply-To"] == f"<{first_id}>"
+        assert ack["Auto-Submitted"] == "auto-replied"
+        text = ack.get_body(preferencelist=("plain",))
+        assert text is not None
+        body = text.get_content()
+        assert f"Mã phiếu của ông/bà là: {code}" in body and "Công Dân" in body
+
+        # an agent's reply through the Outbox arrives threaded
+        reply = await m.outbox.reply(code, "Chúng tôi đã chuyển phản ánh cho UBND huyện.")
+        await eventually(lambda: mailbox_count(mail_lab, citizen) == 2, what="the agent's reply")
+        agent_mail = (await asyncio.to_thread(fetch_all, mail_lab, citizen))[1]
+        assert agent_mail["Auto-Submitted"] is None
+        assert agent_mail["Subject"] == f"Re: Đường ở thôn 3 bị sạt lở [{code}]"
+        assert ids(agent_mail, "In-Reply-To")[0] in ids(agent_mail, "References")
+        assert first_id in ids(agent_mail, "References")
+        assert ids(ack, "Message-ID")[0] in ids(agent_mail, "References")
+        sent = {x.id: x for x in await m.conversations.messages(code)}[reply.id]
+        assert sent.delivery is Delivery.SENT
+        assert sent.external_id == ids(agent_mail, "Message-ID")[0]
+
+        # the citizen answers the agent: the answer joins the ticket, with no new acknowledgement
+        answer = citizen_mail(2, subject=str(agent_mail["Subject"]))
+        answer["In-Reply-To"] = str(agent_mail["Message-ID"])
+        answer["References"] = f"{agent_mail['References']} {agent_mail['Message-ID']}"
+        answer_id = str(answer["Message-ID"]).strip("<>")
+        await submit(mail_lab, [answer])
+        joined = await stored(m, answer_id, "the citizen's answer stored")
+        assert joined.ticket_code == code
+        # a mail that only carries the code in its subject joins too
+        by_code = citizen_mail(3, subject=f"Bổ sung ảnh [{code}]")
+        await submit(mail_lab, [by_code])
+        hinted = await stored(m, str(by_code["Message-ID"]).strip("<>"), "the code-only mail")
+        assert hinted.ticket_code == code
+        outs = [x for x in await m.conversations.messages(code) if x.direction is Direction.OUT]
+        assert [x.author for x in outs] == [Author.SYSTEM, Author.AGENT]
+
+    # the engine stopped: 10 mails arrive (one of them an out-of-office auto-reply)
+    later = [citizen_mail(10 + n) for n in range(9)]
+    auto = citizen_mail(19, subject="Tự động trả lời: vắng mặt", Auto_Submitted="auto-replied")
+    await submit(mail_lab, [*later, auto])
+    await eventually(lambda: mailbox_count(mail_lab, mail_lab.province) == 13, what="10 mails")
+    assert mailbox_count(mail_lab, citizen) == 2  # nobody answered them yet
+
+    async def counts(m: Messaging) -> tuple[int, int, int]:
+        """(tickets, inbound messages, outbound messages) of the citizen."""
+        contact = await m.conversations.contact_for("email", citizen.address, None)
+        tickets = await m.conversations.contact_tickets(contact.id)
+        msgs = [x for t in tickets for x in await m.conversations.messages(t.code)]
+        ins = sum(1 for x in msgs if x.direction is Direction.IN)
+        return len(tickets), ins, len(msgs) - ins
+
+    started = time.monotonic()
+    async with engine_running(settings) as m:
+        for mail in [*later, auto]:
+            await stored(m, str(mail["Message-ID"]).strip("<>"), "a mail sent while stopped")
+        picked_up = time.monotonic() - started
+        # 9 acknowledgements (none for the auto-reply): the citizen's mailbox holds 2 + 9
+        await eventually(lambda: mailbox_count(mail_lab, citizen) == 11, what="9 acks")
+        assert await counts(m) == (11, 13, 11)
+    auto_id = str(auto["Message-ID"]).strip("<>")
+    acks = (await asyncio.to_thread(fetch_all, mail_lab, citizen))[2:]
+    assert all(a["Auto-Submitted"] == "auto-replied" for a in acks)
+    assert auto_id not in {i for a in acks for i in ids(a, "In-Reply-To")}
+
+    # started again without its checkpoint (lost state folder): the whole folder is read again,
+    # and nothing is stored or acknowledged twice
+    (tmp_path / "state" / "email-checkpoint.json").unlink()
+    marker = citizen_mail(99, subject="marker")
+    await submit(mail_lab, [marker])
+    async with engine_running(settings) as m:
+        await stored(m, str(marker["Message-ID"]).strip("<>"), "the marker (read last)")
+        await eventually(lambda: mailbox_count(mail_lab, citizen) == 12, what="marker's ack")
+        assert await counts(m) == (12, 14, 12)
+    print(f"\n10 mails sent while stopped: all stored {picked_up:.2f} s after the start")
