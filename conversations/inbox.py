@@ -58,7 +58,7 @@ class Inbox:
         routing: ConversationRouting | None = None,
         is_open: Callable[[datetime], bool] = lambda _now: True,
         queue_of: Callable[[str], str] = lambda category: category,
-        acknowledgement: Mapping[Channel, Callable[[Ticket], str]] | None = None,
+        acknowledgement: Mapping[Channel, Callable[[Ticket], str | None]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.tickets = tickets
@@ -153,7 +153,8 @@ class Inbox:
         if created and not m.automated:
             ack = self.acknowledgement.get(m.channel)
             text = ack(ticket) if ack else self.texts("ticket_code", code=ticket.code)
-            await self.outbox.reply(ticket.code, text, author=Author.SYSTEM, automatic=True)
+            if text:  # a channel's acknowledgement may decline (email: a months-old mail)
+                await self.outbox.reply(ticket.code, text, author=Author.SYSTEM, automatic=True)
         if ticket.queued_at is not None and ticket.status in _OPEN:
             # already with the agents: (back) in the ACD, the "no reply" clock starts
             await self._to_agents(ticket, quiet=True)

@@ -140,6 +140,9 @@ class EmailChannelSettings:
     from_name: str = ""
     #: the acknowledgement template the province edits (empty: the built-in ``ack_vi.toml``)
     ack_file: str = ""
+    #: hours: a mail whose Date is older than this when read opens its ticket unacknowledged
+    #: (a first start on a mailbox of old mail answers none of it); 0: acknowledge every mail
+    ack_max_age_h: float = 72.0
     #: the file these settings came from (named in errors about the password files)
     source: str = field(default="<defaults>", compare=False)
 
@@ -180,6 +183,7 @@ class EmailChannelSettings:
             from_address=f.text("from_address").strip(),
             from_name=_optional_text(f, "from_name"),
             ack_file=_optional_text(f, "ack_file"),
+            ack_max_age_h=f.number("ack_max_age_h", plain.ack_max_age_h, 0, 24 * 366),
             domain=f.text("domain").strip(),
             poll_s=f.number("poll_s", plain.poll_s, 0.1, 3600),
             idle=f.flag("idle", plain.idle),

@@ -50,7 +50,7 @@ def ticket(code: str = "1022-20261207-000001") -> Ticket:
     )
 
 
-def mail(name: str | None) -> InboundMessage:
+def mail(name: str | None, date: str = "Mon, 7 Dec 2026 08:00:00 +0700") -> InboundMessage:
     return InboundMessage(
         channel=Channel.EMAIL,
         external_id="m1@example.vn",
@@ -58,6 +58,7 @@ def mail(name: str | None) -> InboundMessage:
         received_at=T0,
         sender_name=name,
         subject="Hỏi về hồ sơ đất",
+        meta={"date": date} if date else {},
     )
 
 
@@ -66,7 +67,7 @@ class AckingSink:
 
     def __init__(self, channel: EmailChannel) -> None:
         self.channel = channel
-        self.texts: list[str] = []
+        self.texts: list[str | None] = []
 
     async def receive(self, message: InboundMessage) -> Received:
         self.texts.append(self.channel.acknowledge(ticket()))
@@ -85,12 +86,37 @@ async def test_given_a_first_mail_then_the_acknowledgement_names_the_sender_and_
     await reader.sink.receive(mail("Nguyễn Văn Dân"))
     await reader.sink.receive(mail(None))
     named, plain = sink.texts
+    assert named is not None and plain is not None
     assert named.startswith("Kính gửi Nguyễn Văn Dân,")
     assert "Mã phiếu của ông/bà là: 1022-20261207-000001" in named
     assert "08:30 ngày 07/12/2026" in named and '"Hỏi về hồ sơ đất"' in named
     assert plain.startswith("Kính gửi ông/bà,")
     # outside a receive (an agent re-sending, a later call) no name is left behind
     assert channel.acknowledge(ticket()).startswith("Kính gửi ông/bà,")
+
+
+@pytest.mark.parametrize(
+    ("date", "limit", "acknowledged"),
+    [
+        ("Mon, 7 Dec 2026 08:00:00 +0700", 72, True),  # half an hour ago
+        ("Fri, 4 Dec 2026 09:00:00 +0700", 72, True),  # 71.5 h ago
+        ("Fri, 4 Dec 2026 08:00:00 +0700", 72, False),  # 72.5 h ago
+        ("Mon, 1 Jun 2026 08:00:00 +0700", 72, False),  # an old mail of a first back-fill
+        ("Mon, 1 Jun 2026 08:00:00 +0700", 0, True),  # 0: every mail is acknowledged
+        ("", 72, True),  # no Date
+        ("hôm qua", 72, True),  # a Date nobody can read
+        ("Mon, 1 Jun 2026 08:00:00 -0000", 72, False),  # -0000: UTC, source unknown
+    ],
+)
+async def test_given_an_old_mail_then_no_acknowledgement(
+    table: dict[str, Any], tmp_path: Path, date: str, limit: float, acknowledged: bool
+) -> None:
+    table = {**table, "ack_max_age_h": limit}
+    channel = EmailChannel.from_settings("tongdai.toml", table, tmp_path)
+    sink = AckingSink(channel)
+    await channel.reader(sink).sink.receive(mail("Dân", date))
+    (text,) = sink.texts
+    assert (text is not None) is acknowledged
 
 
 def test_given_an_own_template_then_it_is_used(table: dict[str, Any], tmp_path: Path) -> None:
