@@ -104,3 +104,13 @@ def fetch_all(lab: MailLab, user: MailUser) -> list[EmailMessage]:
             assert isinstance(parsed, EmailMessage)
             mails.append(parsed)
         return mails
+
+
+def old_mail(n: int) -> bytes:
+    return (
+        "From: =?utf-8?q?C=C3=B4ng_D=C3=A2n?= <congdan@lab.test>\r\nTo: 1022@lab.test\r\n"
+        f"Subject: =?utf-8?q?Th=C6=B0_c=C5=A9?= {n}\r\nMessage-ID: <old-{n}@lab.test>\r\n"
+        "Date: Mon, 1 Jun 2026 08:00:00 +0700\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+        f"Nội dung thư cũ số {n}: xin hỏi về hồ sơ đất đai ở xã Tam Thăng.\r\n"
+    ).encode()

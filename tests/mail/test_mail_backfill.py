@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from mailtools import mailbox_count, reader_settings
+from mailtools import mailbox_count, old_mail, reader_settings
 from memory_sink import MemorySink
 
 from channels.email.checkpoint import FileCheckpoint
@@ -15,16 +15,6 @@ from channels.email.reader import MailReader
 from lab.mail import MailLab
 
 OLD_MAILS = 10_000
-
-
-def old_mail(n: int) -> bytes:
-    return (
-        "From: =?utf-8?q?C=C3=B4ng_D=C3=A2n?= <congdan@lab.test>\r\nTo: 1022@lab.test\r\n"
-        f"Subject: =?utf-8?q?Th=C6=B0_c=C5=A9?= {n}\r\nMessage-ID: <old-{n}@lab.test>\r\n"
-        "Date: Mon, 1 Jun 2026 08:00:00 +0700\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
-        f"Nội dung thư cũ số {n}: xin hỏi về hồ sơ đất đai ở xã Tam Thăng.\r\n"
-    ).encode()
 
 
 async def test_given_10000_old_mails_then_all_read_once_in_order(

@@ -11,16 +11,19 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from pathlib import Path
 
-from mailtools import citizen_mail, eventually, fetch_all, mailbox_count, submit
+from mailtools import citizen_mail, eventually, fetch_all, mailbox_count, old_mail, submit
+from sqlalchemy import Select, func, select
 
+from channels.email.reader import MailReader
 from hotline.messaging import Messaging, build_messaging
 from lab.mail import MailLab
 from tickets.messages import Author, Delivery, Direction, Message
 from tickets.model import Channel
+from tickets.sql_conversations import M
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.settings import Settings, load_settings
 
@@ -79,6 +82,14 @@ async def stored(m: Messaging, message_id: str, what: str, timeout: float = 30.0
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(0.05)
     return got
+
+
+def reader_of(m: Messaging) -> MailReader:
+    """The mailbox reader whose ``run`` is the messaging's task."""
+    (task,) = m.tasks
+    reader = getattr(task, "__self__", None)
+    assert isinstance(reader, MailReader)
+    return reader
 
 
 def ids(mail: EmailMessage, header: str) -> list[str]:
@@ -180,3 +191,56 @@ async def test_given_the_engine_then_mail_becomes_tickets_acknowledged_answered_
         await eventually(lambda: mailbox_count(mail_lab, citizen) == 12, what="marker's ack")
         assert await counts(m) == (12, 14, 12)
     print(f"\n10 mails sent while stopped: all stored {picked_up:.2f} s after the start")
+
+
+BACKFILL = 10_000
+
+
+async def test_given_10000_old_mails_then_the_engine_opens_10000_tickets_and_answers_none(
+    mail_lab: MailLab, tmp_path: Path, make_db_url: Callable[[str], str]
+) -> None:
+    """The first start on the province's mailbox full of last months' mail: every mail becomes
+    a ticket with its message, once, and nobody gets an acknowledgement for months-old mail;
+    a start without the checkpoint reads all again and stores nothing twice. Timed."""
+    settings = write_settings(mail_lab, tmp_path, make_db_url("sqlite"))
+    mail_lab.deliver_maildir(mail_lab.province, [old_mail(n) for n in range(BACKFILL)])
+    assert mailbox_count(mail_lab, mail_lab.province) == BACKFILL
+    count_in = select(func.count()).select_from(M).where(M.c.direction == "in")
+    count_out = select(func.count()).select_from(M).where(M.c.direction == "out")
+    count_tickets = select(func.count(func.distinct(M.c.ticket_id)))
+
+    async def count(m: Messaging, query: Select[int]) -> int:
+        async with m.tickets.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def until_all_read(m: Messaging, reads: int) -> float:
+        started = time.monotonic()
+        reader = reader_of(m)
+        while reader.stats.handed < reads:
+            assert time.monotonic() - started < 900, f"back-fill stuck at {reader.stats.handed}"
+            await asyncio.sleep(0.2)
+        return time.monotonic() - started
+
+    async with engine_running(settings) as m:
+        seconds = await until_all_read(m, BACKFILL)
+        assert await count(m, count_in) == BACKFILL
+        assert await count(m, count_tickets) == BACKFILL
+        assert await count(m, count_out) == 0
+    (tmp_path / "state" / "email-checkpoint.json").unlink()
+    async with engine_running(settings) as m:
+        again = await until_all_read(m, BACKFILL)
+        assert await count(m, count_in) == BACKFILL and await count(m, count_out) == 0
+    assert mailbox_count(mail_lab, mail_lab.citizen) == 0
+    print(
+        "\n"
+        + json.dumps(
+            {
+                "bench": "email_backfill_engine",
+                "mails": BACKFILL,
+                "database": "sqlite",
+                "seconds": round(seconds, 1),
+                "tickets_per_s": round(BACKFILL / seconds, 1),
+                "reread_without_checkpoint_s": round(again, 1),
+            }
+        )
+    )
