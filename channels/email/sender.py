@@ -61,12 +61,9 @@ class EmailSender:
         self._clock = clock
 
     async def send(self, message: OutboundMessage, *, automatic: bool = False) -> SendResult:
-        """Deliver ``message``; ``automatic`` marks an acknowledgement (``Auto-Submitted``).
-
-        An ``automatic`` attribute on the message counts too (for when the seam's
-        ``OutboundMessage`` carries the flag, so a core that only knows ``ChannelSender``
-        can ask for it)."""
-        automatic = automatic or bool(getattr(message, "automatic", False))
+        """Deliver ``message``; an acknowledgement (``message.automatic``, as the Outbox sends
+        it, or ``automatic``) is marked ``Auto-Submitted``."""
+        automatic = automatic or message.automatic
         try:
             files = await asyncio.to_thread(_read_files, message)
         except OSError as exc:
