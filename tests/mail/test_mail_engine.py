@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
@@ -193,10 +194,12 @@ async def test_given_the_engine_then_mail_becomes_tickets_acknowledged_answered_
     print(f"\n10 mails sent while stopped: all stored {picked_up:.2f} s after the start")
 
 
-BACKFILL = 10_000
+#: mails of the engine back-fill: 1,000 in the normal run (a minute here);
+#: ``TONGDAI_MAIL_BACKFILL=10000`` for the figure in the README
+BACKFILL = int(os.environ.get("TONGDAI_MAIL_BACKFILL", "1000"))
 
 
-async def test_given_10000_old_mails_then_the_engine_opens_10000_tickets_and_answers_none(
+async def test_given_a_mailbox_of_old_mail_then_the_engine_opens_their_tickets_answering_none(
     mail_lab: MailLab, tmp_path: Path, make_db_url: Callable[[str], str]
 ) -> None:
     """The first start on the province's mailbox full of last months' mail: every mail becomes
@@ -217,7 +220,8 @@ async def test_given_10000_old_mails_then_the_engine_opens_10000_tickets_and_ans
         started = time.monotonic()
         reader = reader_of(m)
         while reader.stats.handed < reads:
-            assert time.monotonic() - started < 900, f"back-fill stuck at {reader.stats.handed}"
+            limit = 60 + BACKFILL / 10  # at least 10 mails a second, whatever the load
+            assert time.monotonic() - started < limit, f"back-fill stuck at {reader.stats.handed}"
             await asyncio.sleep(0.2)
         return time.monotonic() - started
 
