@@ -164,3 +164,34 @@ def test_given_one_process_when_holding_twice_then_reentrant_and_released_after_
             lock.acquire(path, what="lab instance 3", timeout_s=0.2, say=lambda _: None)
     assert lock.held_fds(settings) == ()
     lock.release(lock.acquire(path, what="lab instance 3", timeout_s=1, say=lambda _: None))
+
+
+def test_given_an_outer_flock_around_the_run_then_the_lab_lock_is_taken_and_the_outer_freed(
+    path: Path, tmp_path: Path
+) -> None:
+    """CI and people wrap whole runs in ``flock /tmp/tongdai-lab.lock ...``: inside, the lab lock
+    (another file) is taken without waiting, and what the lab leaves running (Asterisk, the
+    engine) keeps only the lab lock, so the outer lock is free once the wrapped command ends."""
+    outer = tmp_path / "tongdai-lab.lock"  # stands for /tmp/tongdai-lab.lock
+    for n in range(10):
+        assert instance.LabInstance.of(Settings(lab=LabSettings(instance=n))).lock_path != Path(
+            "/tmp/tongdai-lab.lock"
+        )
+    pid_file = tmp_path / "sleep.pid"
+    log = tmp_path / "log"
+    hands_over = [sys.executable, "-c", HANDS_OVER, str(path), str(pid_file), str(log)]
+    done = subprocess.run(
+        ["flock", "--wait", "10", str(outer), *hands_over],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    sleeper = int(done.stdout.strip())
+    try:
+        assert lock.holders(path) == [sleeper]
+        assert lock.holders(outer) == []  # the detached process did not inherit the outer lock
+        free = subprocess.run(["flock", "--nonblock", str(outer), "true"], timeout=10)
+        assert free.returncode == 0
+    finally:
+        assert procs.stop(pid_file, ["sleep"], timeout=5)
