@@ -4,8 +4,9 @@ process (``tongdai serve``) on a fresh PostgreSQL database, and helpers to read 
 Side by side: each test process runs its labs on a lab instance of its own (``lab.instance``:
 pytest-xdist worker gwK uses instance K + 1, a plain run instance 1, ``$TONGDAI_LAB_INSTANCE``
 overrides), with its own ports, Asterisk folders and lab lock, so modules run in parallel
-(``pytest -n 2 --dist loadfile``, as ``scripts/test.sh`` does). Tests marked ``alone`` (CPU-heavy: 100 calls at once) run
-while no other end-to-end test runs in any process (``cpu_gate``).
+(``pytest -n 2 --dist loadfile``, as ``scripts/test.sh`` does). Tests marked ``alone``
+(CPU-heavy: 100 calls at once) run while no other end-to-end test runs in any process
+(``cpu_gate``).
 """
 
 from __future__ import annotations
