@@ -342,6 +342,8 @@ class VoiceAdapter:
         uid, channel = ev.get("Uniqueid") or "", ev.get("Channel") or ""
         queue = await self._getvar(channel, "TONGDAI_QUEUE") or "chung"
         ticket = await self._getvar(channel, "TONGDAI_TICKET")
+        if uid in self.d.calls:  # taken in while we asked (the IVR's hand-over, a resync)
+            return
         if self.enqueue(uid, channel, queue, ev.get("CallerIDNum"), ticket):
             self.ivr_done(uid)
             log.info("took back waiting caller %s (%s)", uid, queue)

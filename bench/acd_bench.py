@@ -53,8 +53,9 @@ from bench.acd_metrics import (
 )
 from ivr.agi import AgiSession
 from ivr.fastagi import AgiScripts
-from lab import asterisk, engine
+from lab import asterisk, engine, lock
 from lab.chroot import ensure_chroot
+from lab.instance import LabInstance
 from lab.procs import LabError
 from lab.sipp_run import AgentPhones, ExpectHangup, SipTarget, build_caller_scenario, run_callers
 from pbx.ami import AmiClient
@@ -142,7 +143,8 @@ def write_settings(base: Settings, work: Path, opts: BenchOptions) -> Path:
     text = (
         f'[database]\nurl = "sqlite+aiosqlite:///{work}/bench.db"\nstate_dir = "{work}/state"\n'
         f'[lab]\nvar_dir = "{work}/var"\nchroot = "{base.lab.chroot}"\n'
-        f"sip_port = {base.lab.sip_port}\n[ami]\nport = {base.ami.port}\n"
+        f"instance = {base.lab.instance}\nsip_port = {base.lab.sip_port}\n"
+        f"[ami]\nport = {base.ami.port}\n"
         f"[fastagi]\nport = {base.fastagi.port}\n"
         f'[acd]\ndistribution = "engine"\nconfig = "{acd}"\nqueue_log = "{work}/queue_log"\n'
         "announce_every_s = 3600\nauto_login = true\n"
@@ -227,7 +229,11 @@ async def run_mode(mode: str, config: Path, opts: BenchOptions) -> dict[str, Any
     client: AmiClient | None = None
     collector: asyncio.Task[None] | None = None
     drain: asyncio.Task[tuple[float, dict[str, ProcUsage]]] | None = None
-    phones = AgentPhones(port=5080, answer_after_ms=300, talk_ms=int(opts.talk_s * 1000))
+    phones = AgentPhones(
+        port=LabInstance.of(settings).agents_port,
+        answer_after_ms=300,
+        talk_ms=int(opts.talk_s * 1000),
+    )
     try:
         deployed = asterisk.LabPaths.of(settings).conf_dir / "pjsip_agents.conf"
         if f"[agent{100 + opts.agents}]" not in deployed.read_text(encoding="utf-8"):
@@ -367,8 +373,10 @@ async def run_bench(opts: BenchOptions, base: Settings) -> dict[str, Any]:
         },
         "artifacts": str(work),
     }
-    for mode in opts.modes:
-        report[mode] = await run_mode(mode, config, opts)
+    # one lab lock for every mode: no other lab slips in between two of them
+    with lock.hold(settings, command="tongdai bench acd"):
+        for mode in opts.modes:
+            report[mode] = await run_mode(mode, config, opts)
     if "ours" in report and "app_queue" in report:
         report["ratios_ours_over_app_queue"] = ratios(report["ours"], report["app_queue"])
     if "ours" in report and "app_queue_bare" in report:

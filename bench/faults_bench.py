@@ -51,8 +51,9 @@ import asyncpg
 
 from bench.ivr_bench import bench_acd_toml
 from bench.ivr_journeys import BY_NAME, scenario_xml
-from lab import asterisk, engine
+from lab import asterisk, engine, lock
 from lab.chroot import ensure_chroot
+from lab.instance import LabInstance
 from lab.procs import LabError
 from lab.redis_server import PrivateRedis
 from lab.sipp_run import (
@@ -452,8 +453,15 @@ async def run_bench(opts: FaultOptions, base: Settings) -> dict[str, Any]:
         "faults": {},
     }  # fmt: skip
     await _pg(f'CREATE DATABASE "{db_name}"')
-    phones = AgentPhones(port=5080, answer_after_ms=300, talk_ms=int(opts.talk_s * 1000))
+    phones = AgentPhones(
+        port=LabInstance.of(settings).agents_port,
+        answer_after_ms=300,
+        talk_ms=int(opts.talk_s * 1000),
+    )
     started_asterisk = False
+    # the lab lock for the whole run: the phases kill Asterisk and the engine, which hold it too
+    held = contextlib.ExitStack()
+    held.enter_context(lock.hold(settings, command="tongdai bench faults"))
     try:
         await asyncio.to_thread(redis.start)
         await asyncio.to_thread(asterisk.start, settings)
@@ -476,6 +484,7 @@ async def run_bench(opts: FaultOptions, base: Settings) -> dict[str, Any]:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             await _pg(f'ALTER DATABASE "{db_name}" ALLOW_CONNECTIONS true')
         await _pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        held.close()
     return report
 
 
@@ -509,7 +518,7 @@ def cmd_bench_faults(args: argparse.Namespace) -> int:
     )
     try:
         report = asyncio.run(run_bench(opts, load_settings(args.config)))
-    except RuntimeError as exc:  # AgentPhones: port 5080 busy or SIPp did not start
+    except RuntimeError as exc:  # AgentPhones: the agents' port busy or SIPp did not start
         raise LabError(str(exc)) from exc
     print(json.dumps(report, indent=None if args.json else 2, ensure_ascii=False))
     return 0

@@ -53,7 +53,7 @@ from bench.ivr_journeys import BY_NAME, JOURNEYS
 from bench.ivr_load import MODES, PG_ADMIN_DSN, LoadPlan, run_mode
 from bench.ivr_metrics import ratios
 from bench.plain_ivr import bench_dossiers, seed_sql, unknown_codes
-from lab import engine
+from lab import engine, lock
 from lab.chroot import ensure_chroot
 from lab.procs import LabError
 from tongdai.settings import Settings, home_path, load_settings
@@ -150,8 +150,10 @@ async def run_bench(
     await _pg(f'CREATE DATABASE "{db_name}"')
     try:
         await seed_sql(url, plan.dossiers)
-        for mode in modes:
-            report[mode] = await run_mode(mode, config, plan)
+        # one lab lock for every mode: no other lab slips in between two of them
+        with lock.hold(settings, command="tongdai bench ivr"):
+            for mode in modes:
+                report[mode] = await run_mode(mode, config, plan)
     finally:
         await _pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         _cleanup_messages(settings, started)
@@ -193,7 +195,7 @@ def cmd_bench_ivr(args: argparse.Namespace) -> int:
                 journeys or tuple(BY_NAME),
             )
         )  # fmt: skip
-    except RuntimeError as exc:  # AgentPhones: port 5080 busy or SIPp did not start
+    except RuntimeError as exc:  # AgentPhones: the agents' port busy or SIPp did not start
         raise LabError(str(exc)) from exc
     print(json.dumps(report, indent=None if args.json else 2))
     return 0

@@ -37,6 +37,7 @@ from bench.ivr_metrics import (
 from bench.plain_ivr import seed_astdb
 from dossiers.model import Dossier
 from lab import asterisk, engine
+from lab.instance import LabInstance
 from lab.procs import LabError
 from lab.sipp_run import AgentPhones, SippResult, SipTarget, run_callers
 from pbx.ami import AmiClient
@@ -221,7 +222,11 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
     collector: asyncio.Task[None] | None = None
     sampler: asyncio.Task[None] | None = None
     backends, pg_server = BackendUsage(), BackendUsage()
-    phones = AgentPhones(port=5080, answer_after_ms=300, talk_ms=int(plan.talk_s * 1000))
+    phones = AgentPhones(
+        port=LabInstance.of(settings).agents_port,
+        answer_after_ms=300,
+        talk_ms=int(plan.talk_s * 1000),
+    )
     try:
         client, collector = await _open_ami(settings, events)
         if mode == "dialplan":

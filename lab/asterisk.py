@@ -4,7 +4,11 @@ Asterisk runs from Debian sid's build inside the chroot (see ``lab.chroot``), in
 foreground (``-f``) but detached from the terminal, with its own configuration folder
 ``/etc/tongdai-asterisk``. The repository's ``recordings/`` folder is bind-mounted at
 ``/srv/tongdai/recordings`` so Asterisk plays the engine's prompts and writes citizens'
-messages where the engine reads them.
+messages where the engine reads them. A lab of ``[lab] instance = N`` (``lab.instance``) has
+folders, mount and ports of its own, so several run from the same chroot at once.
+
+``start`` holds the lab lock (``lab.lock``) and Asterisk inherits it: the lock is held as long
+as this Asterisk lives, and released by the kernel when it exits, however it exits.
 
 The AMI account is generated here (``manager_tongdai.conf``) with a random secret kept in
 ``settings.ami.secret_file``: no secret is ever in the repository.
@@ -23,19 +27,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import procs
+from lab import lock, procs
 from lab.ami_ready import AmiLoginRefused, fully_booted
+from lab.instance import LabInstance
 from lab.procs import LabError
 from tongdai.errors import ConfigError, TelephonyError
 from tongdai.settings import Settings, home_path
 
-#: Asterisk's view (inside the chroot)
+#: Asterisk's view (inside the chroot), instance 0; ``LabInstance`` has every instance's
 CONF_DIR = "/etc/tongdai-asterisk"
 ASTERISK_CONF = f"{CONF_DIR}/asterisk.conf"
 RECORDINGS_DIR = "/srv/tongdai/recordings"
 ASTERISK_BIN = "/usr/sbin/asterisk"
-#: what /proc/PID/cmdline must contain for a process to count as the lab's Asterisk
-MARKERS = (ASTERISK_BIN, ASTERISK_CONF)
 MANAGER_INCLUDE = "manager_tongdai.conf"
 #: dialplan and agi: only `tongdai bench ivr` reads them (Newexten, AGIExecStart); the engine
 #: asks Asterisk (AMI Filter) for the events it uses and never sees them
@@ -63,12 +66,13 @@ class LabPaths:
     def of(cls, settings: Settings) -> LabPaths:
         chroot = Path(settings.lab.chroot)
         var_dir = home_path(settings.lab.var_dir)
+        inst = LabInstance.of(settings)
         return cls(
             chroot=chroot,
             source_conf=home_path("asterisk_conf"),
-            conf_dir=chroot / CONF_DIR.lstrip("/"),
+            conf_dir=chroot / inst.conf_dir.lstrip("/"),
             recordings=home_path("recordings"),
-            recordings_mount=chroot / RECORDINGS_DIR.lstrip("/"),
+            recordings_mount=chroot / inst.recordings_dir.lstrip("/"),
             var_dir=var_dir,
             pid_file=var_dir / "asterisk.pid",
             log_file=var_dir / "asterisk.log",
@@ -81,6 +85,11 @@ class AsteriskStatus:
     pid: int | None
     booted: bool
     recordings_mounted: bool
+
+
+def markers(settings: Settings) -> tuple[str, str]:
+    """What /proc/PID/cmdline must contain for a process to count as this lab's Asterisk."""
+    return (ASTERISK_BIN, LabInstance.of(settings).asterisk_conf)
 
 
 def ami_secret(settings: Settings) -> str:
@@ -127,13 +136,29 @@ def _agi_host(settings: Settings) -> str:
 
 def _substitutions(settings: Settings) -> dict[str, list[tuple[str, str, str]]]:
     """Per file: (text shipped in asterisk_conf/, text for these settings, setting name)."""
+    inst = LabInstance.of(settings)
     return {
+        "asterisk.conf": [
+            ("astetcdir => /etc/tongdai-asterisk", inst.directories(), "lab.instance")
+        ],
+        "rtp.conf": [
+            ("rtpstart = 10000", f"rtpstart = {inst.rtp_start}", "lab.instance"),
+            ("rtpend = 20000", f"rtpend = {inst.rtp_end}", "lab.instance"),
+        ],
         "pjsip.conf": [
             (
                 "bind = 127.0.0.1:5060",
                 f"bind = 127.0.0.1:{settings.lab.sip_port}",
                 "lab.sip_port",
-            )
+            ),
+            (
+                "contact = sip:127.0.0.1:5090",
+                f"contact = sip:127.0.0.1:{inst.citizens_port}",
+                "lab.instance",
+            ),
+        ],
+        "pjsip_agents.conf": [
+            ("@127.0.0.1:5080", f"@127.0.0.1:{inst.agents_port}", "lab.instance"),
         ],
         "manager.conf": [("port = 5038", f"port = {settings.ami.port}", "ami.port")],
         "extensions.conf": [
@@ -163,10 +188,11 @@ def agents_from_acd(settings: Settings) -> str:
     """With our own ACD, the agents' PJSIP endpoints come from the same file as the agents
     (``acd.config``), and so do the supervisors' phones (``[supervisors.<id>]``) that ChanSpy
     rings for listen / whisper / barge; in the lab every contact is the SIPp UAS on
-    127.0.0.1:5080."""
+    127.0.0.1:5080 (instance N: 5080 + 100 x N)."""
     from acd.config import load_acd, render_pjsip_agents
 
-    return render_pjsip_agents(load_acd(home_path(settings.acd.config)), "127.0.0.1", 5080)
+    port = LabInstance.of(settings).agents_port
+    return render_pjsip_agents(load_acd(home_path(settings.acd.config)), "127.0.0.1", port)
 
 
 def deploy_config(settings: Settings, *, mount: bool = True) -> Path:
@@ -247,7 +273,8 @@ def unmount_recordings(settings: Settings) -> bool:
 
 def asterisk_argv(settings: Settings, *args: str) -> list[str]:
     """The command line running the chroot's Asterisk with the lab's configuration."""
-    return ["chroot", settings.lab.chroot, ASTERISK_BIN, "-C", ASTERISK_CONF, *args]
+    conf = LabInstance.of(settings).asterisk_conf
+    return ["chroot", settings.lab.chroot, ASTERISK_BIN, "-C", conf, *args]
 
 
 def rx(settings: Settings, command: str, timeout: float = 10.0) -> str:
@@ -284,25 +311,33 @@ def check_ports_free(settings: Settings) -> None:
 
 
 def _ctl_pid(settings: Settings) -> int | None:
-    # Asterisk's own pid file next to its control socket (/var/run -> /run in the chroot).
-    return procs.read_pid(Path(settings.lab.chroot) / "run/asterisk/asterisk.pid")
+    # Asterisk's own pid file next to its control socket
+    run_dir = LabInstance.of(settings).run_dir.lstrip("/")
+    return procs.read_pid(Path(settings.lab.chroot) / run_dir / "asterisk.pid")
 
 
 def running_pid(settings: Settings) -> int | None:
     """The pid of the lab's Asterisk if it runs (checked against /proc), else None."""
-    return procs.running_pid(LabPaths.of(settings).pid_file, MARKERS)
+    return procs.running_pid(LabPaths.of(settings).pid_file, markers(settings))
 
 
 def start(settings: Settings, timeout: float = BOOT_TIMEOUT) -> int:
     """Deploy and start Asterisk; return its pid once AMI login works and it is FullyBooted.
 
-    Already running (ours): returns its pid at once. Raises ``TelephonyError`` with the end
-    of the log if Asterisk dies or does not boot within ``timeout`` seconds.
+    Already running (ours): returns its pid at once. Otherwise takes the lab lock first
+    (waiting while another lab of this instance runs; ``lab.lock``) and hands it to Asterisk.
+    Raises ``TelephonyError`` with the end of the log if Asterisk dies or does not boot within
+    ``timeout`` seconds.
     """
     paths = LabPaths.of(settings)
-    pid = procs.running_pid(paths.pid_file, MARKERS)
+    pid = procs.running_pid(paths.pid_file, markers(settings))
     if pid is not None:
         return pid
+    with lock.hold(settings) as held:
+        return _start_locked(settings, paths, held.fd, timeout)
+
+
+def _start_locked(settings: Settings, paths: LabPaths, lock_fd: int, timeout: float) -> int:
     # a previous Asterisk killed a moment ago may still hold its ports while its threads exit
     deadline = time.monotonic() + PORT_GRACE_S
     while True:
@@ -315,11 +350,16 @@ def start(settings: Settings, timeout: float = BOOT_TIMEOUT) -> int:
             time.sleep(0.2)
     deploy_config(settings)
     secret = ami_secret(settings)
+    for folder in LabInstance.of(settings).host_dirs(paths.chroot):
+        folder.mkdir(parents=True, exist_ok=True)
     paths.var_dir.mkdir(parents=True, exist_ok=True)
     with paths.log_file.open("a", encoding="utf-8") as fh:
         fh.write(f"=== tongdai lab: starting Asterisk {time.strftime('%F %T')} ===\n")
     pid = procs.start_detached(
-        asterisk_argv(settings, "-f", "-n", "-q"), pid_file=paths.pid_file, log_file=paths.log_file
+        asterisk_argv(settings, "-f", "-n", "-q"),
+        pid_file=paths.pid_file,
+        log_file=paths.log_file,
+        keep_fds=(lock_fd,),
     )
     deadline = time.monotonic() + timeout
     while True:
@@ -357,13 +397,14 @@ def stop(settings: Settings, timeout: float = 20.0) -> bool:
     Returns True if it was running.
     """
     paths = LabPaths.of(settings)
-    pid = procs.running_pid(paths.pid_file, MARKERS)
+    ours = markers(settings)
+    pid = procs.running_pid(paths.pid_file, ours)
     if pid is not None and _ctl_pid(settings) == pid:
         # The control socket is ours (same pid): ask politely first.
         with contextlib.suppress(LabError):
             rx(settings, "core stop now", timeout=10.0)
-        procs.wait_until(lambda: not procs.matches(pid, MARKERS), timeout)
-    was_running = procs.stop(paths.pid_file, MARKERS, timeout=5.0) or pid is not None
+        procs.wait_until(lambda: not procs.matches(pid, ours), timeout)
+    was_running = procs.stop(paths.pid_file, ours, timeout=5.0) or pid is not None
     unmount_recordings(settings)
     return was_running
 
@@ -371,7 +412,7 @@ def stop(settings: Settings, timeout: float = 20.0) -> bool:
 def status(settings: Settings) -> AsteriskStatus:
     """Is our Asterisk running, does it answer on AMI, are the recordings mounted?"""
     paths = LabPaths.of(settings)
-    pid = procs.running_pid(paths.pid_file, MARKERS)
+    pid = procs.running_pid(paths.pid_file, markers(settings))
     booted = False
     if pid is not None and paths.secret_file.exists():
         try:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from lab.lock import exclusive
 from lab.procs import LabError
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,13 @@ def _build(root: Path) -> None:
 
 
 def ensure_chroot(path: str | Path) -> None:
-    """Make ``path`` a complete sid chroot with Asterisk; idempotent and cheap when done."""
-    root = Path(path)
+    """Make ``path`` a complete sid chroot with Asterisk; idempotent and cheap when done. One
+    at a time on this machine: labs side by side share the chroot."""
+    with exclusive("chroot"):
+        _ensure_chroot(Path(path))
+
+
+def _ensure_chroot(root: Path) -> None:
     if not root.exists():
         log.info("building the Asterisk chroot in %s (about a minute)", root)
         _build(root)

@@ -2,6 +2,9 @@
 
 ``up`` is idempotent (what already runs is left alone), ``down`` stops only what ``up``
 started (by pid file), ``status`` exits 0 when everything ``up`` started is running, else 3.
+``up`` takes the lab lock of its instance (``lab.lock``; it waits, saying who holds it, while
+another lab runs on the same ports); Asterisk and the engine inherit it, so it stays held until
+``down`` stops them.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import argparse
 import time
 from typing import Any
 
-from lab import asterisk, engine
+from lab import asterisk, engine, lock
 from lab.chroot import ensure_chroot
+from lab.instance import LabInstance
 from tongdai.health import read_file as read_health
 from tongdai.settings import Settings, home_path, load_settings
 
@@ -52,21 +56,26 @@ def _no_engine_flag(settings: Settings) -> Any:
 
 def _describe(settings: Settings, with_engine: bool) -> list[str]:
     paths = asterisk.LabPaths.of(settings)
+    inst = LabInstance.of(settings)
     host, port = engine.agi_address(settings)
+    logs = paths.chroot / inst.log_dir.lstrip("/")
     lines = [
+        f"  instance {inst.number}  (lock {inst.lock_path}; agents' phones udp "
+        f"127.0.0.1:{inst.agents_port}, citizens' phone {inst.citizens_port}, "
+        f"RTP {inst.rtp_start}-{inst.rtp_end})",
         f"  SIP      udp 127.0.0.1:{settings.lab.sip_port}  (dial 1022; context tongdai-inbound)",
         f"  AMI      tcp {settings.ami.host}:{settings.ami.port}  "
         f"(user {settings.ami.username}, secret in {paths.secret_file})",
         f"  FastAGI  tcp {host}:{port}  " + ("(engine)" if with_engine else "(not started)"),
         f"  Asterisk log   {paths.log_file}",
-        f"  Asterisk logs  {paths.chroot / 'var/log/asterisk'} (messages, queue_log, cdr-csv)",
+        f"  Asterisk logs  {logs} (messages, queue_log, cdr-csv)",
         f"  config         {paths.conf_dir} (from {paths.source_conf})",
-        f"  recordings     {paths.recordings} -> {asterisk.RECORDINGS_DIR}",
+        f"  recordings     {paths.recordings} -> {inst.recordings_dir}",
         f"  CLI            chroot {paths.chroot} {asterisk.ASTERISK_BIN} "
-        f"-C {asterisk.ASTERISK_CONF} -r",
+        f"-C {inst.asterisk_conf} -r",
     ]
     if with_engine:
-        lines.insert(4, f"  engine log     {engine.log_file(settings)}")
+        lines.insert(5, f"  engine log     {engine.log_file(settings)}")
     return lines
 
 
@@ -84,20 +93,29 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(line)
         print("(configuration changes take effect after `tongdai lab down` and `up` again)")
         return 0
+    if ast_pid is None and eng_pid is not None:
+        # the engine alone holds the lab lock: start again, both under one lock
+        print(f"the engine (pid {eng_pid}) runs without Asterisk: stopping it first")
+        engine.stop_engine(settings)
     print(f"checking the Asterisk chroot {settings.lab.chroot} ...")
     ensure_chroot(settings.lab.chroot)
     print("prompts: " + engine.build_prompts(settings))
     seeded = engine.seed_dossiers(settings)
     if seeded:
         print(f"dossiers: imported {seeded} sample dossiers ({engine.SAMPLE_DOSSIERS})")
-    if ast_pid is None:
-        print("starting Asterisk ...")
-    ast_pid = asterisk.start(settings)
     flag = _no_engine_flag(settings)
-    if with_engine:
-        flag.unlink(missing_ok=True)
+    if ast_pid is None:
+        with lock.hold(settings, command="tongdai lab up"):
+            print("starting Asterisk ...")
+            ast_pid = asterisk.start(settings)
+            if with_engine:
+                print("starting the engine (tongdai serve) ...")
+                eng_pid = engine.start_engine(settings, args.config)
+    elif with_engine:  # our running Asterisk holds the lock
         print("starting the engine (tongdai serve) ...")
         eng_pid = engine.start_engine(settings, args.config)
+    if with_engine:
+        flag.unlink(missing_ok=True)
     else:
         flag.parent.mkdir(parents=True, exist_ok=True)
         flag.touch()

@@ -3,7 +3,8 @@
 ``lab up`` builds the Vietnamese prompts, seeds the dossier table from the sample CSV when it
 is empty, then starts ``python -m hotline.cli serve`` detached and waits until its FastAGI
 port accepts connections. The engine's modules are imported lazily: the lab must stay usable
-(``--no-engine``) while they are being written or broken.
+(``--no-engine``) while they are being written or broken. When this process holds the lab lock
+(``lab.lock``), the engine inherits it too: the lab's ports stay guarded while either runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab import procs
+from lab import lock, procs
 from lab.procs import LabError
 from tongdai.settings import PROJECT_HOME, Settings, home_path
 
@@ -92,7 +93,11 @@ def start_engine(
     with log.open("a", encoding="utf-8") as fh:
         fh.write(f"=== tongdai lab: starting the engine {time.strftime('%F %T')} ===\n")
     pid = procs.start_detached(
-        engine_argv(config_path), pid_file=pid_file(settings), log_file=log, cwd=PROJECT_HOME
+        engine_argv(config_path),
+        pid_file=pid_file(settings),
+        log_file=log,
+        cwd=PROJECT_HOME,
+        keep_fds=lock.held_fds(settings),
     )
     deadline = time.monotonic() + timeout
     while not tcp_listening(host, port):
@@ -117,12 +122,14 @@ def stop_engine(settings: Settings, timeout: float = 10.0) -> bool:
 
 
 def build_prompts(settings: Settings) -> str:
-    """Synthesize missing prompts (``ivr.prompts.ensure_built``); returns its summary."""
+    """Synthesize missing prompts (``ivr.prompts.ensure_built``); returns its summary. One
+    build at a time on this machine: labs side by side share the checkout's prompts."""
     try:
         from ivr import prompts
     except ImportError as exc:
         raise LabError(f"cannot build prompts: ivr.prompts is not importable ({exc})") from exc
-    return prompts.ensure_built(settings).summary()
+    with lock.exclusive("prompts"):
+        return prompts.ensure_built(settings).summary()
 
 
 async def _seed_dossiers(url: str, csv_path: Path) -> int:

@@ -42,8 +42,12 @@ def start_detached(
     log_file: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    keep_fds: Sequence[int] = (),
 ) -> int:
-    """Start ``argv`` in its own session, output appended to ``log_file``; return its pid."""
+    """Start ``argv`` in its own session, output appended to ``log_file``; return its pid.
+
+    ``keep_fds`` are inherited by the started process (the lab lock, ``lab.lock``); every other
+    descriptor of ours is closed in it."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ if env is None else env)
@@ -58,6 +62,7 @@ def start_detached(
             timeout=_SPAWN_TIMEOUT,
             start_new_session=True,
             check=True,
+            pass_fds=tuple(keep_fds),
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise LabError(f"cannot start {argv[0]}: {exc}") from exc

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lab.instance import LabInstance
 from lab.sipp_run import (
     AgentPhones,
     ExpectHangup,
@@ -101,9 +102,11 @@ def split(calls: int) -> list[tuple[Behaviour, int]]:
 
 
 async def simulate(
-    settings: Settings, *, calls: int, rate: float, agents_port: int = 5080
+    settings: Settings, *, calls: int, rate: float, agents_port: int | None = None
 ) -> tuple[list[tuple[str, SippResult]], list[Ticket]]:
     target = SipTarget("127.0.0.1", settings.lab.sip_port, "1022")
+    if agents_port is None:
+        agents_port = LabInstance.of(settings).agents_port
     started = datetime.now(UTC)
     plan = split(calls)
     results: list[tuple[str, SippResult]] = []

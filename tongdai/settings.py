@@ -84,6 +84,10 @@ class IvrSettings:
 class LabSettings:
     chroot: str = "/var/lib/tongdai/chroot-sid-asterisk22"
     var_dir: str = "var/lab"
+    #: several labs side by side on one machine (parallel tests, a second PBX): instance N
+    #: (1-9) moves every default port up by 100 x N and gives its Asterisk folders and engine
+    #: files of its own (``instance_defaults``, ``lab/instance.py``); 0 is the documented lab
+    instance: int = 0
     sip_port: int = 5060
     #: Asterisk's queue_log as the engine reads it (production: /var/log/asterisk/queue_log)
     queue_log: str = "/var/lib/tongdai/chroot-sid-asterisk22/var/log/asterisk/queue_log"
@@ -213,6 +217,38 @@ def _channels(file: str, raw: Any) -> ChannelsSettings:
     )
 
 
+#: ``[lab] instance = N`` moves the default ports up by N x INSTANCE_STEP
+INSTANCE_STEP = 100
+MAX_INSTANCE = 9
+
+
+def instance_defaults(n: int, chroot: str = LabSettings.chroot) -> dict[str, dict[str, Any]]:
+    """The defaults ``[lab] instance = n`` changes (a file's own values still win): the ports,
+    and what one lab must not share with another (Asterisk's logs and the recordings mount in
+    the chroot, the engine's pid files, state and queue_log)."""
+    if n == 0:
+        return {}
+    shift = n * INSTANCE_STEP
+    mount = f"/srv/tongdai/recordings-{n}"
+    return {
+        "fastagi": {"port": FastAgiSettings.port + shift},
+        "ami": {"port": AmiSettings.port + shift},
+        "web": {"port": WebSettings.port + shift},
+        "lab": {
+            "sip_port": LabSettings.sip_port + shift,
+            "var_dir": f"var/lab-{n}",
+            "queue_log": f"{chroot}/var/log/tongdai-asterisk-{n}/queue_log",
+        },
+        "database": {"state_dir": f"var/state-{n}"},
+        "acd": {"queue_log": f"var/queue_log-{n}"},
+        "ivr": {
+            "asterisk_sounds_dir": f"{mount}/prompts/vi",
+            "asterisk_messages_dir": f"{mount}/messages",
+            "asterisk_announcements_dir": f"{mount}/announcements",
+        },
+    }
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load settings from ``path``, ``$TONGDAI_CONFIG``, ``./tongdai.toml`` or defaults."""
     candidate = path or os.environ.get("TONGDAI_CONFIG")
@@ -232,6 +268,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
             sections[name] = _channels(str(p), value)
             continue
         sections[name] = section(str(p), name, cls, value)
+    lab: LabSettings = sections.get("lab", LabSettings())
+    if lab.instance > MAX_INSTANCE:
+        raise ConfigError(str(p), "lab.instance", f"must be 0 to {MAX_INSTANCE}")
+    for name, defaults in instance_defaults(lab.instance, lab.chroot).items():
+        given = raw.get(name, {})
+        sections[name] = section(str(p), name, _SECTIONS[name], {**defaults, **given})
     settings = Settings(source=str(p), **sections)
     if settings.acd.distribution not in ("asterisk", "engine"):
         raise ConfigError(str(p), "acd.distribution", 'must be "asterisk" or "engine"')

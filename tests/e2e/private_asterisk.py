@@ -1,11 +1,12 @@
 """A private, throwaway Asterisk 22 for end-to-end tests of the AMI client and the SIPp harness.
 
 It runs Debian's Asterisk from the sid chroot (never modified, only a config folder copied into its
-/tmp), with every directory it writes (run, log, spool, astdb) private to that folder, so it never
-collides with the project's lab instance (SIP 5060, AMI 5038). Ours: SIP/UDP 127.0.0.1:5070,
-AMI 127.0.0.1:5039, RTP 30000-34999.
+/tmp), with every directory it writes (run, log, spool, astdb) private to that folder. It takes
+the ports of a lab instance (``lab.instance``: SIP, AMI, RTP of ``settings``) and holds that
+instance's lab lock while it lives (``lab.lock``; the Asterisk process inherits it), so it never
+collides with a lab, or another private Asterisk, on the same ports.
 
-    with PrivateAsterisk(dialplan=EXTENSIONS, agents={"agent101": "sip:agent101@127.0.0.1:5081"}):
+    with PrivateAsterisk(EXTENSIONS, settings=lab_settings, agents={"agent101": contact}):
         ...  # callers reach context "amitest" (endpoint "anonymous", dtmf_mode rfc4733)
 """
 
@@ -22,9 +23,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from lab import lock
+from lab.instance import LabInstance
+from tongdai.settings import Settings
+
 CHROOT = Path(os.environ.get("TONGDAI_ASTERISK_CHROOT", "/var/lib/tongdai/chroot-sid-asterisk22"))
-SIP_PORT = 5070
-AMI_PORT = 5039
 AMI_USER = "amitest"
 AMI_SECRET = "amitest-secret"
 CALLER_CONTEXT = "amitest"
@@ -90,9 +93,8 @@ class PrivateAsterisk:
         self,
         dialplan: str,
         *,
+        settings: Settings,
         agents: dict[str, str] | None = None,
-        sip_port: int = SIP_PORT,
-        ami_port: int = AMI_PORT,
         endpoint_options: str = "",
         moh: bool = False,
     ) -> None:
@@ -100,12 +102,15 @@ class PrivateAsterisk:
         self.media = _ENDPOINT_MEDIA + (endpoint_options.strip() + "\n" if endpoint_options else "")
         self.moh = moh
         self.agents = agents or {}
-        self.sip_port = sip_port
-        self.ami_port = ami_port
+        self.settings = settings
+        self.instance = LabInstance.of(settings)
+        self.sip_port = settings.lab.sip_port
+        self.ami_port = settings.ami.port
         self.ami_user = AMI_USER
         self.ami_secret = AMI_SECRET
         self.host_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock = contextlib.ExitStack()
 
     @property
     def inner_dir(self) -> str:
@@ -129,7 +134,10 @@ class PrivateAsterisk:
             "modules.conf": "[modules]\nautoload = no\n"
             + "".join(f"load = {m}.so\n" for m in MODULES),
             "logger.conf": "[general]\n[logfiles]\nmessages.log => notice,warning,error,dtmf\n",
-            "rtp.conf": "[general]\nrtpstart = 30000\nrtpend = 34999\n",
+            "rtp.conf": (
+                f"[general]\nrtpstart = {self.instance.rtp_start}\n"
+                f"rtpend = {self.instance.rtp_end}\n"
+            ),
             "musiconhold.conf": "[general]\n"
             + ("[default]\nmode = files\ndirectory = moh\n" if self.moh else ""),
             "manager.conf": (
@@ -167,9 +175,15 @@ class PrivateAsterisk:
         return "\n".join(parts)
 
     def start(self, timeout_s: float = 30.0) -> None:
-        """Write the config into the chroot, start Asterisk, wait until fully booted."""
+        """Write the config into the chroot, start Asterisk, wait until fully booted. Takes the
+        lab lock of the instance unless held (``with PrivateAsterisk(...)`` holds it)."""
         if self._process is not None:
             raise RuntimeError("already started")
+        command = f"pytest private Asterisk (pid {os.getpid()})"
+        with lock.hold(self.settings, command=command, timeout_s=900) as held:
+            self._start(timeout_s, held.fd)
+
+    def _start(self, timeout_s: float, lock_fd: int) -> None:
         for port, kind in ((self.sip_port, socket.SOCK_DGRAM), (self.ami_port, socket.SOCK_STREAM)):
             if _port_busy(port, kind):
                 raise RuntimeError(f"port {port} is in use (a leftover private Asterisk?)")
@@ -182,7 +196,7 @@ class PrivateAsterisk:
                 [str(_chroot()), str(CHROOT), "/usr/sbin/asterisk", "-C",
                  f"{self.inner_dir}/asterisk.conf", "-f", "-n", "-q"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, pass_fds=(lock_fd,),
             )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while True:
@@ -238,7 +252,11 @@ class PrivateAsterisk:
             self.host_dir = None
 
     def __enter__(self) -> PrivateAsterisk:
-        self.start()
+        command = f"pytest private Asterisk (pid {os.getpid()})"
+        with contextlib.ExitStack() as held:
+            held.enter_context(lock.hold(self.settings, command=command, timeout_s=900))
+            self.start()
+            self._lock = held.pop_all()  # kept until __exit__; released at once if start fails
         return self
 
     def __exit__(
@@ -247,7 +265,10 @@ class PrivateAsterisk:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            self._lock.close()
 
 
 def _chroot() -> str:

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from conftest import Stack, call, queue_log, ticket_of, tongdai
+from conftest import Stack, call, events_count, in_wait_loop, queue_log, ticket_of, tongdai, until
 
 from lab.sipp_run import (
     AgentPhones,
@@ -35,20 +35,16 @@ AGENTS = ["agent101", "agent102", "agent103", "agent104", "agent105"]
 
 
 @pytest.fixture(scope="module")
-def agents() -> Iterator[AgentPhones]:
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=4000) as phones:
+def agents(stack: Stack) -> Iterator[AgentPhones]:
+    with AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=4000) as phones:
         yield phones
 
 
 async def test_longest_idle_gives_each_new_call_to_the_agent_idle_longest(
     stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
 ) -> None:
-    # five calls one after another while earlier ones still talk: five different agents
-    tasks = []
-    for _ in range(5):
-        tasks.append(asyncio.create_task(call(stack, [Wait(GAP), Key("0"), ExpectHangup(60_000)])))
-        await asyncio.sleep(1.0)
-    callers = [c for t in tasks for c in await t]
+    # five calls one after another (2 a second) while earlier ones still talk: five agents
+    callers = await call(stack, [Wait(GAP), Key("0"), ExpectHangup(60_000)], calls=5, rate=2)
     first = [await ticket_of(tickets, c) for c in callers]
     seen = [(t.caller, t.outcome, t.queue, t.agent, [st.node for st in t.ivr_path]) for t in first]
     assert all(t.outcome == Outcome.ANSWERED and t.queue == "chung" for t in first), seen
@@ -114,10 +110,12 @@ async def test_past_capacity_callers_hear_busy_and_get_rejected_busy(
     for a in AGENTS:
         tongdai(stack, "agent", "pause", a)
     try:
+        enters = events_count(stack, "ENTERQUEUE")
         waiting = asyncio.create_task(
             call(stack, [Wait(GAP), Key("0"), Wait(20_000), HangUp()], calls=5, rate=5)
         )
-        await asyncio.sleep(10)
+        # the line is full (max_calls = 5) once all five have entered it
+        await until(lambda: events_count(stack, "ENTERQUEUE") >= enters + 5, "5 in line", 15)
         (extra,) = await call(stack, [Wait(GAP), Key("0"), ExpectHangup(30_000)])
         held = await waiting
     finally:
@@ -136,8 +134,10 @@ async def test_wrap_up_is_respected_before_the_next_call(
     stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
 ) -> None:
     # du_lich: only agent105, 6 s of wrap-up after each call
+    talked = agents.counts.answered_uris.count("sip:agent105")
     first = asyncio.create_task(call(stack, [Wait(GAP), Key("5"), ExpectHangup(60_000)]))
-    await asyncio.sleep(2)
+    # the second caller arrives while agent105 talks to the first
+    await agents.wait_for(lambda c: c.answered_uris.count("sip:agent105") > talked, 20)
     (second,) = await call(stack, [Wait(GAP), Key("5"), ExpectHangup(60_000)])
     (one,) = await first
     a, b = await ticket_of(tickets, one), await ticket_of(tickets, second)
@@ -156,7 +156,7 @@ async def test_a_callback_keeps_the_place_and_the_engine_calls_the_citizen_back(
     for a in AGENTS:
         tongdai(stack, "agent", "pause", a)
     try:
-        with AgentPhones(port=5090, answer_after_ms=300, talk_ms=60_000) as citizen:
+        with AgentPhones(port=stack.citizens_port, answer_after_ms=300, talk_ms=60_000) as citizen:
             # waits, hears the offer, presses 1, hears the confirmation and is hung up on
             (caller,) = await call(
                 stack, [Wait(GAP), Key("0"), Wait(12_000), Key("1"), ExpectHangup(30_000)]
@@ -181,12 +181,14 @@ async def test_when_the_engine_restarts_while_calls_wait_none_is_lost_and_order_
     for a in AGENTS:
         tongdai(stack, "agent", "pause", a)
     waiting = []
-    for _ in range(3):
+    enters = events_count(stack, "ENTERQUEUE")
+    for i in range(1, 4):  # one after another: each enters the line before the next calls
         waiting.append(
             asyncio.create_task(call(stack, [Wait(GAP), Key("0"), ExpectHangup(120_000)]))
         )
-        await asyncio.sleep(2.5)
-    await asyncio.sleep(8)  # all three are in the wait loop
+        entered = enters + i
+        await until(lambda n=entered: events_count(stack, "ENTERQUEUE") >= n, f"caller {i}", 15)
+    await until(lambda: in_wait_loop(stack) == 3, "all three in the music loop", 15)
     engine.stop_engine(stack.settings)
     engine.start_engine(stack.settings, str(stack.config))  # agents log in again (lab)
     callers = [c for t in waiting for c in await t]

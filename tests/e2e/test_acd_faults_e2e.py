@@ -20,7 +20,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Stack, call, engine_log, queue_log, ticket_of, tongdai
+from conftest import (
+    Stack,
+    call,
+    engine_log,
+    events_count,
+    in_wait_loop,
+    queue_log,
+    ticket_of,
+    tongdai,
+    until,
+)
 
 from lab import asterisk, procs
 from lab.sipp_run import (
@@ -104,7 +114,11 @@ async def test_an_unanswered_phone_keeps_the_caller_in_line_and_auto_pauses_afte
 ) -> None:
     # agent301's phone rings 20 s before answering, longer than du_lich's 3 s ring timeout
     with AgentPhones(
-        port=5080, answer_after_ms=300, talk_ms=60_000, slow_agents=[SLOW], slow_answer_ms=20_000
+        port=stack.agents_port,
+        answer_after_ms=300,
+        talk_ms=60_000,
+        slow_agents=[SLOW],
+        slow_answer_ms=20_000,
     ) as phones:
         try:
             # A rings agent301 (miss 1), keeps its place, is answered by agent302
@@ -164,20 +178,20 @@ async def test_an_unanswered_phone_keeps_the_caller_in_line_and_auto_pauses_afte
 async def test_asterisk_killed_and_restarted_under_the_engine_ends_its_calls_and_serves_new_ones(
     stack: Stack, tickets: SqlTicketStore
 ) -> None:
-    enters_before = sum(1 for r in queue_log(stack) if r[4] == "ENTERQUEUE")
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=60_000) as phones:
+    enters_before = events_count(stack, "ENTERQUEUE")
+    with AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=60_000) as phones:
         with paused(stack, ["agent302", "agent303"]):  # agent301 alone takes calls
             # X talks to agent301, Y waits in line, W is in the voice menu when Asterisk dies;
             # none of them gets a BYE: their hang-up after the restart meets a 481 (SIPp fails)
             x = asyncio.create_task(call_anyhow(stack, [Wait(GAP), Key("0"), Wait(12_000)], 30))
-            await asyncio.sleep(1.5)  # X enters the line first
+            # X enters the line first
+            await until(lambda: events_count(stack, "ENTERQUEUE") > enters_before, "X in line")
             y = asyncio.create_task(call_anyhow(stack, [Wait(GAP), Key("0"), Wait(10_500)], 30))
             w = asyncio.create_task(call_anyhow(stack, [Wait(12_000)], 30))
             await phones.wait_answered(1, timeout_s=20)
-            async with asyncio.timeout(15):  # until the ACD holds Y too (X's and Y's ENTERQUEUE)
-                while sum(1 for r in queue_log(stack) if r[4] == "ENTERQUEUE") < enters_before + 2:
-                    await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)
+            # until the ACD holds Y too (X's and Y's ENTERQUEUE) and Y hears the music
+            await until(lambda: events_count(stack, "ENTERQUEUE") >= enters_before + 2, "Y", 15)
+            await until(lambda: in_wait_loop(stack) == 1, "Y in the music loop", 15)
             pid = asterisk.running_pid(stack.settings)
             assert pid is not None
             killed_at = time.monotonic()
@@ -238,6 +252,13 @@ def marked_payload(i: int) -> bytes:
     return head + bytes((0x55 + 7 * k + i) & 0xFF for k in range(160 - len(head)))
 
 
+def is_tail(payload: bytes) -> bool:
+    """One of the caller's last ten packets (what the test requires to have arrived)."""
+    if not payload.startswith(MARK):
+        return False
+    return int.from_bytes(payload[len(MARK) : len(MARK) + 2], "big") >= PACKETS - 10
+
+
 async def test_a_connected_caller_is_heard_by_the_agent(
     stack: Stack, tickets: SqlTicketStore, tmp_path: Path
 ) -> None:
@@ -249,9 +270,14 @@ async def test_a_connected_caller_is_heard_by_the_agent(
     xml = build_caller_scenario([Wait(GAP), Key("0"), Wait(2500), *talk])
     assert xml.count(SPEECH_PCAP) == 1
     xml = xml.replace(SPEECH_PCAP, str(pcap))
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=60_000, rtp_sink=True) as phones:
+    phones = AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=60_000, rtp_sink=True)
+    with phones:
         (caller,) = await call(stack, [], xml=xml, timeout_s=90)
-        await asyncio.sleep(0.3)
+        # the caller has hung up; let the tail of what they said reach the agent's sink
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                while not any(is_tail(p.payload) for p in phones.rtp_packets):
+                    await asyncio.sleep(0.05)
     t = await ticket_of(tickets, caller)
     assert t.outcome == Outcome.ANSWERED and t.agent in AGENTS, t
     assert phones.counts.answered == 1, phones.counts

@@ -11,7 +11,18 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from conftest import Stack, call, engine_log, queue_log, ticket_of, tongdai
+from conftest import (
+    Stack,
+    call,
+    engine_log,
+    engine_log_count,
+    events_count,
+    in_wait_loop,
+    queue_log,
+    ticket_of,
+    tongdai,
+    until,
+)
 
 from lab import engine
 from lab.sipp_run import (
@@ -41,8 +52,8 @@ AGENTS = ["agent101", "agent102", "agent103", "agent104", "agent105"]
 
 
 @pytest.fixture(scope="module")
-def agents() -> Iterator[AgentPhones]:
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=3000) as phones:
+def agents(stack: Stack) -> Iterator[AgentPhones]:
+    with AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=3000) as phones:
         yield phones
 
 
@@ -63,24 +74,29 @@ async def test_after_a_restart_the_waiting_caller_and_the_pending_callback_are_b
 ) -> None:
     for a in AGENTS:
         tongdai(stack, "agent", "pause", a)
-    with AgentPhones(port=5090, answer_after_ms=300, talk_ms=60_000) as citizen:
+    enters = events_count(stack, "ENTERQUEUE")
+    with AgentPhones(port=stack.citizens_port, answer_after_ms=300, talk_ms=60_000) as citizen:
         # first in line: asks for a callback and hangs up; second: stays in the music
         cb = asyncio.create_task(
             call(stack, [Wait(GAP), Key("0"), Wait(12_000), Key("1"), ExpectHangup(30_000)])
         )
-        await asyncio.sleep(3)
+        await until(lambda: events_count(stack, "ENTERQUEUE") > enters, "the first in line", 15)
         waiter = asyncio.create_task(call(stack, [Wait(GAP), Key("0"), ExpectHangup(120_000)]))
         (cb_caller,) = await cb  # the callback is registered, the citizen has hung up
-        await asyncio.sleep(2)
+        await until(lambda: in_wait_loop(stack) == 1, "the second in the music loop", 15)
+        restored = engine_log_count(stack, "ACD state restored")
         engine.stop_engine(stack.settings)
         engine.start_engine(stack.settings, str(stack.config))
-        await asyncio.sleep(3)
+        # the new engine is on AMI (it hears `tongdai agent`) once its state is back from Redis
+        await until(
+            lambda: engine_log_count(stack, "ACD state restored") > restored, "restored", 30
+        )
+        tongdai(stack, "agent", "unpause", "agent101")
+        await citizen.wait_answered(1, timeout_s=60)  # first in line: called back first
         # paused before the restart, paused after it: the state came back from Redis
         # (the lab logs in agents it finds logged out: none were, so no second AGENTLOGIN)
         logins = (stack.config.parent / "queue_log").read_text(encoding="utf-8")
         assert logins.count("|AGENTLOGIN|") == len(AGENTS), engine_log(stack)
-        tongdai(stack, "agent", "unpause", "agent101")
-        await citizen.wait_answered(1, timeout_s=60)  # first in line: called back first
         (w_caller,) = await waiter
         t_cb = await ticket_of(tickets, cb_caller, timeout_s=60)
         t_w = await ticket_of(tickets, w_caller, timeout_s=60)

@@ -24,6 +24,7 @@ from pbx.ami import (
     AmiEvent,
     AmiLoginRefused,
 )
+from tongdai.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +37,11 @@ exten => 100,1,Answer()
 
 
 @pytest.fixture(scope="module")
-def asterisk() -> Iterator[PrivateAsterisk]:
+def asterisk(lab_settings: Settings) -> Iterator[PrivateAsterisk]:
     reason = chroot_ready() or sipp_available()
     if reason:
         pytest.skip(reason)
-    with PrivateAsterisk(DIALPLAN) as instance:
+    with PrivateAsterisk(DIALPLAN, settings=lab_settings) as instance:
         yield instance
 
 

@@ -44,8 +44,8 @@ RTP_TIMEOUT_S = 30  # asterisk_conf/pjsip.conf [dead-call-timers]
 
 
 @pytest.fixture(scope="module")
-def agents() -> Iterator[AgentPhones]:
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=4000) as phones:
+def agents(stack: Stack) -> Iterator[AgentPhones]:
+    with AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=4000) as phones:
         yield phones
 
 

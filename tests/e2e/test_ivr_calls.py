@@ -35,9 +35,9 @@ GAP = 1500  # between keys: the engine has started the next prompt, so the key b
 
 
 @pytest.fixture(scope="module")
-def agents() -> Iterator[AgentPhones]:
-    """Agents' phones for every PJSIP/agentNNN (contacts at 127.0.0.1:5080)."""
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=1500) as phones:
+def agents(stack: Stack) -> Iterator[AgentPhones]:
+    """Agents' phones for every PJSIP/agentNNN (contacts at the instance's agents port)."""
+    with AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=1500) as phones:
         yield phones
 
 
@@ -193,6 +193,7 @@ async def test_when_the_engine_is_stopped_calls_still_reach_the_queue_and_get_ti
     assert (t.queue, t.outcome) == ("chung", Outcome.ANSWERED)
 
 
+@pytest.mark.alone  # 100 calls at once: no other lab test beside it on 2 cores
 async def test_100_concurrent_calls_through_the_menu_each_leave_a_correct_ticket(
     stack: Stack, tickets: SqlTicketStore
 ) -> None:

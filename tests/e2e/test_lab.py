@@ -3,7 +3,8 @@
 No engine runs (``--no-engine`` semantics). The FastAGI URL points at a port of this test:
 closed (the engine is "unreachable": the dialplan's safety net must still queue the caller in
 "chung") or served by a stub that answers like the engine (sets TONGDAI_ACTION/TONGDAI_QUEUE).
-Nobody answers at the agents' address (127.0.0.1:5080), so SIPp hangs up after a few seconds.
+Nobody answers at the agents' address (the instance's agents port), so SIPp hangs up after a few
+seconds. The lab runs on this test process's lab instance, its lab lock held for each test.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import asterisk, procs
+from lab import asterisk, lock, procs
 from lab.ami_ready import AmiProbe
 from lab.chroot import ensure_chroot
 from lab.procs import LabError
-from tongdai.settings import PROJECT_HOME, AmiSettings, FastAgiSettings, LabSettings, Settings
+from tongdai.settings import PROJECT_HOME, Settings, load_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -74,26 +75,31 @@ class StubEngine:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Settings]:
-    """The lab's Asterisk settings, with pid files, secret and FastAGI port of this test."""
+def lab(tmp_path: Path, lab_settings: Settings) -> Iterator[Settings]:
+    """The lab's Asterisk settings on this process's instance, with pid files, secret and
+    FastAGI port of this test."""
     if os.geteuid() != 0:
         pytest.skip("the lab (chroot, bind mount) needs root")
     if shutil.which("sipp") is None:
         pytest.skip("sipp is not installed (apt-get install sip-tester)")
-    settings = Settings(
-        lab=LabSettings(var_dir=str(tmp_path / "var")),
-        ami=AmiSettings(secret_file=str(tmp_path / "var" / "ami.secret")),
-        fastagi=FastAgiSettings(port=_free_port(socket.SOCK_STREAM)),
+    config = tmp_path / "tongdai.toml"
+    config.write_text(
+        f'[lab]\ninstance = {lab_settings.lab.instance}\nvar_dir = "{tmp_path}/var"\n'
+        f'[ami]\nsecret_file = "{tmp_path}/var/ami.secret"\n'
+        f"[fastagi]\nport = {_free_port(socket.SOCK_STREAM)}\n",
+        encoding="utf-8",
     )
+    settings = load_settings(config)
     ensure_chroot(settings.lab.chroot)
-    try:
-        asterisk.check_ports_free(settings)
-    except LabError as exc:
-        pytest.skip(f"the lab's ports are taken (is `tongdai lab up` running?): {exc}")
-    try:
-        yield settings
-    finally:
-        asterisk.stop(settings)
+    with lock.hold(settings, command=f"pytest test_lab (pid {os.getpid()})", timeout_s=900):
+        try:
+            asterisk.check_ports_free(settings)
+        except LabError as exc:
+            pytest.fail(f"the lab's ports are taken by a program outside the lab lock: {exc}")
+        try:
+            yield settings
+        finally:
+            asterisk.stop(settings)
 
 
 def _call_1022(settings: Settings, tmp_path: Path) -> str:
@@ -117,8 +123,9 @@ def _call_1022(settings: Settings, tmp_path: Path) -> str:
 
 def _queue_events(settings: Settings, caller: str) -> dict[str, list[str]]:
     """queue_log events of the call(s) from ``caller``, by queue."""
-    path = Path(settings.lab.chroot) / "var/log/asterisk/queue_log"
-    rows = [line.split("|") for line in path.read_text().splitlines()]
+    path = Path(settings.lab.queue_log)
+    text = path.read_text() if path.exists() else ""  # Asterisk creates it at the first event
+    rows = [line.split("|") for line in text.splitlines()]
     rows = [r for r in rows if len(r) > 4]
     calls = {r[1] for r in rows if r[4] == "ENTERQUEUE" and caller in r}
     events: dict[str, list[str]] = {}
@@ -139,7 +146,7 @@ def _wait_abandon(settings: Settings, caller: str, queue: str) -> list[str]:
 def test_given_the_lab_when_started_then_ami_works_and_stop_cleans_up(lab: Settings) -> None:
     pid = asterisk.start(lab)
     paths = asterisk.LabPaths.of(lab)
-    assert procs.running_pid(paths.pid_file, asterisk.MARKERS) == pid
+    assert procs.running_pid(paths.pid_file, asterisk.markers(lab)) == pid
     assert asterisk.is_mounted(paths.recordings_mount)
     assert asterisk.start(lab) == pid  # idempotent: the running one is reused
     assert asterisk.status(lab) == asterisk.AsteriskStatus(pid, True, True)

@@ -1,4 +1,5 @@
-"""End-to-end: the SIPp harness against a private Asterisk (SIP 5070, AMI 5039, agents on 5081)."""
+"""End-to-end: the SIPp harness against a private Asterisk on this process's lab instance (its
+SIP and AMI ports; the agents' phone on the instance's agents port)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from private_asterisk import PrivateAsterisk, chroot_ready
 
+from lab.instance import LabInstance
 from lab.sipp_run import (
     AgentPhones,
     ExpectHangup,
@@ -20,10 +22,10 @@ from lab.sipp_run import (
     sipp_available,
 )
 from pbx.ami import AmiClient, AmiEvent
+from tongdai.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
-AGENT_PORT = 5081
 DIALPLAN = """
 [amitest]
 ; 100: read one key, then a code ended by #, and report both on AMI
@@ -49,12 +51,13 @@ exten => 301,1,Dial(PJSIP/agent101,1)
 
 
 @pytest.fixture(scope="module")
-def asterisk() -> Iterator[PrivateAsterisk]:
+def asterisk(lab_settings: Settings) -> Iterator[PrivateAsterisk]:
     reason = chroot_ready() or sipp_available()
     if reason:
         pytest.skip(reason)
-    agents = {"agent101": f"sip:agent101@127.0.0.1:{AGENT_PORT}"}
-    with PrivateAsterisk(DIALPLAN, agents=agents) as instance:
+    port = LabInstance.of(lab_settings).agents_port
+    agents = {"agent101": f"sip:agent101@127.0.0.1:{port}"}
+    with PrivateAsterisk(DIALPLAN, settings=lab_settings, agents=agents) as instance:
         yield instance
 
 
@@ -63,6 +66,13 @@ async def ami(asterisk: PrivateAsterisk) -> AsyncIterator[AmiClient]:
     client = AmiClient("127.0.0.1", asterisk.ami_port, asterisk.ami_user, asterisk.ami_secret)
     async with client:
         yield client
+
+
+def phones_of(asterisk: PrivateAsterisk, answer_after_ms: int, talk_ms: int) -> AgentPhones:
+    """The agent phone (SIPp UAS) on the instance's agents port, where agent101's contact is."""
+    return AgentPhones(
+        port=asterisk.instance.agents_port, answer_after_ms=answer_after_ms, talk_ms=talk_ms
+    )
 
 
 def target(asterisk: PrivateAsterisk, extension: str) -> SipTarget:
@@ -131,7 +141,9 @@ async def test_when_50_callers_at_once_then_all_succeed_overlap_and_deliver_thei
 async def test_given_agent_phone_when_asterisk_dials_it_then_answers_and_hangs_up(
     asterisk: PrivateAsterisk,
 ) -> None:
-    with AgentPhones(port=AGENT_PORT, answer_after_ms=300, talk_ms=1500) as phones:
+    with AgentPhones(
+        port=asterisk.instance.agents_port, answer_after_ms=300, talk_ms=1500
+    ) as phones:
         xml = build_caller_scenario([ExpectHangup(15_000)])
         result = await run_callers(xml, target=target(asterisk, "300"))
         assert result.ok, result.describe()
@@ -143,7 +155,9 @@ async def test_given_agent_phone_when_asterisk_dials_it_then_answers_and_hangs_u
 async def test_given_agent_talking_when_caller_hangs_up_first_then_agent_phone_sees_it(
     asterisk: PrivateAsterisk,
 ) -> None:
-    with AgentPhones(port=AGENT_PORT, answer_after_ms=200, talk_ms=10_000) as phones:
+    with AgentPhones(
+        port=asterisk.instance.agents_port, answer_after_ms=200, talk_ms=10_000
+    ) as phones:
         xml = build_caller_scenario([Wait(1_500), HangUp()])
         result = await run_callers(xml, target=target(asterisk, "300"))
         assert result.ok, result.describe()
@@ -154,7 +168,9 @@ async def test_given_agent_talking_when_caller_hangs_up_first_then_agent_phone_s
 async def test_given_slow_agent_when_dial_times_out_then_ringing_is_cancelled(
     asterisk: PrivateAsterisk,
 ) -> None:
-    with AgentPhones(port=AGENT_PORT, answer_after_ms=5_000, talk_ms=1_000) as phones:
+    with AgentPhones(
+        port=asterisk.instance.agents_port, answer_after_ms=5_000, talk_ms=1_000
+    ) as phones:
         xml = build_caller_scenario([ExpectHangup(10_000)])
         result = await run_callers(xml, target=target(asterisk, "301"))
         counts = await phones.wait_for(lambda c: c.cancelled == 1, timeout_s=5)

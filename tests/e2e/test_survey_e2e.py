@@ -34,8 +34,8 @@ TALK_MS = 4000
 
 
 @pytest.fixture(scope="module")
-def agents() -> Iterator[AgentPhones]:
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=TALK_MS) as phones:
+def agents(stack: Stack) -> Iterator[AgentPhones]:
+    with AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=TALK_MS) as phones:
         yield phones
 
 

@@ -1,5 +1,5 @@
 """The wallboard in a real browser on the real stack: Debian's Chromium (Playwright) logged in
-as a supervisor at the engine's web app (http://127.0.0.1:8022), a real SIPp call through the
+as a supervisor at the engine's web app (its lab instance's web port), a real SIPp call through the
 lab's Asterisk into the engine's own ACD. The call appears as waiting within a second of the
 ACD's ENTERQUEUE, then moves to the agent within a second of CONNECT. Screenshot in
 tests/artifacts/wallboard_lab.png."""
@@ -28,8 +28,6 @@ distribution = "engine"
 config = "{PROJECT_HOME / "tests" / "e2e" / "acd_e2e.toml"}"
 queue_log = "{{tmp}}/queue_log"
 announce_every_s = 5
-[web]
-port = 8022
 """
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
@@ -39,8 +37,8 @@ PASSWORD = "mat-khau-giam-sat-e2e"
 
 
 @pytest.fixture(scope="module")
-def agents() -> Iterator[AgentPhones]:
-    with AgentPhones(port=5080, answer_after_ms=300, talk_ms=4000) as phones:
+def agents(stack: Stack) -> Iterator[AgentPhones]:
+    with AgentPhones(port=stack.agents_port, answer_after_ms=300, talk_ms=4000) as phones:
         yield phones
 
 

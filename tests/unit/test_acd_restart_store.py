@@ -185,3 +185,27 @@ def test_state_store_setting_rejects_other_schemes(tmp_path: Path) -> None:
     p.write_text('[acd]\nstate_store = "memcached://x"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"acd\.state_store"):
         load_settings(p)
+
+
+async def test_a_caller_taken_in_while_resync_asks_asterisk_is_not_taken_in_twice(
+    tmp_path: Path,
+) -> None:
+    """Measured on the real lab under load: a restarted engine's resync found w0 in the wait
+    loop, and while it asked Asterisk for w0's variables w0 was taken in another way; enqueueing
+    it again raised "already in the distribution" and the engine exited."""
+    ami = FakeAmiWith({})
+    async with engine(MemoryStore(), ami, MemoryTicketStore(), tmp_path / "q") as acd:
+        voice = acd.voice
+        ami.lists["CoreShowChannels"] = FakeAmiWith({"w0": "PJSIP/anon-0"}).lists[
+            "CoreShowChannels"
+        ]
+        asked = voice._getvar
+
+        async def getvar_meanwhile(channel: str, name: str) -> str | None:
+            if "w0" not in voice.d.calls:
+                assert voice.enqueue("w0", channel, "chung", "090", None)
+            return await asked(channel, name)
+
+        voice._getvar = getvar_meanwhile  # type: ignore[method-assign]
+        await voice.resync()
+        assert [c.uniqueid for c in voice.d.lines.merged()] == ["w0"]
