@@ -10,8 +10,9 @@ number, email address, chat visitor id, Zalo and Facebook ids); agents merge con
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
+from typing import Any
 
 
 class Direction(StrEnum):
@@ -79,6 +80,34 @@ class Message:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     meta: dict[str, str] = field(default_factory=dict)
+
+
+def message_dict(m: Message, tz: tzinfo = UTC) -> dict[str, Any]:
+    """A message as JSON (times ISO 8601 in ``tz``): what the conversation API and
+    ``tongdai tickets show --json`` print."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.astimezone(tz).isoformat() if value is not None else None
+
+    return {
+        "id": m.id,
+        "ticket": m.ticket_code,
+        "channel": m.channel,
+        "direction": m.direction.value,
+        "author": m.author.value,
+        "author_id": m.author_id,
+        "at": when(m.at),
+        "body": m.body,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size, "url": a.url}
+            for a in m.attachments
+        ],
+        "external_id": m.external_id,
+        "delivery": m.delivery.value,
+        "delivery_error": m.delivery_error,
+        "attempts": m.attempts,
+        "next_attempt_at": when(m.next_attempt_at),
+    }
 
 
 @dataclass(frozen=True)
