@@ -1,8 +1,11 @@
 """``tongdai tickets``: list, show and move tickets along the follow-up workflow.
 
 ``tickets list --json`` prints one JSON object per line (the format scripts and tests read);
-times are ISO 8601 in Vietnam time (``+07:00``). ``--since``/``--until`` take a date or a
-date-time; without an offset they mean Vietnam time, and ``until`` is exclusive.
+``tickets show CODE`` prints a ticket with its IVR path, history and, for a message channel
+(Zalo, Facebook, web chat, email), its messages both ways with their delivery status
+(``--json``: one object, ``messages`` included); times are ISO 8601 in Vietnam time
+(``+07:00``). ``--since``/``--until`` take a date or a date-time; without an offset they
+mean Vietnam time, and ``until`` is exclusive.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from tickets.messages import Delivery, Direction, Message, message_dict
 from tickets.model import Status, Ticket
 from tickets.sql import SqlTicketStore, open_store
+from tickets.sql_conversations import SqlConversationStore
 from tongdai.clock import VN_TZ
 from tongdai.settings import load_settings
 
@@ -79,8 +85,11 @@ def register(sub: Any) -> None:
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(func=cmd_list)
 
-    show = commands.add_parser("show", help="one ticket with its IVR path and history")
+    show = commands.add_parser(
+        "show", help="one ticket with its IVR path, history and messages (both ways)"
+    )
     show.add_argument("code")
+    show.add_argument("--json", action="store_true", help="one JSON object, messages included")
     show.set_defaults(func=cmd_show)
 
     status = commands.add_parser("status", help="move a ticket along the workflow")
@@ -162,6 +171,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: how a message's delivery reads in the table
+_DELIVERY = {
+    Delivery.RECEIVED: "received",
+    Delivery.PENDING: "pending (to send)",
+    Delivery.SENT: "sent",
+    Delivery.FAILED: "FAILED",
+}
+
+
+def _delivery(m: Message) -> str:
+    text = _DELIVERY[m.delivery]
+    if m.delivery is Delivery.PENDING and m.attempts:
+        retry = f", next try {_short(m.next_attempt_at)}" if m.next_attempt_at else ""
+        text += f" after {m.attempts} failed tr{'y' if m.attempts == 1 else 'ies'}{retry}"
+    if m.delivery_error and m.delivery is not Delivery.SENT:
+        text += f": {m.delivery_error}"
+    return text
+
+
+def _print_messages(messages: list[Message]) -> None:
+    table = Table("at", "", "author", "text", "delivery", title="Messages")
+    for m in messages:
+        arrow = "→ in" if m.direction is Direction.IN else "← out"
+        body = m.body + "".join(f"\n[{a.filename}: {a.url or a.path}]" for a in m.attachments)
+        who = m.author.value + (f" {m.author_id}" if m.author_id else "")
+        # Text: what citizens type is shown as typed, never read as rich markup
+        table.add_row(_short(m.at), arrow, Text(who), Text(body), Text(_delivery(m)))
+    Console().print(table)
+
+
 def _print_ticket(ticket: Ticket) -> None:
     console = Console()
     info = Table(show_header=False, title=f"Ticket {ticket.code}")
@@ -182,18 +221,30 @@ def _print_ticket(ticket: Ticket) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    async def run() -> Ticket | None:
+    async def run() -> tuple[Ticket | None, list[Message]]:
         store = await _store(args)
         try:
-            return await store.get(args.code)
+            ticket = await store.get(args.code)
+            if ticket is None:
+                return None, []
+            return ticket, await SqlConversationStore(store).messages(args.code)
         finally:
             await store.close()
 
-    ticket = asyncio.run(run())
+    ticket, messages = asyncio.run(run())
     if ticket is None:
         print(f"tongdai: no ticket {args.code}", file=sys.stderr)
         return 1
+    if args.json:
+        doc = ticket_json(ticket) | {
+            "subject": ticket.subject,
+            "messages": [message_dict(m, VN_TZ) for m in messages],
+        }
+        print(json.dumps(doc, ensure_ascii=False))
+        return 0
     _print_ticket(ticket)
+    if messages:
+        _print_messages(messages)
     return 0
 
 
