@@ -84,12 +84,13 @@ class FakeProcess:
     def __init__(self, module: str, args: list[str], log: Path) -> None:
         self.module = module
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=log.open("ab"),
-            cwd=PROJECT_HOME,
-        )
+        with log.open("ab") as err:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", module, "--port", "0", *args],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=PROJECT_HOME,
+            )
         assert self.proc.stdout is not None
         self.url = self._first_line(self.proc.stdout).removeprefix("listening on ").strip()
 
