@@ -2,19 +2,21 @@
 ``tongdai bench acd`` runs the same SIPp load through our ACD and through app_queue,
 ``tongdai bench ivr`` the same journeys through our IVR and a plain dialplan IVR,
 ``tongdai bench faults`` faults injected under a SIPp load,
-``tongdai bench channels`` web chat visitors and mails with agents answering."""
+``tongdai bench channels`` web chat visitors and mails with agents answering,
+``tongdai bench webhooks`` signed Zalo/Facebook webhooks against the engine on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from bench import acd_bench, channels_bench, faults_bench, ivr_bench
+from bench import acd_bench, channels_bench, faults_bench, ivr_bench, webhooks_bench
 from bench.reports_bench import add_arguments, cmd_bench_reports
 
 
 def register(sub: Any) -> None:
-    """Add ``bench reports``, ``acd``, ``ivr``, ``faults`` and ``channels`` to ``tongdai``."""
+    """Add ``bench reports``, ``acd``, ``ivr``, ``faults``, ``channels``, ``webhooks``."""
     parser: argparse.ArgumentParser = sub.add_parser("bench", help="benchmarks")
     commands = parser.add_subparsers(dest="bench_command", required=True)
     reports = commands.add_parser(
@@ -65,3 +67,14 @@ def register(sub: Any) -> None:
     )
     channels_bench.add_arguments(channels)
     channels.set_defaults(func=channels_bench.cmd_bench_channels)
+    hooks = commands.add_parser(
+        "webhooks",
+        help="signed Zalo/Facebook webhooks at R/s against the engine, SQLite and PostgreSQL",
+        description="Start the engine (tongdai serve) with the fake Zalo and fake Graph API on "
+        "loopback, on a fresh SQLite and a fresh PostgreSQL database in turn, and send signed "
+        "webhooks at each --rate for --seconds (5% redeliveries, 1% bad signatures); print "
+        "acknowledged/s, latency to 200 (p50/p95/p99), time until every event is stored, "
+        "lost/duplicated, bad signatures refused, CPU, and the highest rate sustained.",
+    )
+    webhooks_bench.add_arguments(hooks)
+    hooks.set_defaults(func=webhooks_bench.cmd_bench_webhooks)

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from pg_admin import pg_admin
 
+from bench.reports_bench import PG_ADMIN_DSN
+from bench.webhooks_bench import run_database
 from conversations.journal import SqlEventJournal
 from lab.fake_graph import facebook_event
 from lab.fake_zalo import zalo_event
@@ -447,3 +449,11 @@ async def test_the_database_away_events_are_spooled_answered_200_and_kept_when_i
 
 async def spool_gone(social: SocialStack) -> bool:
     return not (social.workdir / "state" / "events-spool" / "events.jsonl").exists()
+
+
+async def test_the_webhooks_bench_runs_on_the_real_stack_and_loses_nothing() -> None:
+    """``tongdai bench webhooks`` in small: one short step on SQLite."""
+    (step,) = await run_database("sqlite", [10.0], 2.0, 1000.0, PG_ADMIN_DSN)
+    assert step.sent == 20 and step.acknowledged == step.sent - step.bad_signatures
+    assert (step.lost, step.duplicated, step.bad_stored) == (0, 0, 0)
+    assert step.all_stored_s is not None and step.p50_ms > 0
