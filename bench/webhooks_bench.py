@@ -337,8 +337,8 @@ def _rates(value: str) -> list[float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rate", type=_rates, default=[25.0, 50.0, 100.0],
-                   help="events per second, one step per value (default 25,50,100)")  # fmt: skip
+    p.add_argument("--rate", type=_rates, default=[10.0, 20.0, 30.0, 50.0],
+                   help="events per second, one step per value (default 10,20,30,50)")  # fmt: skip
     p.add_argument("--seconds", type=float, default=10.0, help="seconds per step (default 10)")
     p.add_argument("--databases", default="sqlite,postgres",
                    help="sqlite,postgres (default both, side by side)")  # fmt: skip
