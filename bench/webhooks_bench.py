@@ -18,7 +18,9 @@ signatures refused (and none stored); the engine's CPU (its process only, % of o
 the generator's. An event answered other than 200 is sent again after 1 s, up to 5 times,
 as Zalo and Meta retry (``retried``). ``sustained`` is true when p99 is under ``--p99-ms``,
 nothing is lost or duplicated and at least 95% of ``R`` was acknowledged per second;
-``max_sustained_rate`` is the highest such ``R`` per database.
+``max_sustained_rate`` is the highest such ``R`` per database; ``kept_up`` says the
+processing (event to ticket, code and bot answer sent) kept pace: every event stored within
+max(5 s, half a step) of the last answer (``max_rate_processing_kept_up``).
 
 The generator shares the machine (2 cores here) with the engine, the fakes and the database:
 the figures are for the whole stack on one box.
@@ -136,6 +138,9 @@ class Step:
     engine_cpu_pct: float = 0.0
     generator_cpu_pct: float = 0.0
     sustained: bool = False
+    #: the processing kept pace: every event stored within max(5 s, half a step) of the last
+    #: answer (no backlog left growing)
+    kept_up: bool = False
 
 
 class Load:
@@ -262,6 +267,7 @@ async def run_step(
         step.all_stored_s = round(wall, 2)
         step.drain_s = round(done - t0 - sent_s, 2)
         step.stored_per_s = round(step.new_events / max(wall, 1e-9), 1)
+        step.kept_up = step.drain_s <= max(5.0, seconds / 2)
     step.engine_cpu_pct = round(100 * (_cpu_s(pid) - cpu0) / wall, 1)
     step.generator_cpu_pct = round(100 * (time.process_time() - own0) / wall, 1)
     step.sustained = (
@@ -300,6 +306,7 @@ def _line(s: Step) -> str:
         f"p95 {s.p95_ms} ms, p99 {s.p99_ms} ms; {stored}; lost {s.lost}, dup {s.duplicated}, "
         f"401 {s.refused_401}/{s.bad_signatures}; engine CPU {s.engine_cpu_pct}%"
         + ("" if s.sustained else "  (not sustained)")
+        + ("" if s.kept_up else "  (processing fell behind)")
     )
 
 
@@ -310,6 +317,10 @@ def report(
     best = {
         db: max((s.rate for s in found if s.sustained), default=None) for db, found in steps.items()
     }
+    kept = {
+        db: max((s.rate for s in found if s.sustained and s.kept_up), default=None)
+        for db, found in steps.items()
+    }
     return {
         "bench": "webhooks",
         "machine": {"cpus": os.cpu_count()},
@@ -319,6 +330,7 @@ def report(
         "mix": {"bad_signatures": BAD_SHARE, "redeliveries": REDELIVERY_SHARE},
         "results": {db: [asdict(s) for s in found] for db, found in steps.items()},
         "max_sustained_rate": best,
+        "max_rate_processing_kept_up": kept,
         "median_p99_ms": {
             db: statistics.median([s.p99_ms for s in found]) if found else None
             for db, found in steps.items()

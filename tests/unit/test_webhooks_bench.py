@@ -47,12 +47,17 @@ def test_percentiles_interpolate() -> None:
 
 def test_the_report_names_the_highest_sustained_rate_per_database() -> None:
     steps = {
-        "postgres": [Step("postgres", 50, 5, sustained=True), Step("postgres", 100, 5)],
+        "postgres": [
+            Step("postgres", 25, 5, sustained=True, kept_up=True),
+            Step("postgres", 50, 5, sustained=True),
+            Step("postgres", 100, 5),
+        ],
         "sqlite": [Step("sqlite", 50, 5)],
     }
     doc = report(steps, [50, 100], 5, 200)
     assert doc["max_sustained_rate"] == {"postgres": 50, "sqlite": None}
-    assert [s["rate"] for s in doc["results"]["postgres"]] == [50, 100]
+    assert doc["max_rate_processing_kept_up"] == {"postgres": 25, "sqlite": None}
+    assert [s["rate"] for s in doc["results"]["postgres"]] == [25, 50, 100]
     assert doc["mix"] == {"bad_signatures": 0.01, "redeliveries": 0.05}
 
 
