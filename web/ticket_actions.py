@@ -28,6 +28,7 @@ CATEGORIES: dict[str, str] = {
     "thu_tuc": "Thủ tục hành chính",
     "tra_cuu_ho_so": "Tra cứu hồ sơ",
     "phan_anh": "Phản ánh, kiến nghị",
+    "tra_cuu_phan_anh": "Tra cứu kết quả phản ánh, kiến nghị",
     "dau_tu": "Đầu tư",
     "du_lich": "Du lịch",
     "buu_chinh": "Bưu chính công ích",
