@@ -19,6 +19,7 @@ from dossiers.model import CODE_RE as DOSSIER_RE
 from tickets.model import Outcome, Status
 from web import agent_ops, stats, ticket_query, users
 from web import errors as v
+from web import kb as kb_api
 from web.errors import ApiError
 from web.security import Principal, guard
 from web.ticket_actions import ACTIONS, MAX_NOTES, Change
@@ -322,4 +323,5 @@ def routes() -> list[BaseRoute]:
         Route(f"{r}/users", users_list, methods=["GET", "POST"]),
         Route(f"{r}/users/{{name}}", user, methods=["GET", "PATCH"]),
         Route(f"{r}/users/{{name}}/password", user_password, methods=["PUT"]),
+        *kb_api.routes(r),
     ]

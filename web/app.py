@@ -52,6 +52,8 @@ from dossiers.model import DossierLookup
 from dossiers.sql import SqlDossierLookup
 from tickets.sql import SqlTicketStore
 from tickets.sql_conversations import SqlConversationStore
+from tickets.kb import KnowledgeBase
+from tickets.sql_kb import SqlKnowledgeBase
 from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import StoreError, TongdaiError
@@ -115,6 +117,8 @@ class WebDeps:
     metrics: MetricsView | None = None
     announcer: Announcer | None = None
     dossiers: DossierLookup | None = None
+    #: the knowledge base (default: on ``engine``)
+    kb: KnowledgeBase | None = None
     #: the callers' messages (host path): ``/recordings/<name>.wav`` serves only these
     messages_dir: Path = field(default_factory=lambda: home_path("recordings/messages"))
     #: Secure flag on cookies (set when the app is behind https)
@@ -306,6 +310,7 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.announcer = deps.announcer or SqlAnnouncer(deps.engine, synthesize=False)
     app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
     app.state.desk = deps.desk or default_desk(deps)
+    app.state.kb = deps.kb or SqlKnowledgeBase(deps.engine)
     return app
 
 

@@ -41,6 +41,18 @@ STR, INT, NUM, BOOL = (
 N_STR, N_NUM = _nullable("string"), _nullable("number")
 
 SCHEMAS: S = {
+    "KbEntry": _obj(
+        ["id", "question", "answer"],
+        id=INT,
+        question=STR,
+        answer=STR,
+        category=N_STR,
+        procedure=N_STR,
+        ticket=N_STR,
+        updated_by=STR,
+        updated_at=STR,
+        score=NUM,
+    ),
     "Error": _obj(
         ["error"],
         error=_obj(["id", "message", "details"], id=STR, message=STR, details={"type": "object"}),
@@ -514,6 +526,43 @@ def document() -> S:
                 _json(_obj(["name"], name=STR, password_set=BOOL, sessions_ended=INT)),
                 params=[_USER],
                 body=_obj(["password"], password=_PASSWORD),
+            )
+        },
+        "/api/v1/kb": {
+            "get": _op(
+                "Search the knowledge base (diacritics, case and word order ignored)",
+                _json(
+                    _obj(
+                        ["query", "entries"],
+                        query=STR,
+                        entries={"type": "array", "items": _ref("KbEntry")},
+                    )
+                ),
+                params=[
+                    _query("q", _text(300), "words to find, e.g. thu tuc cap lai can cuoc"),
+                    _query("loose", {"enum": ["0", "1"]}, "1: most of the words suffice"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}),
+                ],
+            ),
+            "post": _op(
+                "Publish a public answer (supervisors); a ticket's entry is replaced",
+                _json(_ref("KbEntry"), "Created"),
+                code="201",
+                body=_obj(
+                    ["question", "answer"],
+                    question=_text(2000, min_len=1, lines=True),
+                    answer=_text(20000, min_len=1, lines=True),
+                    category={"enum": list(CATEGORIES)},
+                    procedure=_text(200),
+                    ticket={"type": "string", "pattern": "^1022-[0-9]{8}-[0-9]{6,}$"},
+                ),
+            ),
+        },
+        "/api/v1/kb/{entry_id}": {
+            "delete": _op(
+                "Withdraw an entry (supervisors)",
+                _json(_obj(["withdrawn"], withdrawn=INT)),
+                params=[_path_param("entry_id", "^[0-9]{1,9}$", "1")],
             )
         },
         "/api/v1/openapi.json": {"get": _op("This document", _json({"type": "object"}))},

@@ -1,0 +1,44 @@
+"""The back office: the knowledge base (``kb_entries``; on PostgreSQL the ``unaccent``
+extension its search uses, on SQLite the FTS5 table ``kb_fts`` of folded text).
+
+Revision ID: 0006
+Revises: 0004 (re-chained after 0005 at merge; nothing here depends on 0005)
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "kb_entries",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("category", sa.String(64), nullable=True),
+        sa.Column("procedure", sa.String(200), nullable=True),
+        sa.Column("ticket_code", sa.String(32), nullable=True),
+        sa.Column("updated_by", sa.String(64), nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.UniqueConstraint("ticket_code", name="uq_kb_entries_ticket_code"),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+    else:
+        op.execute("CREATE VIRTUAL TABLE kb_fts USING fts5(body, tokenize='unicode61')")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        op.execute("DROP TABLE IF EXISTS kb_fts")
+    op.drop_table("kb_entries")
