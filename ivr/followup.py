@@ -20,9 +20,10 @@ from tickets.codes import PREFIX
 from tickets.model import Status, Ticket
 from tongdai.clock import VN_TZ
 
-#: what the caller keys: YYYYMMDD + a six-digit sequence (18 digits with the 1022 prefix)
-KEYED_RE = re.compile(r"^(?:1022)?([0-9]{8})([0-9]{6})$")
-MAX_KEYED = 18
+#: what the caller keys: YYYYMMDD + the six-digit sequence (seven for the codes
+#: ``tickets.spool`` gives while the database is away), optionally after the 1022 prefix
+KEYED_RE = re.compile(r"^(?:1022)?([0-9]{8})([0-9]{6,7})$")
+MAX_KEYED = 19
 
 #: every prompt ``words`` can return besides the spoken numbers (``ivr.say.WORD_PROMPTS``)
 PROMPTS: frozenset[str] = frozenset(

@@ -9,7 +9,7 @@ import pytest
 
 from dossiers.memory import MemoryDossierLookup
 from dossiers.model import Dossier, DossierStatus
-from ivr import say
+from ivr import followup, say
 from ivr.fake import FakeAgiSession
 from ivr.handover import AppQueueHandover, QueuedCaller
 from ivr.menu import load_menu
@@ -385,6 +385,16 @@ async def test_key_7_malformed_codes_are_told_then_another_code_and_back(h: Harn
     assert s.variables["TONGDAI_QUEUE"] == "du_lich"
     details = [x.detail for x in t.ivr_path if x.node == "tra_cuu_phieu"]
     assert details.count("malformed") == 2 and "found" in details
+
+
+def test_key_7_keys_become_codes_including_spooled_ones() -> None:
+    assert followup.code_of_keys("20261128000123") == "1022-20261128-000123"
+    assert followup.code_of_keys("102220261128000123") == "1022-20261128-000123"
+    assert followup.code_of_keys("202611280000123") == "1022-20261128-0000123"  # spooled
+    for bad in ("2026112800012", "2026112800001234567", "20261131000123", "2026112800012a"):
+        assert followup.code_of_keys(bad) is None, bad
+    assert followup.phone_key("+84 905 123 456") == followup.phone_key("0905123456")
+    assert followup.phone_key("anonymous") is None and followup.phone_key(None) is None
 
 
 async def test_key_7_three_malformed_codes_send_the_caller_to_the_general_queue(

@@ -1,5 +1,7 @@
 """The back office: the knowledge base (``kb_entries``; on PostgreSQL the ``unaccent``
-extension its search uses, on SQLite the FTS5 table ``kb_fts`` of folded text).
+extension its search uses, on SQLite the FTS5 table ``kb_fts`` of folded text); complaint
+sub-types on tickets (``complaint_type``: ``can_bo`` is confidential) and the audit log of
+views of personal data (``audit_log``).
 
 Revision ID: 0006
 Revises: 0004 (re-chained after 0005 at merge; nothing here depends on 0005)
@@ -32,6 +34,20 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.UniqueConstraint("ticket_code", name="uq_kb_entries_ticket_code"),
     )
+    with op.batch_alter_table("tickets") as b:
+        b.add_column(sa.Column("complaint_type", sa.String(16), nullable=True))
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("at", TS, nullable=False),
+        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("ticket_code", sa.String(32), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+    )
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_log_ticket_code", "audit_log", ["ticket_code"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
     else:
@@ -42,3 +58,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.execute("DROP TABLE IF EXISTS kb_fts")
     op.drop_table("kb_entries")
+    op.drop_table("audit_log")
+    with op.batch_alter_table("tickets") as b:
+        b.drop_column("complaint_type")
