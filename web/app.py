@@ -50,9 +50,10 @@ from agencies.sql import SqlForwardStore
 from conversations.outbox import Outbox
 from dossiers.model import DossierLookup
 from dossiers.sql import SqlDossierLookup
+from tickets.audit import SqlAuditLog
+from tickets.kb import KnowledgeBase
 from tickets.sql import SqlTicketStore
 from tickets.sql_conversations import SqlConversationStore
-from tickets.kb import KnowledgeBase
 from tickets.sql_kb import SqlKnowledgeBase
 from tickets.store import TicketStore
 from tongdai.clock import utcnow
@@ -245,6 +246,7 @@ def create_app(deps: WebDeps) -> Starlette:
     auth = AuthStore(
         deps.engine, hasher=deps.hasher, session_ttl=deps.session_ttl, clock=deps.clock
     )
+    audit = SqlAuditLog(deps.engine, clock=deps.clock)
     actions = TicketActions(
         deps.tickets,
         deps.hub,
@@ -253,6 +255,7 @@ def create_app(deps: WebDeps) -> Starlette:
         clock=deps.clock,
         complaint_days=deps.complaint_days,
         ended=lambda code: _conversation_ended(deps, code),
+        audit=audit,
     )
     engine, clock = deps.engine, deps.clock
 
@@ -311,6 +314,7 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
     app.state.desk = deps.desk or default_desk(deps)
     app.state.kb = deps.kb or SqlKnowledgeBase(deps.engine)
+    app.state.audit = audit
     return app
 
 

@@ -12,7 +12,7 @@ from accounts.model import MIN_PASSWORD, Role
 from acd.agent import AgentState
 from tickets.model import Outcome, Status
 from web.control import PAUSE_REASONS
-from web.ticket_actions import ACTIONS, CATEGORIES
+from web.ticket_actions import ACTIONS, CATEGORIES, COMPLAINT_TYPES
 
 S = dict[str, Any]
 
@@ -41,6 +41,16 @@ STR, INT, NUM, BOOL = (
 N_STR, N_NUM = _nullable("string"), _nullable("number")
 
 SCHEMAS: S = {
+    "AuditEntry": _obj(
+        ["id", "at", "actor", "action"],
+        id=INT,
+        at=STR,
+        actor=STR,
+        role=STR,
+        action={"enum": ["view_ticket", "play_recording", "set_confidential"]},
+        ticket=N_STR,
+        detail=N_STR,
+    ),
     "KbEntry": _obj(
         ["id", "question", "answer"],
         id=INT,
@@ -443,6 +453,7 @@ def document() -> S:
                     status={"enum": [s.value for s in Status]},
                     note=_text(500, lines=True),
                     agent=_text(64),
+                    complaint_type={"enum": list(COMPLAINT_TYPES)},
                 ),
             ),
         },
@@ -563,6 +574,19 @@ def document() -> S:
                 "Withdraw an entry (supervisors)",
                 _json(_obj(["withdrawn"], withdrawn=INT)),
                 params=[_path_param("entry_id", "^[0-9]{1,9}$", "1")],
+            )
+        },
+        "/api/v1/audit": {
+            "get": _op(
+                "The audit log of views of personal data, newest first (administrators)",
+                _json(_obj(["entries"], entries={"type": "array", "items": _ref("AuditEntry")})),
+                params=[
+                    _query("ticket", _text(32)),
+                    _query("actor", _text(64)),
+                    _query("since", _text(40), "YYYY-MM-DD or ISO date-time with offset"),
+                    _query("until", _text(40)),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                ],
             )
         },
         "/api/v1/openapi.json": {"get": _op("This document", _json({"type": "object"}))},
