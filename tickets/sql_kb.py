@@ -1,8 +1,9 @@
 """The knowledge base on SQLAlchemy: ``kb_entries`` and its search on each database.
 
-PostgreSQL: full-text search over ``unaccent`` (the extension migration 0006 creates):
-``to_tsvector('simple', unaccent(text)) @@ to_tsquery('simple', unaccent(words))``, the words
-joined by ``&`` (strict) or ``|`` (loose), ranked by ``ts_rank``. SQLite: an FTS5 table
+PostgreSQL: full-text search over ``unaccent`` (the extension migration 0006 creates, with a
+GIN index on the vector): ``to_tsvector('simple', unaccent(text)) @@ to_tsquery('simple',
+words)``, the query's words folded here and joined by ``&`` (strict) or ``|`` (loose), ranked
+by ``ts_rank``. SQLite: an FTS5 table
 ``kb_fts`` (rowid = the entry's id) holding the entry's folded text (``tickets.kb.fold``: the
 FTS5 tokenizer alone keeps "đ"), kept in step by this store in the same transaction, ranked by
 bm25. Either way at most ``CANDIDATES`` candidates are scored by ``tickets.kb.rank``.
@@ -45,9 +46,11 @@ class KbRow(Base):
 
 
 K = cast(Table, KbRow.__table__)
-_PG_TEXT = (
-    "coalesce(question,'') || ' ' || coalesce(procedure,'') || ' ' || coalesce(category,'')"
-    " || ' ' || coalesce(answer,'')"
+#: the search vector; migration 0006 indexes exactly this expression (GIN), so keep the two
+#: identical. ``tongdai_unaccent`` is the migration's IMMUTABLE wrapper of ``unaccent``.
+PG_VECTOR = (
+    "to_tsvector('simple'::regconfig, tongdai_unaccent(coalesce(question, '') || ' ' ||"
+    " coalesce(procedure, '') || ' ' || coalesce(category, '') || ' ' || coalesce(answer, '')))"
 )
 
 
@@ -145,14 +148,14 @@ class SqlKnowledgeBase:
         self, conn: AsyncConnection, wanted: list[str], strict: bool
     ) -> Sequence[Row[Any]]:
         tsq = (" & " if strict else " | ").join(wanted)  # folded words: [a-z0-9]+ only
-        vector = f"to_tsvector('simple', unaccent({_PG_TEXT}))"
-        query = "to_tsquery('simple', unaccent(:q))"
-        stmt = (
-            select(K)
-            .where(text(f"{vector} @@ {query}"))
-            .order_by(text(f"ts_rank({vector}, {query}) DESC"), K.c.id.desc())
-            .limit(CANDIDATES)
-        )
+        vector = PG_VECTOR
+        query = "to_tsquery('simple'::regconfig, :q)"
+        stmt = select(K).where(text(f"{vector} @@ {query}"))
+        if strict:  # every candidate holds every word: ``rank`` orders them newest first
+            stmt = stmt.order_by(K.c.id.desc())
+        else:  # the candidates holding the most words first
+            stmt = stmt.order_by(text(f"ts_rank({vector}, {query}) DESC"), K.c.id.desc())
+        stmt = stmt.limit(CANDIDATES)
         return (await conn.execute(stmt, {"q": tsq})).all()
 
     async def _fts_candidates(

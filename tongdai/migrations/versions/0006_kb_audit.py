@@ -19,6 +19,11 @@ branch_labels = None
 depends_on = None
 
 TS = sa.DateTime(timezone=True)
+#: the PostgreSQL search vector (tickets.sql_kb.PG_VECTOR: keep the two identical)
+PG_VECTOR = (
+    "to_tsvector('simple'::regconfig, tongdai_unaccent(coalesce(question, '') || ' ' ||"
+    " coalesce(procedure, '') || ' ' || coalesce(category, '') || ' ' || coalesce(answer, '')))"
+)
 
 
 def upgrade() -> None:
@@ -50,6 +55,14 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_ticket_code", "audit_log", ["ticket_code"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+        # unaccent() is only STABLE (its dictionary could change): an index needs an
+        # IMMUTABLE wrapper naming the dictionary; tickets.sql_kb queries the same expression
+        op.execute(
+            "CREATE OR REPLACE FUNCTION tongdai_unaccent(text) RETURNS text"
+            " LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT"
+            " AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$"
+        )
+        op.execute(f"CREATE INDEX kb_fts_pg ON kb_entries USING gin ({PG_VECTOR})")
     else:
         op.execute("CREATE VIRTUAL TABLE kb_fts USING fts5(body, tokenize='unicode61')")
 
@@ -58,6 +71,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.execute("DROP TABLE IF EXISTS kb_fts")
     op.drop_table("kb_entries")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS tongdai_unaccent(text)")
     op.drop_table("audit_log")
     with op.batch_alter_table("tickets") as b:
         b.drop_column("complaint_type")
