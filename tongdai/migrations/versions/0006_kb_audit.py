@@ -59,7 +59,7 @@ def upgrade() -> None:
         # IMMUTABLE wrapper naming the dictionary; tickets.sql_kb queries the same expression
         op.execute(
             "CREATE OR REPLACE FUNCTION tongdai_unaccent(text) RETURNS text"
-            " LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT"
+            " LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT COST 1000"
             " AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$"
         )
         op.execute(f"CREATE INDEX kb_fts_pg ON kb_entries USING gin ({PG_VECTOR})")
