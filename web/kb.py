@@ -1,5 +1,6 @@
-"""The knowledge base in the API: agents search it (``GET /api/v1/kb?q=``), supervisors
-publish a public answer into it and withdraw one (``tickets.kb``)."""
+"""The knowledge base in the API and the console: agents search it (``GET /api/v1/kb?q=``,
+the page ``/kb``), supervisors publish a public answer into it and withdraw one
+(``tickets.kb``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tickets.codes import CODE_RE
 from tickets.kb import MAX_ANSWER, MAX_QUESTION, KbDraft, KbEntry
 from web import errors as v
 from web.errors import ApiError
+from web.render import render
 from web.security import Principal, guard
 
 
@@ -75,6 +77,20 @@ async def kb_withdraw(request: Request, p: Principal) -> Response:
     if not await request.app.state.kb.withdraw(entry_id):
         raise ApiError(404, "not_found", f"no knowledge-base entry {entry_id}")
     return JSONResponse({"withdrawn": entry_id})
+
+
+@guard(Perm.TICKETS_READ, api=False)
+async def kb_page(request: Request, p: Principal) -> Response:
+    """The search page: the same search as the API, answers shown as text (escaped)."""
+    qp = request.query_params
+    q = (qp.get("q") or "")[:300]
+    loose = qp.get("loose") == "1"
+    hits = await request.app.state.kb.search(q, strict=not loose, limit=20) if q.strip() else []
+    return render(request, "kb.html", {"q": q, "loose": loose, "hits": hits})
+
+
+def page_routes() -> list[BaseRoute]:
+    return [Route("/kb", kb_page, methods=["GET"])]
 
 
 def routes(prefix: str) -> list[BaseRoute]:

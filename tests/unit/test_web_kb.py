@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bench.web_rig import WebRig, web_rig
+from bench.web_rig import WebRig, login, web_rig
+from tickets.kb import KbDraft
 
 
 @pytest.fixture
@@ -91,3 +92,21 @@ async def test_bad_queries_are_refused(rig: WebRig) -> None:
         assert (await c.get("/api/v1/kb", params={"q": "a", "limit": "0"})).status_code == 422
         assert (await c.get("/api/v1/kb", params={"q": "a", "loose": "yes"})).status_code == 422
         assert (await c.get("/api/v1/kb", params={"q": "a\x00"})).status_code == 422
+
+
+async def test_the_search_page_shows_answers_escaped_and_needs_a_login(rig: WebRig) -> None:
+    await rig.app.state.kb.publish(
+        KbDraft("Cấp lại căn cước <script>alert(1)</script>", "Nộp tại <b>Công an</b> xã."),
+        by="giamsat",
+    )
+    transport = httpx.ASGITransport(app=rig.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/kb", params={"q": "can cuoc"})
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        await login(c, "tdv101", rig.accounts["tdv101"].password)
+        html = (await c.get("/kb", params={"q": "cap lai can cuoc"})).text
+        assert 'id="kb-count">1 kết quả.' in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+        assert "Nộp tại &lt;b&gt;Công an&lt;/b&gt; xã." in html
+        assert 'href="/kb"' in html  # in the menu
+        assert 'id="kb-count">0 kết quả.' in (await c.get("/kb", params={"q": "dat dai"})).text
