@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from alembic import command
+from sqlalchemy import Connection, inspect
 
 from tickets.kb import KbDraft, KnowledgeBase, MemoryKnowledgeBase, fold, words
 from tickets.sql import open_store
 from tickets.sql_kb import SqlKnowledgeBase
+from tongdai.db import alembic_config
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -158,3 +161,37 @@ async def test_query_words_that_look_like_search_syntax_are_plain_words(kb: Know
         assert [h.entry.ticket_code for h in await kb.search(q, strict=False)] == [
             CCCD.ticket_code
         ], q
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+def _ticket_columns(connection: Connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns("tickets")}
+
+
+def _move(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    if revision == "head":
+        command.upgrade(cfg, revision)
+    else:
+        command.downgrade(cfg, revision)
+
+
+async def test_migration_0006_goes_down_and_up_again(db_url: str) -> None:
+    tickets = await open_store(db_url)
+    try:
+        kb = SqlKnowledgeBase(tickets.engine)
+        await kb.publish(CCCD, by="sup1")
+        async with tickets.engine.begin() as conn:
+            await conn.run_sync(_move, "-1")  # 0006 is the newest revision
+            assert not {"kb_entries", "audit_log"} & await conn.run_sync(_tables)
+            assert "complaint_type" not in await conn.run_sync(_ticket_columns)
+            await conn.run_sync(_move, "head")
+            assert {"kb_entries", "audit_log"} <= await conn.run_sync(_tables)
+        await kb.publish(DKKD, by="sup1")  # the search works again after the round trip
+        assert [h.entry.ticket_code for h in await kb.search("kinh doanh")] == [DKKD.ticket_code]
+    finally:
+        await tickets.close()
