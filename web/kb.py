@@ -90,7 +90,8 @@ async def kb_page(request: Request, p: Principal) -> Response:
 
 
 def page_routes() -> list[BaseRoute]:
-    return [Route("/kb", kb_page, methods=["GET"])]
+    """The page, and the console's short path to the search (beside ``/api/canned``)."""
+    return [Route("/kb", kb_page, methods=["GET"]), Route("/api/kb", kb_search, methods=["GET"])]
 
 
 def routes(prefix: str) -> list[BaseRoute]:

@@ -57,6 +57,28 @@ async def ticket_view(request: Request, p: Principal, t: Ticket, where: str) -> 
     return out
 
 
+async def conversation_view(
+    request: Request, p: Principal, t: Ticket, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A message conversation (``web.conversations``) as ``p`` may see it: for a confidential
+    ticket, supervisors and admins get the contact (audited first), others see the messages
+    without the citizen's identity, contact, reach details or other tickets."""
+    if not t.confidential:
+        return data
+    if p.user.can(Perm.CONFIDENTIAL):
+        await record(request, p, AuditAction.VIEW_TICKET, t.code, "conversation")
+        data["ticket"] = {**data["ticket"], "caller": t.caller, "contact_id": t.contact_id}
+        return data
+    hidden = dict(data)
+    hidden["contact"] = None
+    hidden["tickets"] = []
+    hidden["messages"] = [
+        {**m, "author_id": None, "reach": None} if m.get("author") == "citizen" else m
+        for m in data["messages"]
+    ]
+    return hidden
+
+
 def entry_json(e: AuditEntry) -> dict[str, Any]:
     return {
         "id": e.id,

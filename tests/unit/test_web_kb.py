@@ -47,6 +47,8 @@ async def test_a_supervisor_publishes_a_tickets_answer_and_an_agent_finds_it(rig
         r = await c.get("/api/v1/kb", params={"q": "thu tuc cap lai can cuoc"})
         assert r.status_code == 200
         assert [(e["id"], e["score"]) for e in r.json()["entries"]] == [(made["id"], 1.0)]
+        short = await c.get("/api/kb", params={"q": "can cuoc cap lai"})  # the console's path
+        assert [e["id"] for e in short.json()["entries"]] == [made["id"]]
         r = await c.get("/api/v1/kb", params={"q": "cho hoi cap lai can cuoc the nao"})
         assert r.json()["entries"] == []
         r = await c.get("/api/v1/kb", params={"q": "cho hoi cap lai can cuoc", "loose": "1"})
