@@ -4,7 +4,7 @@ sub-types on tickets (``complaint_type``: ``can_bo`` is confidential) and the au
 views of personal data (``audit_log``).
 
 Revision ID: 0006
-Revises: 0004 (re-chained after 0005 at merge; nothing here depends on 0005)
+Revises: 0005 (written on 0004, re-chained after 0005 once main had it; nothing here depends on it)
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
