@@ -3,9 +3,10 @@
 Roles and what they may do (checked on the server for every page and API call)::
 
     agent       console (own agent), read tickets, act on own tickets
-    supervisor  wallboard, agents' states, listen/whisper/barge, announcement, all tickets
+    supervisor  wallboard, agents' states, listen/whisper/barge, announcement, all tickets,
+                the caller of a confidential complaint (about officials; audited)
     manager     reports, read tickets
-    admin       everything, and accounts
+    admin       everything, accounts and the audit log
     agency      an agency's desk (``agencies/``): only the tickets forwarded to its own agency
                 (``User.agency_id``): read, answer, ask for more time once, send back
 """
@@ -42,6 +43,10 @@ class Perm(StrEnum):
     AGENCY_DESK = "agency_desk"
     #: forward tickets to agencies, resolve them with the agency's answer
     FORWARD = "forward"
+    #: see the caller, number and recording of a complaint about officials (audited)
+    CONFIDENTIAL = "confidential"
+    #: read the audit log
+    AUDIT = "audit"
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
@@ -60,6 +65,7 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.CONSOLE,
             Perm.METRICS,
             Perm.FORWARD,
+            Perm.CONFIDENTIAL,
         }
     ),
     Role.MANAGER: frozenset({Perm.REPORTS, Perm.TICKETS_READ, Perm.METRICS}),

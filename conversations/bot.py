@@ -3,6 +3,10 @@ by keys, in text. A dossier code gets its status in the IVR's own words (the sam
 texts, the same dossier source); "gặp tổng đài viên" (with or without diacritics, or the
 widget's button) asks for an agent; anything else gets the help text once, and the second
 time goes to an agent (a person should read a question the bot cannot answer).
+
+With a knowledge base (``tickets.kb``), a question of at least ``KB_MIN_WORDS`` words that
+holds most words of a published question gets that entry's public answer (with the question
+it answers, and how to reach a person); a knowledge base that is down is skipped.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from conversations.texts import Texts
 from dossiers.model import CODE_RE, Dossier, DossierLookup, DossierStatus
+from tickets.kb import KbHit, words
 from tongdai.errors import StoreError
 
 #: what a citizen writes (diacritics and case removed) to ask for a person
@@ -33,6 +39,14 @@ AGENT_WORDS = (
 #: a widget button's or a platform postback's payload asking for a person
 AGENT_PAYLOAD = "AGENT"
 _SPACES = re.compile(r"\s+")
+#: the fewest words a message needs before the bot looks it up in the knowledge base
+KB_MIN_WORDS = 3
+
+
+class KbSearch(Protocol):
+    """What the bot needs of ``tickets.kb.KnowledgeBase``."""
+
+    async def search(self, query: str, *, strict: bool = True, limit: int = 10) -> list[KbHit]: ...
 
 
 def fold(text: str) -> str:
@@ -81,6 +95,8 @@ class BotAnswer:
     helped: bool = False
     #: the citizen got what they asked without an agent
     self_served: bool = False
+    #: the knowledge-base entry answered
+    kb_entry: int | None = None
 
 
 class Bot:
@@ -90,11 +106,13 @@ class Bot:
         dossiers: DossierLookup,
         phrases: Mapping[str, str],
         today: Callable[[], date],
+        kb: KbSearch | None = None,
     ) -> None:
         self.texts = texts
         self.dossiers = dossiers
         self.phrases = phrases
         self.today = today
+        self.kb = kb
 
     async def answer(self, text: str, *, helped_before: int) -> BotAnswer:
         if wants_agent(text):
@@ -111,6 +129,23 @@ class Bot:
                 )
             reply = dossier_text(dossier, self.today(), self.phrases)
             return BotAnswer((reply,), dossier_code=code, self_served=True)
+        found = await self.from_kb(text)
+        if found is not None:
+            return found
         if helped_before >= 1:
             return BotAnswer(to_agent=True)
         return BotAnswer((self.texts("help"),), helped=True)
+
+    async def from_kb(self, text: str) -> BotAnswer | None:
+        """The knowledge base's best public answer to ``text``, if one fits."""
+        if self.kb is None or len(words(text)) < KB_MIN_WORDS:
+            return None
+        try:
+            hits = await self.kb.search(text, strict=False, limit=1)
+        except StoreError:
+            return None
+        if not hits:
+            return None
+        e = hits[0].entry
+        reply = self.texts("kb_answer", question=e.question, answer=e.answer)
+        return BotAnswer((reply,), self_served=True, kb_entry=e.id)

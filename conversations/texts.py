@@ -24,6 +24,7 @@ REQUIRED: dict[str, frozenset[str]] = {
     "dossier_unavailable": frozenset(),
     "dossier_overdue": frozenset(),
     "resolved": frozenset(),
+    "kb_answer": frozenset({"question", "answer"}),
 }
 
 

@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench import cli as bench_cli
     from dossiers import cli as dossiers_cli
     from hotline import doctor as doctor_cli
+    from hotline import purge as purge_cli
     from ivr import cli as ivr_cli
     from lab import cli as lab_cli
     from reports import cli as reports_cli
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         synth_cli,
         bench_cli,
         accounts_cli,
+        purge_cli,
     ):
         module.register(sub)
     return parser

@@ -48,6 +48,7 @@ from ivr.schedule import load_schedule
 from tickets.model import Channel
 from tickets.sql import SqlTicketStore
 from tickets.sql_conversations import SqlConversationStore
+from tickets.sql_kb import SqlKnowledgeBase
 from tongdai.clock import VN_TZ, utcnow
 from tongdai.settings import Settings, home_path
 
@@ -158,7 +159,13 @@ def build_messaging(
     )
     schedule = load_schedule(home_path(settings.ivr.schedule))
     phrases = dict(load_catalogue(home_path(settings.ivr.prompts)).items())
-    bot = Bot(texts, SqlDossierLookup(engine), phrases, lambda: utcnow().astimezone(VN_TZ).date())
+    bot = Bot(
+        texts,
+        SqlDossierLookup(engine),
+        phrases,
+        lambda: utcnow().astimezone(VN_TZ).date(),
+        kb=SqlKnowledgeBase(engine),
+    )
     inbox = Inbox(
         tickets,
         conv,

@@ -6,7 +6,8 @@ The province edits ``ivr/menu_1022.toml``; ``tongdai menu check FILE`` runs ``lo
 
 Node types: ``menu`` (prompts + one key + branch), ``play`` (prompts then ``next``), ``collect``
 (digits into a variable), ``branch`` (on a variable), ``queue`` (hand the call to a queue),
-``dossier`` (look up a dossier code), ``record`` (leave a message), ``hangup``.
+``dossier`` (look up a dossier code), ``followup`` (look up a ticket by its code: the
+result of a complaint or a question), ``record`` (leave a message), ``hangup``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ _NODE_FIELDS: dict[str, set[str]] = {
     "branch": {"var", "cases", "default", "category"},
     "queue": {"prompts", "queue", "max_wait_s", "topic", "category", "say_code"},
     "dossier": {"prompts", "after_prompt", "agent", "max_digits", "timeout_s", "category"},
+    "followup": {"prompts", "after_prompt", "agent", "timeout_s", "category"},
     "record": {"prompts", "max_seconds", "silence_s", "thanks", "say_code", "category"},
     "hangup": {"prompts", "category"},
 }
@@ -97,6 +99,7 @@ _REQUIRED: dict[str, set[str]] = {
     "branch": {"var", "cases", "default"},
     "queue": {"queue"},
     "dossier": {"prompts", "after_prompt", "agent"},
+    "followup": {"prompts", "after_prompt", "agent"},
     "record": {"prompts"},
     "hangup": set(),
 }
@@ -215,7 +218,7 @@ def _check_links(menu: Menu, r: Fields) -> None:
                     f"nodes.{n.id}.options.{key}",
                     "key is reserved (repeat / back) everywhere",
                 )
-        if n.type == "dossier" and menu.nodes[n.agent or ""].type != "queue":
+        if n.type in ("dossier", "followup") and menu.nodes[n.agent or ""].type != "queue":
             raise ConfigError(file, f"nodes.{n.id}.agent", "must name a queue node")
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dossiers.model import CODE_RE, MAX_CODE_DIGITS, Dossier, DossierLookup, DossierStatus
-from ivr import say
+from ivr import followup, say
 from ivr.agi import DIGITS, AgiSession
 from ivr.fastagi import AgiScripts
 from ivr.handover import AppQueueHandover, QueuedCaller, QueueHandover
@@ -26,6 +26,7 @@ from ivr.menu import Menu, Node
 from ivr.schedule import Schedule
 from tickets.model import IvrStep, Outcome
 from tickets.store import TicketStore
+from tongdai.clock import VN_TZ
 from tongdai.errors import AgiHangup, StoreError
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class CallFlow:
                 self.st.category = node.category
             t = await self.visit(node)
             if isinstance(t, Go):
-                if node.type == "menu" or node.type == "dossier":
+                if node.type in ("menu", "dossier", "followup"):
                     stack.append(current)
                 current = t.node
             elif isinstance(t, Back):
@@ -162,6 +163,8 @@ class CallFlow:
             return ToQueue(node)
         if node.type == "dossier":
             return await self.dossier_node(node)
+        if node.type == "followup":
+            return await self.followup_node(node)
         if node.type == "record":
             return await self.record_node(node)
         if node.type == "play":
@@ -296,6 +299,85 @@ class CallFlow:
             words.append("ho_so_qua_han")
         self.st.heard_status = True
         return await self.play(words)
+
+    async def followup_node(self, node: Node) -> Transition:
+        """Key 7: the caller keys a ticket code's 14 digits and ``#`` and hears its status
+        (``ivr.followup`` decides how much); both tickets' paths record the look-up."""
+        failures = 0
+        while True:
+            await self.play(node.prompts[:-1])
+            keyed, _ = await self.s.get_data(
+                self.path(node.prompts[-1]), int(node.timeout_s * 1000), followup.MAX_KEYED + 1
+            )
+            if not keyed:
+                failures += 1
+                if (t := await self.failed(node, failures, "timeout")) is not None:
+                    return t
+                continue
+            if keyed.startswith(self.m.back_key):
+                self.step(node.id, keyed, "back")
+                return Back()
+            code = followup.code_of_keys(keyed)
+            if code is None:
+                failures += 1
+                self.step(node.id, keyed[:32], "malformed")
+                if failures >= self.m.max_failures:
+                    return ToQueue(None)
+                await self.play(["ma_phieu_khong_hop_le"], barge=False)
+                continue
+            t = await self.tell_ticket(node, code)
+            if t is not None:
+                return t
+            failures = 0
+
+    async def tell_ticket(self, node: Node, code: str) -> Transition | None:
+        """Say ticket ``code``'s status, then the after-menu; None means: ask for another."""
+        try:
+            ticket = await self.ctx.tickets.get(code)
+        except StoreError as exc:
+            log.error("ticket look-up failed: %s", exc)
+            self.step(node.id, code, "lookup_error")
+            await self.play([self.m.error_prompt], barge=False)
+            return Go(node.agent or self.m.start)
+        shown = followup.disclosure(ticket, self.s.env.get("agi_callerid"))
+        self.step(node.id, code, shown.value)
+        if ticket is not None and ticket.code != self.st.code:
+            mark = IvrStep(self.ctx.now(), node.id, None, f"looked_up:{self.st.code}:{shown}")
+            try:
+                await self.ctx.tickets.append_steps(ticket.code, [mark])
+            except StoreError as exc:
+                log.error("could not mark the look-up on %s: %s", ticket.code, exc)
+        spoken = followup.words(code, ticket, shown, self.ctx.now().astimezone(VN_TZ).date())
+        failures = 0
+        key = await self.say_followup(spoken, ticket is not None)
+        while True:
+            if key is None:
+                key = await self.ask((node.after_prompt or "",), node.timeout_s)
+            if key is None:
+                failures += 1
+                if (t := await self.failed(node, failures, "timeout")) is not None:
+                    return t
+                continue
+            self.step(node.id, key, "after")
+            if key == "1":
+                key = await self.say_followup(spoken, ticket is not None)
+                continue
+            if key == "2":
+                return None
+            if key == "0":
+                return Go(node.agent or self.m.start)
+            if key == self.m.back_key:
+                return Back()
+            if key != self.m.repeat_key:
+                failures += 1
+                if (t := await self.failed(node, failures, "invalid")) is not None:
+                    return t
+            key = None
+
+    async def say_followup(self, spoken: list[str], found: bool) -> str | None:
+        if found:
+            self.st.heard_status = True
+        return await self.play(spoken)
 
     async def record_node(self, node: Node) -> Transition:
         self.step(node.id)

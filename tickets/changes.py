@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tickets.model import UPDATABLE_FIELDS, Outcome, Status
+from tickets.model import UPDATABLE_FIELDS, ComplaintType, Outcome, Status
 from tongdai.clock import as_utc
 
 #: updatable fields holding a timestamp (the spool turns these back from ISO text)
@@ -55,6 +55,11 @@ def check_changes(changes: dict[str, Any]) -> dict[str, Any]:
                 value = Outcome(value)
             except ValueError:
                 raise ValueError(f"outcome: unknown value {value!r}") from None
+        elif value is not None and name == "complaint_type":
+            try:
+                value = ComplaintType(value).value
+            except ValueError:
+                raise ValueError(f"complaint_type: unknown value {value!r}") from None
         elif value is not None and not isinstance(value, str):
             raise ValueError(f"{name}: expected a string, got {type(value).__name__}")
         checked[name] = value

@@ -44,6 +44,20 @@ class Status(StrEnum):
     CLOSED = "closed"
 
 
+class ComplaintType(StrEnum):
+    """What a complaint (``phan_anh``) is about. Complaints about officials are confidential:
+    the caller's identity, number and recording are for supervisors and admins only, and
+    every view of them is written to the audit log (``tickets.audit``)."""
+
+    PROCEDURES = "thu_tuc"  # about administrative procedures
+    OFFICIALS = "can_bo"  # about officials' conduct (delays, harassment)
+    PROPOSALS = "kien_nghi"  # initiatives and proposals
+
+
+#: complaint sub-types whose caller is confidential
+CONFIDENTIAL_TYPES = frozenset({ComplaintType.OFFICIALS.value})
+
+
 #: allowed status transitions (the workflow); reopening a resolved ticket is allowed
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEW: frozenset({Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED}),
@@ -105,6 +119,13 @@ class Ticket:
     contact_id: int | None = None
     #: a message conversation's title (an email's subject)
     subject: str | None = None
+    #: a complaint's sub-type (``ComplaintType``); ``can_bo`` makes the ticket confidential
+    complaint_type: str | None = None
+
+    @property
+    def confidential(self) -> bool:
+        """The caller's identity, number and recording are for supervisors and admins only."""
+        return self.complaint_type in CONFIDENTIAL_TYPES
 
 
 #: fields ``TicketStore.update`` may change (everything else is set by the store itself)
@@ -126,5 +147,6 @@ UPDATABLE_FIELDS = frozenset(
         "resolved_at",
         "contact_id",
         "subject",
+        "complaint_type",
     }
 )

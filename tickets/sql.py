@@ -94,6 +94,7 @@ class TicketRow(Base):
         ForeignKey("contacts.id", name="fk_tickets_contact"), index=True
     )
     subject: Mapped[str | None] = mapped_column(Text)
+    complaint_type: Mapped[str | None] = mapped_column(String(16))
 
 
 class StepRow(Base):
@@ -428,6 +429,7 @@ def _ticket(row: Row[Any], steps: list[IvrStep], history: list[StatusChange]) ->
         resolved_at=row.resolved_at,
         contact_id=row.contact_id,
         subject=row.subject,
+        complaint_type=row.complaint_type,
     )
 
 

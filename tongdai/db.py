@@ -41,6 +41,19 @@ class Base(DeclarativeBase):
     """Base of every mapped table; Alembic's ``target_metadata``."""
 
 
+#: tables and indexes a migration keeps by raw SQL, outside the metadata: SQLite's FTS5 table
+#: of the knowledge base with the shadow tables FTS5 makes for it (``kb_fts_data``, ...), and
+#: PostgreSQL's expression index ``kb_fts_pg`` on the knowledge base's search vector
+UNMODELLED_PREFIXES = ("kb_fts",)
+
+
+def is_modelled(name: str | None, type_: str, parent_names: object = None) -> bool:
+    """Alembic's ``include_name``: leave the unmodelled tables and indexes out of comparisons."""
+    return not (
+        type_ in ("table", "index") and name is not None and name.startswith(UNMODELLED_PREFIXES)
+    )
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every backend.
 

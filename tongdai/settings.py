@@ -165,6 +165,16 @@ class ChannelsSettings:
     tables: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how long personal data is kept (``tongdai purge``)."""
+
+    #: call recordings and recorded messages, in days after the call
+    recordings_days: int = 365
+    #: message bodies and attachments (and raw webhook bodies), in days after the message
+    messages_days: int = 365
+
+
 #: the channel tables ``[channels.<name>]`` the engine knows
 CHANNEL_TABLES = ("email", "webchat", "zalo", "facebook")
 
@@ -181,6 +191,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     back_office: BackOfficeSettings = field(default_factory=BackOfficeSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -193,6 +204,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "web": WebSettings,
     "channels": ChannelsSettings,
     "back_office": BackOfficeSettings,
+    "retention": RetentionSettings,
 }
 
 

@@ -17,12 +17,13 @@ from starlette.routing import BaseRoute, Route
 from accounts.model import ROLE_LABELS, Perm
 from dossiers.model import CODE_RE as DOSSIER_RE
 from tickets.model import Outcome, Status
-from web import agent_ops, stats, ticket_query, users
+from web import agent_ops, privacy, stats, ticket_query, users
 from web import errors as v
+from web import kb as kb_api
 from web.errors import ApiError
 from web.security import Principal, guard
-from web.ticket_actions import ACTIONS, MAX_NOTES, Change
-from web.views import current_call, dossier_json, ticket_json
+from web.ticket_actions import ACTIONS, COMPLAINT_TYPES, MAX_NOTES, Change
+from web.views import current_call, dossier_json
 
 P = Perm
 OUTCOMES = tuple(o.value for o in Outcome)
@@ -165,14 +166,14 @@ async def tickets(request: Request, p: Principal) -> Response:
 @guard(P.TICKETS_READ, api=True)
 async def ticket(request: Request, p: Principal) -> Response:
     found = await request.app.state.actions.get(_path(request, "code"))
-    return ok(ticket_json(found))
+    return ok(await privacy.ticket_view(request, p, found, "api"))
 
 
 @guard(P.TICKETS_WRITE_OWN, P.TICKETS_WRITE_ALL, api=True)
 async def ticket_patch(request: Request, p: Principal) -> Response:
     code = _path(request, "code")
     body = await v.json_object(request)
-    v.no_unknown(body, {"action", "notes", "category", "status", "note", "agent"})
+    v.no_unknown(body, {"action", "notes", "category", "status", "note", "agent", "complaint_type"})
     deps = request.app.state.deps
     change = Change(
         action=v.choice(body.get("action", "save"), "action", ACTIONS),
@@ -183,9 +184,12 @@ async def ticket_patch(request: Request, p: Principal) -> Response:
         status=v.opt_choice(body.get("status"), "status", STATUSES),
         note=v.opt_text(body.get("note"), "note", max_len=500, multiline=True),
         agent=v.opt_text(body.get("agent"), "agent", max_len=64),
+        complaint_type=v.opt_choice(
+            body.get("complaint_type"), "complaint_type", tuple(COMPLAINT_TYPES)
+        ),
     )
     updated = await request.app.state.actions.apply(p.user, code, change)
-    return ok(ticket_json(updated))
+    return ok(await privacy.ticket_view(request, p, updated, "api"))
 
 
 @guard(P.CONSOLE, P.TICKETS_READ, api=True)
@@ -322,4 +326,6 @@ def routes() -> list[BaseRoute]:
         Route(f"{r}/users", users_list, methods=["GET", "POST"]),
         Route(f"{r}/users/{{name}}", user, methods=["GET", "PATCH"]),
         Route(f"{r}/users/{{name}}/password", user_password, methods=["PUT"]),
+        *kb_api.routes(r),
+        *privacy.routes(r),
     ]

@@ -50,8 +50,11 @@ from agencies.sql import SqlForwardStore
 from conversations.outbox import Outbox
 from dossiers.model import DossierLookup
 from dossiers.sql import SqlDossierLookup
+from tickets.audit import SqlAuditLog
+from tickets.kb import KnowledgeBase
 from tickets.sql import SqlTicketStore
 from tickets.sql_conversations import SqlConversationStore
+from tickets.sql_kb import SqlKnowledgeBase
 from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import StoreError, TongdaiError
@@ -61,6 +64,7 @@ from web import (
     api,
     back_office,
     conversations,
+    kb,
     lookup,
     pages,
     pages_agency,
@@ -115,6 +119,8 @@ class WebDeps:
     metrics: MetricsView | None = None
     announcer: Announcer | None = None
     dossiers: DossierLookup | None = None
+    #: the knowledge base (default: on ``engine``)
+    kb: KnowledgeBase | None = None
     #: the callers' messages (host path): ``/recordings/<name>.wav`` serves only these
     messages_dir: Path = field(default_factory=lambda: home_path("recordings/messages"))
     #: Secure flag on cookies (set when the app is behind https)
@@ -241,6 +247,7 @@ def create_app(deps: WebDeps) -> Starlette:
     auth = AuthStore(
         deps.engine, hasher=deps.hasher, session_ttl=deps.session_ttl, clock=deps.clock
     )
+    audit = SqlAuditLog(deps.engine, clock=deps.clock)
     actions = TicketActions(
         deps.tickets,
         deps.hub,
@@ -249,6 +256,7 @@ def create_app(deps: WebDeps) -> Starlette:
         clock=deps.clock,
         complaint_days=deps.complaint_days,
         ended=lambda code: _conversation_ended(deps, code),
+        audit=audit,
     )
     engine, clock = deps.engine, deps.clock
 
@@ -289,6 +297,7 @@ def create_app(deps: WebDeps) -> Starlette:
             *back_office.routes(),
             *pages_agency.routes(),
             *lookup.routes(),
+            *kb.page_routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
@@ -306,6 +315,8 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.announcer = deps.announcer or SqlAnnouncer(deps.engine, synthesize=False)
     app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
     app.state.desk = deps.desk or default_desk(deps)
+    app.state.kb = deps.kb or SqlKnowledgeBase(deps.engine)
+    app.state.audit = audit
     return app
 
 

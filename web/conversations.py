@@ -46,6 +46,7 @@ from tickets.messages import Author, Contact, Message
 from tickets.model import Status, Ticket
 from tickets.store import ConversationStore
 from web import errors as v
+from web import privacy
 from web.errors import ApiError
 from web.render import back, form, render
 from web.security import Principal, guard
@@ -170,8 +171,9 @@ def _summary(d: ConversationDeps, t: Ticket, last: Message | None) -> dict[str, 
     return {
         "code": t.code,
         "channel": t.channel,
-        "caller": t.caller,
-        "contact_id": t.contact_id,
+        # a complaint about officials: lists never show who (web.privacy)
+        "caller": None if t.confidential else t.caller,
+        "contact_id": None if t.confidential else t.contact_id,
         "subject": t.subject,
         "status": t.status.value,
         "queue": t.queue,
@@ -304,7 +306,8 @@ async def api_messages(request: Request, p: Principal) -> Response:
     if wait and since >= 0:
         await d.feed.wait(since, code, wait)
         t = await _ticket(d, request, code)
-    return JSONResponse(await _conversation(d, request, t, after))
+    data = await _conversation(d, request, t, after)
+    return JSONResponse(await privacy.conversation_view(request, p, t, data))
 
 
 @guard(P.CONSOLE, api=True)
@@ -383,7 +386,7 @@ async def view_page(request: Request, p: Principal) -> Response:
     d = _deps(request)
     code = v.text(request.path_params["code"], "code", max_len=32)
     t = await _ticket(d, request, code)
-    data = await _conversation(d, request, t)
+    data = await privacy.conversation_view(request, p, t, await _conversation(d, request, t))
     canned = await d.canned.list(t.category)
     return render(
         request,

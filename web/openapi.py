@@ -12,7 +12,7 @@ from accounts.model import MIN_PASSWORD, Role
 from acd.agent import AgentState
 from tickets.model import Outcome, Status
 from web.control import PAUSE_REASONS
-from web.ticket_actions import ACTIONS, CATEGORIES
+from web.ticket_actions import ACTIONS, CATEGORIES, COMPLAINT_TYPES
 
 S = dict[str, Any]
 
@@ -41,6 +41,28 @@ STR, INT, NUM, BOOL = (
 N_STR, N_NUM = _nullable("string"), _nullable("number")
 
 SCHEMAS: S = {
+    "AuditEntry": _obj(
+        ["id", "at", "actor", "action"],
+        id=INT,
+        at=STR,
+        actor=STR,
+        role=STR,
+        action={"enum": ["view_ticket", "play_recording", "set_confidential"]},
+        ticket=N_STR,
+        detail=N_STR,
+    ),
+    "KbEntry": _obj(
+        ["id", "question", "answer"],
+        id=INT,
+        question=STR,
+        answer=STR,
+        category=N_STR,
+        procedure=N_STR,
+        ticket=N_STR,
+        updated_by=STR,
+        updated_at=STR,
+        score=NUM,
+    ),
     "Error": _obj(
         ["error"],
         error=_obj(["id", "message", "details"], id=STR, message=STR, details={"type": "object"}),
@@ -431,6 +453,7 @@ def document() -> S:
                     status={"enum": [s.value for s in Status]},
                     note=_text(500, lines=True),
                     agent=_text(64),
+                    complaint_type={"enum": list(COMPLAINT_TYPES)},
                 ),
             ),
         },
@@ -514,6 +537,56 @@ def document() -> S:
                 _json(_obj(["name"], name=STR, password_set=BOOL, sessions_ended=INT)),
                 params=[_USER],
                 body=_obj(["password"], password=_PASSWORD),
+            )
+        },
+        "/api/v1/kb": {
+            "get": _op(
+                "Search the knowledge base (diacritics, case and word order ignored)",
+                _json(
+                    _obj(
+                        ["query", "entries"],
+                        query=STR,
+                        entries={"type": "array", "items": _ref("KbEntry")},
+                    )
+                ),
+                params=[
+                    _query("q", _text(300), "words to find, e.g. thu tuc cap lai can cuoc"),
+                    _query("loose", {"enum": ["0", "1"]}, "1: most of the words suffice"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}),
+                ],
+            ),
+            "post": _op(
+                "Publish a public answer (supervisors); a ticket's entry is replaced",
+                _json(_ref("KbEntry"), "Created"),
+                code="201",
+                body=_obj(
+                    ["question", "answer"],
+                    question=_text(2000, min_len=1, lines=True),
+                    answer=_text(20000, min_len=1, lines=True),
+                    category={"enum": list(CATEGORIES)},
+                    procedure=_text(200),
+                    ticket={"type": "string", "pattern": "^1022-[0-9]{8}-[0-9]{6,}$"},
+                ),
+            ),
+        },
+        "/api/v1/kb/{entry_id}": {
+            "delete": _op(
+                "Withdraw an entry (supervisors)",
+                _json(_obj(["withdrawn"], withdrawn=INT)),
+                params=[_path_param("entry_id", "^[0-9]{1,9}$", "1")],
+            )
+        },
+        "/api/v1/audit": {
+            "get": _op(
+                "The audit log of views of personal data, newest first (administrators)",
+                _json(_obj(["entries"], entries={"type": "array", "items": _ref("AuditEntry")})),
+                params=[
+                    _query("ticket", _text(32)),
+                    _query("actor", _text(64)),
+                    _query("since", _text(40), "YYYY-MM-DD or ISO date-time with offset"),
+                    _query("until", _text(40)),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                ],
             )
         },
         "/api/v1/openapi.json": {"get": _op("This document", _json({"type": "object"}))},

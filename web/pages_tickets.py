@@ -22,16 +22,18 @@ from accounts.model import Perm
 from reports.html import render_html
 from reports.kpi import compute
 from reports.xlsx import render_xlsx
+from tickets.audit import AuditAction
+from tickets.codes import CODE_RE
 from tickets.model import Status
 from tongdai.clock import VN_TZ
 from web import errors as v
-from web import ticket_query
+from web import privacy, ticket_query
 from web.api import ticket_filter
 from web.errors import ApiError
 from web.pages_agency import forward_context
 from web.render import back, form, render
 from web.security import Principal, guard
-from web.ticket_actions import ACTIONS, MAX_NOTES, Change, may_write
+from web.ticket_actions import ACTIONS, COMPLAINT_TYPES, MAX_NOTES, Change, may_write
 from web.views import recording_url
 
 P = Perm
@@ -81,7 +83,8 @@ def _list_context(q: Any, found: list[Any], total: int, error: str | None) -> di
 @guard(P.TICKETS_READ, api=False)
 async def ticket(request: Request, p: Principal) -> Response:
     actions = request.app.state.actions
-    found = await actions.get(str(request.path_params["code"]))
+    stored = await actions.get(str(request.path_params["code"]))
+    found = await privacy.shown(request, p, stored, "page")
     timeline: list[tuple[datetime, str, str]] = [
         (found.started_at, "Cuộc gọi đến", found.caller or "")
     ]
@@ -117,7 +120,9 @@ async def ticket(request: Request, p: Principal) -> Response:
             "t": found,
             "timeline": timeline,
             "audio": recording_url(found),
-            "can_write": may_write(p.user, found),
+            "can_write": may_write(p.user, stored),
+            "hidden": stored.confidential and found.caller is None,
+            "complaint_types": COMPLAINT_TYPES,
             "agents": agents,
             "overdue": overdue,
             **await forward_context(request, p, found),
@@ -141,6 +146,9 @@ async def ticket_post(request: Request, p: Principal) -> Response:
             category=v.opt_choice(data.get("category"), "category", tuple(deps.categories)),
             note=v.opt_text(data.get("note"), "note", max_len=500, multiline=True),
             agent=v.opt_text(data.get("agent"), "agent", max_len=64),
+            complaint_type=v.opt_choice(
+                data.get("complaint_type"), "complaint_type", tuple(COMPLAINT_TYPES)
+            ),
         )
         await request.app.state.actions.apply(p.user, code, change)
     except ApiError as exc:
@@ -156,6 +164,14 @@ async def recording(request: Request, p: Principal) -> Response:
     path = await asyncio.to_thread(_recording_path, Path(request.app.state.deps.messages_dir), name)
     if path is None:
         raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    # a message is saved as <ticket code>.wav: a confidential complaint's is not for everyone
+    code = name.removesuffix(".wav")
+    owner = await request.app.state.deps.tickets.get(code) if CODE_RE.match(code) else None
+    if owner is not None and owner.confidential and not p.user.can(P.CONFIDENTIAL):
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    await privacy.record(
+        request, p, AuditAction.PLAY_RECORDING, owner.code if owner else None, name
+    )
     headers = {"Cache-Control": "private, no-store"}
     return FileResponse(path, media_type="audio/wav", headers=headers)
 

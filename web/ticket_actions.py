@@ -6,17 +6,21 @@ Who may change a ticket: supervisors and admins any; an agent a ticket that is t
 and each lands in the ticket's history (``TicketStore.set_status``) with who and why.
 Escalating hands the ticket back (no agent) in progress; assigning gives it to an agent. Both are
 also stamped into the notes, so the trail survives when the status does not change. Classifying
-a ticket as a complaint (``phan_anh``) gives it a due date if it has none.
+a ticket as a complaint (``phan_anh``) gives it a due date if it has none. A complaint's
+sub-type (``complaint_type``) may be set by whoever may change the ticket (it makes the ticket a
+complaint); making a complaint one about officials (confidential) or lifting that is written to
+the audit log, and only supervisors and admins may lift it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from accounts.model import Perm, User
-from tickets.model import TRANSITIONS, Status, Ticket
+from tickets.audit import AuditAction, SqlAuditLog
+from tickets.model import TRANSITIONS, ComplaintType, Status, Ticket
 from tickets.store import TicketStore
 from tongdai.clock import VN_TZ
 from web.errors import ApiError
@@ -28,10 +32,18 @@ CATEGORIES: dict[str, str] = {
     "thu_tuc": "Thủ tục hành chính",
     "tra_cuu_ho_so": "Tra cứu hồ sơ",
     "phan_anh": "Phản ánh, kiến nghị",
+    "tra_cuu_phan_anh": "Tra cứu kết quả phản ánh, kiến nghị",
     "dau_tu": "Đầu tư",
     "du_lich": "Du lịch",
     "buu_chinh": "Bưu chính công ích",
     "chung": "Thông tin chung",
+}
+#: complaint sub-types a person may pick, with their labels; "none" clears the sub-type
+COMPLAINT_TYPES: dict[str, str] = {
+    ComplaintType.PROCEDURES.value: "Về thủ tục hành chính",
+    ComplaintType.OFFICIALS.value: "Về cán bộ, công chức (bảo mật)",
+    ComplaintType.PROPOSALS.value: "Sáng kiến, kiến nghị",
+    "none": "(không phân loại)",
 }
 ACTIONS = ("save", "resolve", "escalate", "assign", "close", "reopen")
 MAX_NOTES = 4000
@@ -49,6 +61,8 @@ class Change:
     note: str | None = None
     #: assign: the agent id to give the ticket to
     agent: str | None = None
+    #: a key of ``COMPLAINT_TYPES`` ("none" clears it)
+    complaint_type: str | None = None
 
 
 def may_write(user: User, ticket: Ticket) -> bool:
@@ -71,6 +85,8 @@ class TicketActions:
     complaint_days: int = 10
     #: told of a ticket that became resolved or closed (the ACD frees its conversation)
     ended: Callable[[str], None] | None = None
+    #: where making a complaint confidential (or lifting it) is written
+    audit: SqlAuditLog | None = None
 
     async def get(self, code: str) -> Ticket:
         ticket = await self.tickets.get(code) if len(code) <= 32 else None
@@ -100,6 +116,7 @@ class TicketActions:
             fields["category"] = change.category
             if change.category == COMPLAINT and ticket.due_at is None:
                 fields["due_at"] = ticket.started_at + timedelta(days=self.complaint_days)
+        secrecy = self._complaint_type(user, ticket, change, fields)
         if ticket.agent is None and not user.can(Perm.TICKETS_WRITE_ALL) and user.agent_id:
             fields["agent"] = user.agent_id  # an agent acting on nobody's ticket takes it
         status = change.status
@@ -135,6 +152,11 @@ class TicketActions:
                 )
         if len(str(fields.get("notes") or "")) > MAX_NOTES * 2:
             raise ApiError(422, "invalid_input", "notes: too long", {"field": "notes"})
+        if secrecy is not None and self.audit is not None:
+            await self.audit.record(
+                actor=user.name, role=user.role.value, action=AuditAction.SET_CONFIDENTIAL,
+                ticket_code=code, detail=secrecy,
+            )  # fmt: skip
         if fields:
             await self.tickets.update(code, **fields)
         if new_status is not None:
@@ -147,3 +169,33 @@ class TicketActions:
         updated = await self.get(code)
         self.hub.ticket_changed(code, updated.status.value, updated.agent, updated.category)
         return updated
+
+    def _complaint_type(
+        self, user: User, ticket: Ticket, change: Change, fields: dict[str, object]
+    ) -> str | None:
+        """Put the sub-type change in ``fields``; "on"/"off" when confidentiality changes."""
+        if change.complaint_type is None:
+            return None
+        if change.complaint_type not in COMPLAINT_TYPES:
+            raise ApiError(
+                422, "invalid_input", "complaint_type: unknown", {"field": "complaint_type"}
+            )
+        new = None if change.complaint_type == "none" else change.complaint_type
+        if new == ticket.complaint_type:
+            return None
+        fields["complaint_type"] = new
+        if new is not None and fields.get("category", ticket.category) != COMPLAINT:
+            fields["category"] = COMPLAINT
+            if ticket.due_at is None:
+                fields["due_at"] = ticket.started_at + timedelta(days=self.complaint_days)
+        after = replace(ticket, complaint_type=new).confidential
+        if after == ticket.confidential:
+            return None
+        if not after and not user.can(Perm.CONFIDENTIAL):
+            raise ApiError(
+                403,
+                "forbidden",
+                "only a supervisor or an admin may lift the confidentiality of a complaint",
+                {"code": ticket.code},
+            )
+        return "on" if after else "off"

@@ -1,6 +1,10 @@
 """Ticket searches the web app needs beyond ``TicketStore``: filters, the call-back list, a
 caller's earlier tickets. Read-only SQL on the tickets table (``tickets.sql.T``).
 
+Complaints about officials are confidential (``tickets.model.CONFIDENTIAL_TYPES``): lists
+never show their caller (the audited ticket view does, to supervisors and admins), and a
+search by number or a caller's history never finds them.
+
 Ordering of a search: open complaints (``phan_anh``) past their due date first, then other
 open complaints by due date, then everything else newest first.
 """
@@ -11,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tickets.model import CONFIDENTIAL_TYPES
 from tickets.sql import T
 from tongdai.db import DB_ERRORS, describe, store_error
 from web.stats import CALLBACK_OUTCOMES
@@ -51,6 +56,8 @@ class TicketSummary:
     overdue: bool
     notes: str | None
     recording: bool
+    #: a complaint about officials: ``caller`` is withheld
+    confidential: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,7 @@ class TicketSummary:
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "overdue": self.overdue,
             "has_recording": self.recording,
+            "confidential": self.confidential,
         }
 
 
@@ -73,8 +81,13 @@ def _columns() -> list[Any]:
     c = T.c
     return [
         c.code, c.started_at, c.channel, c.caller, c.category, c.queue, c.agent, c.outcome,
-        c.status, c.due_at, c.notes, c.recording,
+        c.status, c.due_at, c.notes, c.recording, c.complaint_type,
     ]  # fmt: skip
+
+
+def _not_confidential() -> Any:
+    c = T.c
+    return or_(c.complaint_type.is_(None), c.complaint_type.not_in(sorted(CONFIDENTIAL_TYPES)))
 
 
 def _summary(row: Any, now: datetime) -> TicketSummary:
@@ -84,9 +97,11 @@ def _summary(row: Any, now: datetime) -> TicketSummary:
         and row.due_at < now
         and row.status in OPEN
     )
+    secret = row.complaint_type in CONFIDENTIAL_TYPES
     return TicketSummary(
-        row.code, row.started_at, row.channel, row.caller, row.category, row.queue, row.agent,
-        row.outcome, row.status, row.due_at, overdue, row.notes, bool(row.recording),
+        row.code, row.started_at, row.channel, None if secret else row.caller, row.category,
+        row.queue, row.agent, row.outcome, row.status, row.due_at, overdue, row.notes,
+        bool(row.recording), secret,
     )  # fmt: skip
 
 
@@ -110,6 +125,7 @@ def _where(f: TicketFilter) -> list[Any]:
         # a number or its tail: "0905123456" or "123456" (LIKE wildcards taken literally)
         tail = f.caller.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         cond.append(c.caller.like("%" + tail, escape="\\"))
+        cond.append(_not_confidential())
     return cond
 
 
@@ -165,7 +181,7 @@ async def caller_history(
 ) -> list[TicketSummary]:
     """The caller's earlier tickets, newest first (not ``exclude``, the current one)."""
     c = T.c
-    query = select(*_columns()).where(c.caller == caller)
+    query = select(*_columns()).where(c.caller == caller, _not_confidential())
     if exclude is not None:
         query = query.where(c.code != exclude)
     query = query.order_by(c.started_at.desc(), c.id.desc()).limit(limit)

@@ -140,7 +140,11 @@ def _message(event: Mapping[str, Any], base: dict[str, Any]) -> InboundMessage |
     lines: list[str] = []
     meta: dict[str, str] = base.pop("meta")
     for att in map(_obj, _list(message.get("attachments"))):
-        att_type, payload = att.get("type"), _obj(att.get("payload"))
+        raw_type = att.get("type")  # any JSON value: only a string names a type
+        att_type, payload = (
+            raw_type if isinstance(raw_type, str) else None,
+            _obj(att.get("payload")),
+        )
         url = as_text(payload.get("url")) or as_text(att.get("url"))
         if att_type in MEDIA_DEFAULT_TYPES and url:
             filename, content_type = _guess_type(str(att_type), url)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -129,12 +130,48 @@ async def test_malformed_and_too_long_codes_are_told_apart_then_a_good_code_work
     assert (t.outcome, t.dossier_code) == (Outcome.SELF_SERVICE, "2026001")
 
 
+async def test_key_7_a_real_tickets_code_keyed_over_sip_info_is_read_out_and_recorded(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    """A citizen who complained earlier keys their ticket's 14 digits and hears its status."""
+    number = "0905777001"
+    old = await tickets.open(
+        channel="voice", caller=number, uniqueid=None, started_at=datetime.now(UTC)
+    )
+    digits = old.code.removeprefix("1022-").replace("-", "")
+    assert len(digits) == 14
+    result = await run_callers(
+        build_caller_scenario(
+            [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(9000), HangUp()]
+        ),
+        target=stack.target,
+        calls=1,
+        callers=[number],
+        timeout_s=120,
+    )
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:  # the caller's own new ticket (the old one has the same number)
+        mine = [t for t in await tickets.list() if t.caller == number and t.code != old.code]
+        if mine and mine[-1].ended_at is not None:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "no finished ticket for the call"
+        await asyncio.sleep(0.2)
+    t = mine[-1]
+    assert ("main", "7") in path_keys(t)
+    assert (old.code, "found") in [(s.key, s.detail) for s in t.ivr_path]
+    assert (t.category, t.outcome) == ("tra_cuu_phan_anh", Outcome.SELF_SERVICE)
+    looked = await tickets.get(old.code)
+    assert looked is not None
+    assert [s.detail for s in looked.ivr_path] == [f"looked_up:{t.code}:found"]
+
+
 async def test_three_invalid_keys_send_the_caller_to_the_general_queue(
     stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
 ) -> None:
     (caller,) = await call(
         stack,
-        [Wait(GAP), Key("7"), Wait(3000), Key("8"), Wait(3000), Key("#"), ExpectHangup(60_000)],
+        [Wait(GAP), Key("8"), Wait(3000), Key("#"), Wait(3000), Key("8"), ExpectHangup(60_000)],
     )
     t = await ticket_of(tickets, caller)
     assert [s.detail for s in t.ivr_path].count("invalid") == 3

@@ -9,13 +9,14 @@ import pytest
 
 from dossiers.memory import MemoryDossierLookup
 from dossiers.model import Dossier, DossierStatus
+from ivr import followup, say
 from ivr.fake import FakeAgiSession
 from ivr.handover import AppQueueHandover, QueuedCaller
 from ivr.menu import load_menu
 from ivr.runner import IvrContext, run_call
 from ivr.schedule import ALWAYS_OPEN, load_schedule
 from tickets.memory import MemoryTicketStore
-from tickets.model import Outcome, Ticket
+from tickets.model import Outcome, Status, Ticket
 from tongdai.errors import StoreError
 from tongdai.settings import PROJECT_HOME
 
@@ -157,7 +158,7 @@ async def test_after_a_lookup_1_repeats_2_asks_another_star_goes_back(h: Harness
 
 
 async def test_given_three_invalid_keys_then_the_general_queue(h: Harness) -> None:
-    s, t = await h.call("7", "8", "#")
+    s, t = await h.call("8", "#", "8")
     assert s.prompts.count("lua_chon_khong_hop_le") == 2
     assert s.variables["TONGDAI_QUEUE"] == "chung"
     assert t.queue == "chung"
@@ -285,3 +286,130 @@ async def test_given_no_free_agent_the_caller_goes_to_the_wait_loop(h: Harness) 
     assert s.variables["TONGDAI_ACTION"] == "acd"
     assert "TONGDAI_DIAL" not in s.variables
     assert s.variables["TONGDAI_ANNOUNCE"] == "30"  # the general period
+
+
+# --- key 7: the result of a complaint or question, by its ticket code --------------------------
+async def _earlier_ticket(h: Harness, caller: str | None, *, status: str | None = None) -> Ticket:
+    """A ticket opened on 2026-11-20 by ``caller``, due 2026-12-01."""
+    t = await h.tickets.open(
+        channel="voice", caller=caller, uniqueid=None,
+        started_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC),
+    )  # fmt: skip
+    await h.tickets.update(t.code, due_at=datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    if status is not None:
+        await h.tickets.set_status(t.code, Status(status), by="agent101")
+    found = await h.tickets.get(t.code)
+    assert found is not None
+    return found
+
+
+def keyed(code: str) -> str:
+    return code.removeprefix("1022-").replace("-", "")
+
+
+async def test_key_7_the_owner_hears_status_and_dates_and_both_paths_record_it(
+    h: Harness,
+) -> None:
+    old = await _earlier_ticket(h, "0905123456")  # the fake caller's own number
+    assert keyed(old.code) == "20261120000001"
+    s, t = await h.call("7", keyed(old.code) + "#", "H")
+    assert "nhap_ma_phieu" in s.prompts
+    spoken = s.prompts[s.prompts.index("phieu_ma") :]
+    # "phiếu mã số 2 0 2 6 1 1 2 0 0 0 0 0 0 1 đang chờ xử lý, tiếp nhận ngày 20 tháng 11 ..."
+    assert spoken[:16] == ["phieu_ma", *say.digits("20261120000001"), "phieu_trang_thai_new"]
+    assert spoken[16:] == [
+        "ngay_tiep_nhan", *say.date_vi(date(2026, 11, 20)),
+        "han_tra_loi", *say.date_vi(date(2026, 12, 1)),
+        "menu_sau_tra_cuu_phieu",
+    ]  # fmt: skip
+    assert "phieu_qua_han" not in s.prompts
+    assert (t.category, t.outcome) == ("tra_cuu_phan_anh", Outcome.SELF_SERVICE)
+    assert ("main", "7") in keys(t)
+    look = [x for x in t.ivr_path if x.node == "tra_cuu_phieu" and x.key == old.code]
+    assert [x.detail for x in look] == ["found"]
+    marked = await h.tickets.get(old.code)
+    assert marked is not None
+    assert [x.detail for x in marked.ivr_path] == [f"looked_up:{t.code}:found"]
+
+
+async def test_key_7_another_callers_ticket_tells_the_status_only(h: Harness) -> None:
+    old = await _earlier_ticket(h, "0912000111", status="in_progress")
+    s, t = await h.call("7", keyed(old.code) + "#", "H")
+    assert "phieu_trang_thai_in_progress" in s.prompts
+    for private in ("ngay_tiep_nhan", "han_tra_loi", "ngay_tra_loi", "ngay", "thang"):
+        assert private not in s.prompts, private
+    assert [x.detail for x in t.ivr_path if x.key == old.code] == ["other_caller"]
+    assert t.outcome == Outcome.SELF_SERVICE
+
+
+async def test_key_7_the_same_number_written_as_plus_84_is_the_owner(h: Harness) -> None:
+    old = await _earlier_ticket(h, "+84905123456")
+    s, _ = await h.call("7", keyed(old.code) + "#", "H")
+    assert "ngay_tiep_nhan" in s.prompts
+
+
+async def test_key_7_an_anonymous_caller_hears_the_dates_of_a_resolved_ticket(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    old = await _earlier_ticket(h, "0912000111", status="resolved")
+    s = FakeAgiSession(["7", keyed(old.code) + "#", "H"], env={"agi_callerid": "anonymous"})
+    await run_call(s, h.ctx)
+    assert "phieu_trang_thai_resolved" in s.prompts
+    assert "ngay_tra_loi" in s.prompts and "han_tra_loi" not in s.prompts
+
+
+async def test_key_7_an_overdue_open_ticket_is_said_overdue(h: Harness) -> None:
+    old = await _earlier_ticket(h, "0905123456")
+    await h.tickets.update(old.code, due_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
+    s, _ = await h.call("7", keyed(old.code) + "#", "H")
+    assert "phieu_qua_han" in s.prompts
+
+
+async def test_key_7_an_unknown_code_is_not_found_then_0_reaches_an_agent(h: Harness) -> None:
+    s, t = await h.call("7", "20261127000099#", "0")
+    assert "phieu_khong_tim_thay" in s.prompts and "phieu_ma" not in s.prompts
+    assert s.variables["TONGDAI_QUEUE"] == "phan_anh"
+    assert [x.detail for x in t.ivr_path if x.key == "1022-20261127-000099"] == ["not_found"]
+    assert t.outcome is None  # the queue's follower completes it
+
+
+async def test_key_7_malformed_codes_are_told_then_another_code_and_back(h: Harness) -> None:
+    old = await _earlier_ticket(h, "0905123456")
+    s, t = await h.call(
+        "7", "12345#", "20261399000001#", "1022" + keyed(old.code) + "#",
+        "1", "2", "*", "5",
+    )  # fmt: skip
+    assert s.prompts.count("ma_phieu_khong_hop_le") == 2  # too short; not a real day
+    assert s.prompts.count("phieu_trang_thai_new") == 2  # the full 18 digits work, 1 repeats
+    assert s.variables["TONGDAI_QUEUE"] == "du_lich"
+    details = [x.detail for x in t.ivr_path if x.node == "tra_cuu_phieu"]
+    assert details.count("malformed") == 2 and "found" in details
+
+
+def test_key_7_keys_become_codes_including_spooled_ones() -> None:
+    assert followup.code_of_keys("20261128000123") == "1022-20261128-000123"
+    assert followup.code_of_keys("102220261128000123") == "1022-20261128-000123"
+    assert followup.code_of_keys("202611280000123") == "1022-20261128-0000123"  # spooled
+    for bad in ("2026112800012", "2026112800001234567", "20261131000123", "2026112800012a"):
+        assert followup.code_of_keys(bad) is None, bad
+    assert followup.phone_key("+84 905 123 456") == followup.phone_key("0905123456")
+    assert followup.phone_key("anonymous") is None and followup.phone_key(None) is None
+
+
+async def test_key_7_three_malformed_codes_send_the_caller_to_the_general_queue(
+    h: Harness,
+) -> None:
+    s, t = await h.call("7", "1#", "2#", "3#")
+    assert s.variables["TONGDAI_QUEUE"] == "chung"
+    assert t.queue == "chung"
+
+
+async def test_key_7_a_broken_store_sends_the_caller_to_an_agent(h: Harness) -> None:
+    async def broken(code: str) -> Ticket | None:
+        raise StoreError("database down")
+
+    h.tickets.get = broken  # type: ignore[method-assign]
+    s, t = await h.call("7", "20261120000001#")
+    assert "loi_he_thong" in s.prompts
+    assert s.variables["TONGDAI_QUEUE"] == "phan_anh"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr import prompts, say
+from ivr import followup, prompts, say
 from ivr.prompts import Catalogue, build, ensure_built, load_catalogue, missing
 from tongdai.errors import ConfigError, TongdaiError
 from tongdai.settings import IvrSettings, Settings
@@ -48,6 +48,8 @@ REQUIRED = {
     "tam_biet",
     "qua_tai",
     "loi_he_thong",
+    "nhap_ma_phieu",
+    "menu_sau_tra_cuu_phieu",
 }
 
 needs_tools = pytest.mark.skipif(
@@ -113,6 +115,7 @@ def test_shipped_catalogue_has_every_required_and_word_prompt() -> None:
     catalogue = load_catalogue(SHIPPED)
     assert missing(catalogue, REQUIRED) == []
     assert missing(catalogue, say.WORD_PROMPTS) == []
+    assert missing(catalogue, followup.PROMPTS) == []  # what the key-7 look-up can say
     assert "beep" not in catalogue  # Asterisk's Record plays its own beep
     assert catalogue["lua_chon_khong_hop_le"] == "Lựa chọn không hợp lệ."
     assert catalogue["ho_so_ma"] == "Hồ sơ mã số"
@@ -121,7 +124,7 @@ def test_shipped_catalogue_has_every_required_and_word_prompt() -> None:
 
 def test_shipped_main_menu_offers_each_key() -> None:
     menu = load_catalogue(SHIPPED)["menu_chinh"]
-    for key in "12345690":
+    for key in "123456790":
         assert f"phím {key}." in menu, key
 
 

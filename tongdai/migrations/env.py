@@ -11,13 +11,15 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from tongdai.db import Base, make_engine
+from tongdai.db import Base, is_modelled, make_engine
 
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, include_name=is_modelled
+    )
     with context.begin_transaction():
         context.run_migrations()
 
