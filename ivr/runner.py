@@ -260,31 +260,7 @@ class CallFlow:
             await self.play([self.m.error_prompt], barge=False)
             return Go(node.agent or self.m.start)
         self.step(node.id, code, "found" if dossier else "not_found")
-        failures = 0
-        key = await self.say_dossier(code, dossier)
-        while True:
-            if key is None:
-                key = await self.ask((node.after_prompt or "",), node.timeout_s)
-            if key is None:
-                failures += 1
-                if (t := await self.failed(node, failures, "timeout")) is not None:
-                    return t
-                continue
-            self.step(node.id, key, "after")
-            if key == "1":
-                key = await self.say_dossier(code, dossier)
-                continue
-            if key == "2":
-                return None
-            if key == "0":
-                return Go(node.agent or self.m.start)
-            if key == self.m.back_key:
-                return Back()
-            if key != self.m.repeat_key:
-                failures += 1
-                if (t := await self.failed(node, failures, "invalid")) is not None:
-                    return t
-            key = None
+        return await self.after_menu(node, lambda: self.say_dossier(code, dossier))
 
     async def say_dossier(self, code: str, dossier: Dossier | None) -> str | None:
         if dossier is None:
@@ -348,8 +324,15 @@ class CallFlow:
             except StoreError as exc:
                 log.error("could not mark the look-up on %s: %s", ticket.code, exc)
         spoken = followup.words(code, ticket, shown, self.ctx.now().astimezone(VN_TZ).date())
+        return await self.after_menu(node, lambda: self.say_followup(spoken, ticket is not None))
+
+    async def after_menu(
+        self, node: Node, say: Callable[[], Awaitable[str | None]]
+    ) -> Transition | None:
+        """After a status was said: 1 says it again, 2 asks for another code (None), 0 an agent,
+        the back key one level up; ``say`` speaks the status and returns a key pressed over it."""
         failures = 0
-        key = await self.say_followup(spoken, ticket is not None)
+        key = await say()
         while True:
             if key is None:
                 key = await self.ask((node.after_prompt or "",), node.timeout_s)
@@ -360,7 +343,7 @@ class CallFlow:
                 continue
             self.step(node.id, key, "after")
             if key == "1":
-                key = await self.say_followup(spoken, ticket is not None)
+                key = await say()
                 continue
             if key == "2":
                 return None
