@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, and_, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement, Label
+from sqlalchemy.sql.selectable import Subquery
 
 from agencies.forwards import OPEN_STATES
 from agencies.sql import F
@@ -230,21 +231,7 @@ class ReportQueries:
             .where(self.in_period, T.c.answered_at.is_not(None), first.is_not(None))
             .subquery()
         )
-        ranked = select(
-            values.c.key,
-            values.c.v,
-            func.row_number().over(partition_by=values.c.key, order_by=values.c.v).label("rn"),
-            func.count().over(partition_by=values.c.key).label("n"),
-        ).subquery()
-        one, two = literal_column("1", Integer), literal_column("2", Integer)
-        middle = or_(
-            ranked.c.rn == (ranked.c.n + one) // two, ranked.c.rn == (ranked.c.n + two) // two
-        )
-        return (
-            select(ranked.c.key, func.avg(ranked.c.v).label("median_s"))
-            .where(middle)
-            .group_by(ranked.c.key)
-        )
+        return _median_per_key(values)
 
     def by_agency(self, now: datetime) -> Select[Any]:
         """Per agency, the forwards made in the period: answered (on time or late), sent
@@ -279,21 +266,7 @@ class ReportQueries:
             .where(f.answered_at.is_not(None))
             .subquery()
         )
-        ranked = select(
-            values.c.key,
-            values.c.v,
-            func.row_number().over(partition_by=values.c.key, order_by=values.c.v).label("rn"),
-            func.count().over(partition_by=values.c.key).label("n"),
-        ).subquery()
-        one, two = literal_column("1", Integer), literal_column("2", Integer)
-        middle = or_(
-            ranked.c.rn == (ranked.c.n + one) // two, ranked.c.rn == (ranked.c.n + two) // two
-        )
-        return (
-            select(ranked.c.key, func.avg(ranked.c.v).label("median_s"))
-            .where(middle)
-            .group_by(ranked.c.key)
-        )
+        return _median_per_key(values)
 
     def satisfaction(self) -> Select[Any]:
         score = T.c.satisfaction
@@ -415,4 +388,22 @@ async def compute(
         max_occupancy=max_occupancy,
         shrinkage=shrinkage,
         timings=timings,
+    )
+
+
+def _median_per_key(values: Subquery) -> Select[Any]:
+    """``median_s`` of ``values.v`` per ``values.key``: the middle row (or the mean of the two
+    middle rows) by window functions, the same SQL on SQLite and PostgreSQL."""
+    ranked = select(
+        values.c.key,
+        values.c.v,
+        func.row_number().over(partition_by=values.c.key, order_by=values.c.v).label("rn"),
+        func.count().over(partition_by=values.c.key).label("n"),
+    ).subquery()
+    one, two = literal_column("1", Integer), literal_column("2", Integer)
+    middle = or_(ranked.c.rn == (ranked.c.n + one) // two, ranked.c.rn == (ranked.c.n + two) // two)
+    return (
+        select(ranked.c.key, func.avg(ranked.c.v).label("median_s"))
+        .where(middle)
+        .group_by(ranked.c.key)
     )
