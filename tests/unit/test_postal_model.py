@@ -4,6 +4,7 @@ Vietnam time, nothing typed becomes a formula)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime
@@ -12,8 +13,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from hotline import cli as tongdai_cli
 from postal.export import HEADERS, safe_cell, to_csv, to_xlsx
 from postal.model import (
+    Address,
     PostalInvalid,
     PostalState,
     Registration,
@@ -22,6 +25,8 @@ from postal.model import (
     normalise_phone,
 )
 from postal.places import load_places
+from postal.sql import SqlPostalStore
+from tickets.sql import open_store
 from tongdai.errors import ConfigError
 
 PLACES = load_places()
@@ -140,3 +145,40 @@ def test_given_registrations_then_the_xlsx_holds_the_same_cells_as_text() -> Non
     assert row[3].value == "=1+1" and row[3].data_type == "s"  # text, never a formula
     assert row[7].value == "Phường An Mỹ"
     assert ws.max_row == 2
+
+
+async def _seed_registration(url: str) -> str:
+    tickets = await open_store(url)
+    try:
+        at = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+        t = await tickets.open(channel="voice", caller=None, uniqueid=None, started_at=at)
+        address = Address("Lê Văn Tám", "0905111222", "Tỉnh Quảng Nam", "Huyện Núi Thành",
+                          "Thị trấn Núi Thành", "Khối 3", "ca_ngay")  # fmt: skip
+        await SqlPostalStore(tickets.engine).register(
+            ticket_code=t.code, dossier_code="424242", address=address, by="tdv101", at=at
+        )
+        return t.code
+    finally:
+        await tickets.close()
+
+
+def test_tongdai_postal_export_writes_the_days_csv_and_xlsx(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tongdai.db'}"
+    config = tmp_path / "tongdai.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
+    code = asyncio.run(_seed_registration(url))
+    out = tmp_path / "d.csv"
+    argv = ["--config", str(config), "postal", "export", "--date", "2026-12-07", "--out", str(out)]
+    assert tongdai_cli.main(argv) == 0
+    assert "1 registrations of 2026-12-07 written to" in capsys.readouterr().out
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert rows[1][1:4] == ["424242", code, "Lê Văn Tám"]
+    xlsx = tmp_path / "d.xlsx"
+    base = ["--config", str(config), "postal", "export", "--format", "xlsx", "--out", str(xlsx)]
+    assert tongdai_cli.main([*base, "--date", "2026-12-08"]) == 0  # another day: header only
+    ws = load_workbook(xlsx).active
+    assert ws is not None and ws.max_row == 1
+    assert tongdai_cli.main([*base, "--date", "07/12/2026"]) == 2  # a clear error
+    assert "--date" in capsys.readouterr().err
