@@ -16,6 +16,7 @@ from postal.model import (
     PostalError,
     PostalState,
     Registration,
+    check_move,
 )
 from tickets.store import TicketStore
 from tongdai.clock import as_utc
@@ -100,8 +101,7 @@ class MemoryPostalStore:
         at: datetime,
         note: str | None = None,
     ) -> Registration:
-        if to is PostalState.REGISTERED or to is PostalState.REQUESTED:
-            raise PostalError("invalid_input", f"{to.value}: use complete() with the address")
+        check_move(to)
         return self._move(registration_id, to, by, at, note)
 
     async def get(self, registration_id: int) -> Registration | None:

@@ -95,6 +95,13 @@ class IllegalPostal(PostalError):
         self.state, self.wanted = state, wanted
 
 
+def check_move(to: PostalState) -> None:
+    """A store's ``move`` (a button): never to ``requested``, and ``registered`` only through
+    ``complete``, which brings the address."""
+    if to is PostalState.REGISTERED or to is PostalState.REQUESTED:
+        raise PostalError("invalid_input", f"{to.value}: use complete() with the address")
+
+
 @dataclass(frozen=True)
 class Address:
     """Who receives the result, where and when (all checked by ``check_address``)."""

@@ -27,6 +27,7 @@ from postal.model import (
     PostalError,
     PostalState,
     Registration,
+    check_move,
 )
 from tickets.sql import T
 from tongdai.clock import as_utc
@@ -258,8 +259,7 @@ class SqlPostalStore:
         at: datetime,
         note: str | None = None,
     ) -> Registration:
-        if to is PostalState.REGISTERED or to is PostalState.REQUESTED:
-            raise PostalError("invalid_input", f"{to.value}: use complete() with the address")
+        check_move(to)
         return await self._move(registration_id, to, {}, by=by, at=at, note=note)
 
     async def get(self, registration_id: int) -> Registration | None:
