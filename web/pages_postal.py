@@ -156,6 +156,14 @@ async def ticket_part(
     return found, rows
 
 
+async def waiting(request: Request, user: User) -> list[Registration]:
+    """Telephone requests still waiting for their address (the agent console's list)."""
+    if not user.can(P.POSTAL):
+        return []
+    store = api.desk_of(request).store
+    return await store.listing(states=[PostalState.REQUESTED], limit=50)
+
+
 def link_for(code: str, dossier: str | None) -> str:
     """The form prefilled for a ticket (the ticket page's link)."""
     return f"/buu-chinh?ticket={quote(code)}" + (f"&dossier={quote(dossier)}" if dossier else "")

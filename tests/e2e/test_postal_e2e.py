@@ -1,14 +1,18 @@
 """A real SIP call asks for postal delivery: SIPp keys 2, a dossier code (SIP INFO) and, after
 hearing its status, 3; the lab's Asterisk 22 and the engine (its own process, PostgreSQL)
 leave a postal request on the call's ticket with the caller's number, and the ticket's path
-shows it."""
+shows it. Then, on the running engine's API, the request is listed, an agent completes it
+with the address taken by phone, and it is on the day's list for the post office."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 
+import httpx
 import pytest
-from conftest import Stack, call, ticket_of
+from conftest import Stack, call, ticket_of, tongdai
 
 from lab.sipp_run import HangUp, Key, Keys, Wait
 from postal.model import PostalState, Registration
@@ -50,3 +54,21 @@ async def test_key_3_after_a_dossier_look_up_leaves_a_postal_request_on_the_tick
     )  # fmt: skip
     assert ("tra_cuu", "3") in [(s.node, s.key) for s in t.ivr_path]
     assert f"postal:requested:{reg.id}" in [s.detail for s in t.ivr_path]
+
+    tongdai(stack, "users", "add", "giamsat", "--role", "supervisor", "--password-stdin",
+            stdin="mật-khẩu-dài-1022\n")  # fmt: skip
+    token = tongdai(stack, "users", "token", "giamsat").strip().splitlines()[-1]
+    url = f"http://127.0.0.1:{stack.settings.web.port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as web:
+        listed = (await web.get("/api/v1/postal", params={"state": "requested"})).json()
+        assert [r["ticket"] for r in listed["registrations"]] == [t.code]
+        address = {"recipient": "Nguyễn Văn An", "phone": caller if len(caller) >= 10 else
+                   "0905111222", "district": "hoi_an", "ward": "Phường Minh An",
+                   "street": "45 Nguyễn Thái Học"}  # fmt: skip
+        done = await web.post(f"/api/v1/postal/{reg.id}/complete", json=address)
+        assert done.status_code == 200 and done.json()["state"] == "registered", done.text
+        export = await web.get("/api/v1/postal/export", params={"format": "csv"})
+        assert export.status_code == 200
+        rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+        assert [(r[1], r[2], r[3]) for r in rows[1:]] == [("123456", t.code, "Nguyễn Văn An")]

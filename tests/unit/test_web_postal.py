@@ -191,6 +191,8 @@ async def test_given_a_phone_request_then_the_agent_completes_it_and_it_is_on_th
         ticket_code=code, dossier_code="2026001", phone="0905111222", by="ivr", at=NOW
     )
     async with browser(rig, "tdv101") as (c, csrf):
+        console = await c.get("/console")  # the agent's list of people to call back
+        assert 'id="postal-requests"' in console.text and f"/buu-chinh/{req.id}" in console.text
         page = await c.get(f"/buu-chinh/{req.id}")
         assert "Chờ lấy địa chỉ" in page.text and 'id="postal-complete"' in page.text
         assert "Gọi lại số 0905111222" in page.text
@@ -214,3 +216,5 @@ async def test_given_a_phone_request_then_the_agent_completes_it_and_it_is_on_th
         today = await c.get("/api/v1/postal/export")  # default: today, CSV
         rows = list(csv.reader(io.StringIO(today.content.decode("utf-8-sig"))))
         assert [r[1] for r in rows[1:]] == ["2026001"] and rows[1][10] == "Đã giao bưu điện"
+        console = await c.get("/console")
+        assert 'id="postal-requests"' not in console.text  # done: off the list
