@@ -29,7 +29,7 @@ from postal.model import (
     Registration,
     check_move,
 )
-from tickets.sql import T
+from tickets.sql import ticket_id
 from tongdai.clock import as_utc
 from tongdai.db import DB_ERRORS, Base, UtcDateTime, describe, store_error
 
@@ -147,9 +147,7 @@ class SqlPostalStore:
         at = as_utc(at, "at")
         try:
             async with self.engine.begin() as conn:
-                ticket = (await conn.execute(select(T.c.id).where(T.c.code == ticket_code))).first()
-                if ticket is None:
-                    raise KeyError(ticket_code)
+                await ticket_id(conn, ticket_code)
                 busy = (
                     await conn.execute(
                         select(R.c.id).where(
