@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from accounts.model import Perm, User
-from postal.desk import MOVES
 from postal.model import (
     PREFERRED_TIMES,
     STATE_LABELS,
@@ -36,16 +35,19 @@ P = Perm
 FORM_FIELDS = ("ticket", "dossier_code", "note", *sorted(api.ADDRESS_FIELDS))
 
 
-def _context(request: Request, **extra: Any) -> dict[str, Any]:
+def _context(request: Request, user: User, **extra: Any) -> dict[str, Any]:
     desk = api.desk_of(request)
+    mine = api.allowed_moves(request, user)
     return {
         "places": desk.places,
         "preferred_times": PREFERRED_TIMES,
         "state_labels": {s.value: label for s, label in STATE_LABELS.items()},
         "next_moves": {
-            s.value: [(to.value, STATE_LABELS[to]) for to in MOVES if to in TRANSITIONS[s]]
+            s.value: [(to.value, STATE_LABELS[to]) for to in mine if to in TRANSITIONS[s]]
             for s in PostalState
         },
+        #: the centre registers; the post office only reads and marks deliveries
+        "can_register": user.can(P.POSTAL),
         "today": desk.clock().astimezone(VN_TZ).date().isoformat(),
         "errors": {},
         "values": {},
@@ -54,7 +56,7 @@ def _context(request: Request, **extra: Any) -> dict[str, Any]:
 
 
 async def _list_page(
-    request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
+    request: Request, user: User, values: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> Response:
     q = request.query_params
     state = q.get("state") or ""
@@ -64,13 +66,14 @@ async def _list_page(
         "ticket": (q.get("ticket") or "")[:32],
         "dossier_code": (q.get("dossier") or "")[:16],
     }
-    ctx = _context(request, registrations=found, values=values, errors=errors, state=state)
+    ctx = _context(request, user, registrations=found, values=values, errors=errors, state=state)
     return render(request, "postal.html", ctx, status)
 
 
-@guard(P.POSTAL, api=False)
+@guard(P.POSTAL, P.AGENCY_DESK, api=False)
 async def page(request: Request, p: Principal) -> Response:
-    return await _list_page(request, {}, {})
+    api.require_reader(request, p.user)
+    return await _list_page(request, p.user, {}, {})
 
 
 @guard(P.POSTAL, api=False)
@@ -81,7 +84,7 @@ async def create(request: Request, p: Principal) -> Response:
         reg = await api.run(api.desk_of(request).register(data, by=p.user.name))
     except ApiError as exc:
         if (fields := _fields(exc)) is not None:
-            return await _list_page(request, values, fields, 422)
+            return await _list_page(request, p.user, values, fields, 422)
         return back("/buu-chinh", err=exc.error_id)
     return back(f"/buu-chinh/{reg.id}", ok="postal_registered")
 
@@ -93,19 +96,26 @@ def _fields(exc: ApiError) -> dict[str, str] | None:
 
 
 async def _one_page(
-    request: Request, reg_id: int, values: dict[str, str], errors: dict[str, str], status: int
+    request: Request,
+    user: User,
+    reg_id: int,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int,
 ) -> Response:
     store = api.desk_of(request).store
     reg = await store.get(reg_id)
     if reg is None:
         raise ApiError(404, "not_found", "no such registration")
-    ctx = _context(request, r=reg, history=await store.events(reg_id), values=values, errors=errors)
+    history = await store.events(reg_id)
+    ctx = _context(request, user, r=reg, history=history, values=values, errors=errors)
     return render(request, "postal_one.html", ctx, status)
 
 
-@guard(P.POSTAL, api=False)
+@guard(P.POSTAL, P.AGENCY_DESK, api=False)
 async def one(request: Request, p: Principal) -> Response:
-    return await _one_page(request, api.registration_id(request), {}, {}, 200)
+    api.require_reader(request, p.user)
+    return await _one_page(request, p.user, api.registration_id(request), {}, {}, 200)
 
 
 @guard(P.POSTAL, api=False)
@@ -117,16 +127,20 @@ async def complete(request: Request, p: Principal) -> Response:
     except ApiError as exc:
         if (fields := _fields(exc)) is not None:
             values = {k: data.get(k, "")[:300] for k in api.ADDRESS_FIELDS}
-            return await _one_page(request, reg_id, values, fields, 422)
+            return await _one_page(request, p.user, reg_id, values, fields, 422)
         return back(f"/buu-chinh/{reg_id}", err=exc.error_id)
     return back(f"/buu-chinh/{reg_id}", ok="postal_completed")
 
 
-@guard(P.POSTAL, api=False)
+@guard(P.POSTAL, P.AGENCY_DESK, api=False)
 async def move(request: Request, p: Principal) -> Response:
+    api.require_reader(request, p.user)
     reg_id = api.registration_id(request)
     data = await form(request)
     target = f"/buu-chinh/{reg_id}" if data.get("from") == "one" else "/buu-chinh"
+    mine = {s.value for s in api.allowed_moves(request, p.user)}
+    if p.user.can(P.AGENCY_DESK) and data.get("state") not in mine:
+        return back(target, err="forbidden")
     try:
         await api.run(
             api.desk_of(request).move(

@@ -1,15 +1,20 @@
 """Postal delivery registrations on the API (role permission ``postal``: agents,
 supervisors, administrators), and what the console page shares with it.
 
-    GET  /api/v1/postal?state=&limit=               registrations, newest first
+The post office is an agency (``agencies/``): an ``agency`` account whose agency takes the
+``buu_chinh`` category reads the list, its history and the day's export, and marks a
+registration ``delivered``; nothing else (marked ``[post office]`` below).
+
+    GET  /api/v1/postal?state=&limit=               registrations, newest first  [post office]
     POST /api/v1/postal  {ticket, dossier_code, recipient, phone, district, ward, street,
                           preferred_time?, note?}   a complete registration (201)
     GET  /api/v1/postal/places                      the province, districts and wards
-    GET  /api/v1/postal/export?date=&format=csv|xlsx   the post office's list of a day
-    GET  /api/v1/postal/{id}                        one, with its history
+    GET  /api/v1/postal/export?date=&format=csv|xlsx   the day's list        [post office]
+    GET  /api/v1/postal/{id}                        one, with its history        [post office]
     POST /api/v1/postal/{id}/complete {recipient, phone, district, ward, street, ...}
                                                     a telephone request's address
     POST /api/v1/postal/{id}/status {state, note?}  handed_to_post, delivered, cancelled
+                                                    (the post office: delivered) [post office]
 
 Bad input is 422 ``invalid_input`` with ``details.fields``: each bad field's message in
 Vietnamese. A move the state does not allow is 409 ``illegal_state``; a second active
@@ -26,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from accounts.model import Perm
-from postal.desk import PostalDesk
+from accounts.model import Perm, User
+from postal.desk import MOVES, PostalDesk
 from postal.export import day_list, file_name, to_csv, to_xlsx
 from postal.model import (
     PREFERRED_TIMES,
@@ -51,6 +56,8 @@ FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+#: an agency account whose agency takes this category is the post office
+POST_OFFICE_CATEGORY = "buu_chinh"
 ADDRESS_FIELDS = {"recipient", "phone", "district", "ward", "street", "preferred_time"}
 
 
@@ -97,6 +104,26 @@ def desk_of(request: Request) -> PostalDesk:
     return desk
 
 
+def is_post_office(request: Request, user: User) -> bool:
+    if not user.can(P.AGENCY_DESK) or not user.agency_id:
+        return False
+    agency = request.app.state.desk.book.get(user.agency_id)
+    return agency is not None and POST_OFFICE_CATEGORY in agency.categories
+
+
+def allowed_moves(request: Request, user: User) -> tuple[PostalState, ...]:
+    """The state changes ``user`` may make (none: may not read either)."""
+    if user.can(P.POSTAL):
+        return MOVES
+    return (PostalState.DELIVERED,) if is_post_office(request, user) else ()
+
+
+def require_reader(request: Request, user: User) -> None:
+    """The centre's roles, or the post office's account."""
+    if not allowed_moves(request, user):
+        raise ApiError(403, "forbidden", "your role may not do this", {"role": user.role})
+
+
 async def run(work: Awaitable[T]) -> T:
     """The desk's refusals as API errors."""
     try:
@@ -130,8 +157,9 @@ def export_day(raw: str | None, now: datetime) -> date:
         raise v.invalid("date", "expected YYYY-MM-DD") from None
 
 
-@guard(P.POSTAL, api=True)
+@guard(P.POSTAL, P.AGENCY_DESK, api=True)
 async def listing(request: Request, p: Principal) -> Response:
+    require_reader(request, p.user)
     q = request.query_params
     state = v.opt_choice(q.get("state"), "state", STATES)
     limit = v.integer(q.get("limit"), "limit", default=200, lo=1, hi=1000)
@@ -148,8 +176,9 @@ async def create(request: Request, p: Principal) -> Response:
     return JSONResponse(registration_json(reg), status_code=201)
 
 
-@guard(P.POSTAL, api=True)
+@guard(P.POSTAL, P.AGENCY_DESK, api=True)
 async def one(request: Request, p: Principal) -> Response:
+    require_reader(request, p.user)
     store = desk_of(request).store
     reg = await store.get(registration_id(request))
     if reg is None:
@@ -166,11 +195,14 @@ async def complete(request: Request, p: Principal) -> Response:
     return JSONResponse(registration_json(reg))
 
 
-@guard(P.POSTAL, api=True)
+@guard(P.POSTAL, P.AGENCY_DESK, api=True)
 async def status(request: Request, p: Principal) -> Response:
+    require_reader(request, p.user)
     data = await v.json_object(request)
     v.no_unknown(data, {"state", "note"})
     state = v.choice(data.get("state"), "state", STATES)
+    if p.user.can(P.AGENCY_DESK) and PostalState(state) not in allowed_moves(request, p.user):
+        raise ApiError(403, "forbidden", "the post office only marks a delivery delivered")
     desk = desk_of(request)
     reg = await run(
         desk.move(registration_id(request), state, by=p.user.name, note=data.get("note"))
@@ -178,8 +210,9 @@ async def status(request: Request, p: Principal) -> Response:
     return JSONResponse(registration_json(reg))
 
 
-@guard(P.POSTAL, api=True)
+@guard(P.POSTAL, P.AGENCY_DESK, api=True)
 async def places(request: Request, p: Principal) -> Response:
+    require_reader(request, p.user)
     book = desk_of(request).places
     return JSONResponse(
         {
@@ -190,8 +223,9 @@ async def places(request: Request, p: Principal) -> Response:
     )
 
 
-@guard(P.POSTAL, api=True)
+@guard(P.POSTAL, P.AGENCY_DESK, api=True)
 async def export(request: Request, p: Principal) -> Response:
+    require_reader(request, p.user)
     """The post office's list of one day (a file download; the console links to it)."""
     desk, q = desk_of(request), request.query_params
     day = export_day(q.get("date"), desk.clock())

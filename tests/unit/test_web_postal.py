@@ -35,8 +35,9 @@ ADDRESS = {
 async def rig(db_url: str) -> AsyncIterator[WebRig]:
     async with web_rig(db_url, clock=lambda: NOW) as r:
         auth = AuthStore(r.deps.engine, hasher=FAST_HASHER)
-        await auth.add_user("bdtinh", "agency", "mật-khẩu-dài-123", agency_id="buu_dien_tinh")
-        r.tokens["bdtinh"] = await auth.new_token("bdtinh", "test")
+        for name, agency in (("bdqn", "buu_dien"), ("gtvt1", "so_gtvt")):
+            await auth.add_user(name, "agency", "mật-khẩu-dài-123", agency_id=agency)
+            r.tokens[name] = await auth.new_token(name, "test")
         yield r
 
 
@@ -140,7 +141,7 @@ async def test_given_roles_then_only_agents_supervisors_and_admins_see_postal(ri
         async with api(rig, who) as c:
             for path in paths:
                 assert (await c.get(path)).status_code == 200, (who, path)
-    for who in ("quanly", "bdtinh"):
+    for who in ("quanly", "gtvt1"):
         async with api(rig, who) as c:
             for path in paths:
                 assert (await c.get(path)).status_code == 403, (who, path)
@@ -218,3 +219,38 @@ async def test_given_a_phone_request_then_the_agent_completes_it_and_it_is_on_th
         assert [r[1] for r in rows[1:]] == ["2026001"] and rows[1][10] == "Đã giao bưu điện"
         console = await c.get("/console")
         assert 'id="postal-requests"' not in console.text  # done: off the list
+
+
+async def test_given_the_post_office_account_then_it_reads_the_list_and_marks_delivered_only(
+    rig: WebRig,
+) -> None:
+    code = await ticket(rig)
+    async with api(rig, "tdv101") as c:
+        reg = (await c.post("/api/v1/postal", json={"ticket": code, "dossier_code": "123456",
+                                                     **ADDRESS})).json()  # fmt: skip
+        await c.post(f"/api/v1/postal/{reg['id']}/status", json={"state": "handed_to_post"})
+    async with api(rig, "bdqn") as c:
+        listed = (await c.get("/api/v1/postal")).json()["registrations"]
+        assert [x["id"] for x in listed] == [reg["id"]]
+        export = await c.get("/api/v1/postal/export", params={"date": "2026-12-07"})
+        assert export.status_code == 200 and "Nguyễn Thị Hoa" in export.content.decode("utf-8")
+        for body in ({"state": "cancelled"}, {"state": "handed_to_post"}):
+            r = await c.post(f"/api/v1/postal/{reg['id']}/status", json=body)
+            assert r.status_code == 403, body
+        r = await c.post("/api/v1/postal", json={"ticket": code, "dossier_code": "5555",
+                                                  **ADDRESS})  # fmt: skip
+        assert r.status_code == 403
+        r = await c.post(f"/api/v1/postal/{reg['id']}/complete", json=ADDRESS)
+        assert r.status_code == 403
+        r = await c.post(f"/api/v1/postal/{reg['id']}/status", json={"state": "delivered"})
+        assert r.status_code == 200 and r.json()["state"] == "delivered"
+        assert (await c.get(f"/api/v1/tickets/{code}")).status_code == 403  # not the ticket
+        desk_page = await c.get("/co-quan")
+        assert 'id="postal-link"' in desk_page.text
+        page = await c.get("/buu-chinh")
+        assert page.status_code == 200 and 'id="postal-form"' not in page.text
+        assert f'href="/tickets/{code}"' not in page.text
+    async with api(rig, "gtvt1") as c:
+        assert 'id="postal-link"' not in (await c.get("/co-quan")).text
+    one = (await desk(rig).store.events(reg["id"]))[-1]
+    assert (one.to_state.value, one.by) == ("delivered", "bdqn")
