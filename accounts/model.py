@@ -2,7 +2,7 @@
 
 Roles and what they may do (checked on the server for every page and API call)::
 
-    agent       console (own agent), read tickets, act on own tickets
+    agent       console (own agent), read tickets, act on own tickets, postal registrations
     supervisor  wallboard, agents' states, listen/whisper/barge, announcement, all tickets,
                 the caller of a confidential complaint (about officials; audited)
     manager     reports, read tickets
@@ -47,11 +47,20 @@ class Perm(StrEnum):
     CONFIDENTIAL = "confidential"
     #: read the audit log
     AUDIT = "audit"
+    #: postal delivery registrations: the console form, status updates, the daily export
+    POSTAL = "postal"
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.AGENT: frozenset(
-        {Perm.CONSOLE, Perm.TICKETS_READ, Perm.TICKETS_WRITE_OWN, Perm.METRICS, Perm.FORWARD}
+        {
+            Perm.CONSOLE,
+            Perm.TICKETS_READ,
+            Perm.TICKETS_WRITE_OWN,
+            Perm.METRICS,
+            Perm.FORWARD,
+            Perm.POSTAL,
+        }
     ),
     Role.SUPERVISOR: frozenset(
         {
@@ -66,6 +75,7 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.METRICS,
             Perm.FORWARD,
             Perm.CONFIDENTIAL,
+            Perm.POSTAL,
         }
     ),
     Role.MANAGER: frozenset({Perm.REPORTS, Perm.TICKETS_READ, Perm.METRICS}),

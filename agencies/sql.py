@@ -34,7 +34,7 @@ from agencies.forwards import (
     IllegalForward,
     Notify,
 )
-from tickets.sql import T
+from tickets.sql import ticket_id
 from tongdai.clock import as_utc
 from tongdai.db import DB_ERRORS, Base, UtcDateTime, describe, store_error
 
@@ -120,9 +120,7 @@ class SqlForwardStore:
     ) -> Forward:
         try:
             async with self.engine.begin() as conn:
-                ticket = (await conn.execute(select(T.c.id).where(T.c.code == ticket_code))).first()
-                if ticket is None:
-                    raise KeyError(ticket_code)
+                await ticket_id(conn, ticket_code)
                 busy = (
                     await conn.execute(
                         select(F.c.id, F.c.agency_id).where(

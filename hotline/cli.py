@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hotline import purge as purge_cli
     from ivr import cli as ivr_cli
     from lab import cli as lab_cli
+    from postal import cli as postal_cli
     from reports import cli as reports_cli
     from reports import staffing_cli, synth_cli
     from tickets import cli as tickets_cli
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         ivr_cli,
         tickets_cli,
         dossiers_cli,
+        postal_cli,
         acd_cli,
         reports_cli,
         staffing_cli,

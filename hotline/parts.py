@@ -29,6 +29,7 @@ from ivr.prompts import load_catalogue
 from ivr.runner import IvrContext
 from ivr.schedule import load_schedule
 from pbx.ami import AmiClient
+from postal.sql import SqlPostalStore
 from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.errors import AmiError, ConfigError, StoreError
@@ -88,6 +89,7 @@ def build_context(
         announcement=announcement_source(engine),
         now=now,
         handover=handover or AppQueueHandover(),
+        postal=SqlPostalStore(engine),
     )
 
 

@@ -11,6 +11,7 @@ The walk is an explicit state machine: each node handler returns the next transi
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,12 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dossiers.model import CODE_RE, MAX_CODE_DIGITS, Dossier, DossierLookup, DossierStatus
-from ivr import followup, say
+from ivr import followup, postal_offer, say
 from ivr.agi import DIGITS, AgiSession
 from ivr.fastagi import AgiScripts
 from ivr.handover import AppQueueHandover, QueuedCaller, QueueHandover
 from ivr.menu import Menu, Node
 from ivr.schedule import Schedule
+from postal.store import PostalStore
 from tickets.model import IvrStep, Outcome
 from tickets.store import TicketStore
 from tongdai.clock import VN_TZ
@@ -48,6 +50,8 @@ class IvrContext:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: where a caller who chose a queue goes: app_queue (default) or our own ACD
     handover: QueueHandover = field(default_factory=AppQueueHandover)
+    #: postal delivery requests (key 3 after a dossier's status); None: not offered
+    postal: PostalStore | None = None
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -72,6 +76,16 @@ class End:
 
 
 Transition = Go | Back | ToQueue | End
+
+
+@dataclass(frozen=True)
+class ExtraKey:
+    """One more choice in an after-menu: ``prompt`` is said before the menu's own; ``run``
+    returns a transition, or None to stay in the after-menu."""
+
+    key: str
+    prompt: str
+    run: Callable[[], Awaitable[Transition | None]]
 
 
 @dataclass
@@ -260,7 +274,30 @@ class CallFlow:
             await self.play([self.m.error_prompt], barge=False)
             return Go(node.agent or self.m.start)
         self.step(node.id, code, "found" if dossier else "not_found")
-        return await self.after_menu(node, lambda: self.say_dossier(code, dossier))
+        extra = None
+        if postal_offer.offered(self.ctx.postal, dossier):
+            run = functools.partial(self.postal_request, node, code)
+            extra = ExtraKey(postal_offer.KEY, postal_offer.OFFER_PROMPT, run)
+        return await self.after_menu(node, lambda: self.say_dossier(code, dossier), extra)
+
+    async def postal_request(self, node: Node, code: str) -> Transition | None:
+        """Key 3: the caller's postal delivery request goes on the ticket
+        (``ivr.postal_offer``); an agent takes the address."""
+        assert self.ctx.postal is not None
+        await self.flush()  # the ticket's path is durable before the request points at it
+        done = await postal_offer.request(
+            self.ctx.postal, ticket_code=self.st.code, dossier_code=code,
+            caller=self.s.env.get("agi_callerid"), at=self.ctx.now(),
+        )  # fmt: skip
+        self.step(node.id, postal_offer.KEY, f"postal:{done.result}:{done.registration_id or ''}")
+        if done.result is postal_offer.Result.FAILED:
+            await self.play([self.m.error_prompt], barge=False)
+        await self.play(postal_offer.PROMPTS[done.result], barge=False)
+        if done.to_agent:
+            return Go(node.agent or self.m.start)
+        if done.result is postal_offer.Result.REQUESTED:
+            await self.say_ticket_code()
+        return None
 
     async def say_dossier(self, code: str, dossier: Dossier | None) -> str | None:
         if dossier is None:
@@ -327,15 +364,20 @@ class CallFlow:
         return await self.after_menu(node, lambda: self.say_followup(spoken, ticket is not None))
 
     async def after_menu(
-        self, node: Node, say: Callable[[], Awaitable[str | None]]
+        self,
+        node: Node,
+        say: Callable[[], Awaitable[str | None]],
+        extra: ExtraKey | None = None,
     ) -> Transition | None:
         """After a status was said: 1 says it again, 2 asks for another code (None), 0 an agent,
-        the back key one level up; ``say`` speaks the status and returns a key pressed over it."""
+        the back key one level up, ``extra`` its key; ``say`` speaks the status and returns a
+        key pressed over it."""
         failures = 0
         key = await say()
+        prompts = (*((extra.prompt,) if extra else ()), node.after_prompt or "")
         while True:
             if key is None:
-                key = await self.ask((node.after_prompt or "",), node.timeout_s)
+                key = await self.ask(prompts, node.timeout_s)
             if key is None:
                 failures += 1
                 if (t := await self.failed(node, failures, "timeout")) is not None:
@@ -351,6 +393,11 @@ class CallFlow:
                 return Go(node.agent or self.m.start)
             if key == self.m.back_key:
                 return Back()
+            if extra is not None and key == extra.key:
+                if (t := await extra.run()) is not None:
+                    return t
+                prompts, key = (node.after_prompt or "",), None  # offered once is enough
+                continue
             if key != self.m.repeat_key:
                 failures += 1
                 if (t := await self.failed(node, failures, "invalid")) is not None:

@@ -170,6 +170,15 @@ async def insert_ticket(
     return int(ticket_id), code
 
 
+async def ticket_id(conn: AsyncConnection, code: str) -> int:
+    """The id of ticket ``code`` inside the caller's transaction (``KeyError`` if unknown): for
+    the stores whose rows point at a ticket (forwards, postal registrations)."""
+    row = (await conn.execute(select(T.c.id).where(T.c.code == code))).first()
+    if row is None:
+        raise KeyError(code)
+    return int(row.id)
+
+
 class SqlTicketStore:
     """``TicketStore`` on an asyncio engine. ``close`` disposes the engine if it owns it."""
 

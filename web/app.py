@@ -4,6 +4,7 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /login /logout /wallboard /console /tickets /tickets/{code} /reports   pages (Jinja2)
     /admin/users  accounts (administrators)                               web.pages_users
     /co-quan  the agency desk; /tickets/{code}/forward  the centre        web.pages_agency
+    /buu-chinh  postal delivery registrations; /api/v1/postal           web.pages_postal, web.postal
     /tra-cuu  public look-up of a ticket (no login; rate-limited per IP)  web.lookup
     /api/v1/...  REST JSON (OpenAPI at /api/v1/openapi.json)              web.api
     /live        server-sent events (wallboard, console)                  web.live
@@ -50,6 +51,10 @@ from agencies.sql import SqlForwardStore
 from conversations.outbox import Outbox
 from dossiers.model import DossierLookup
 from dossiers.sql import SqlDossierLookup
+from postal.desk import PostalDesk
+from postal.places import load_places
+from postal.sql import SqlPostalStore
+from postal.store import PostalStore
 from tickets.audit import SqlAuditLog
 from tickets.kb import KnowledgeBase
 from tickets.sql import SqlTicketStore
@@ -68,8 +73,10 @@ from web import (
     lookup,
     pages,
     pages_agency,
+    pages_postal,
     pages_tickets,
     pages_users,
+    postal,
     stats,
 )
 from web import health as web_health
@@ -150,6 +157,8 @@ class WebDeps:
 
     #: what the engine depends on and what is down (``/api/health``, the wallboard's banner)
     health: Health | None = None
+    #: postal delivery registrations (default: on ``engine``, the shipped places file)
+    postal: PostalStore | None = None
 
 
 def default_desk(deps: WebDeps) -> ForwardDesk:
@@ -296,6 +305,8 @@ def create_app(deps: WebDeps) -> Starlette:
             *conversations.routes(),
             *back_office.routes(),
             *pages_agency.routes(),
+            *postal.routes(),
+            *pages_postal.routes(),
             *lookup.routes(),
             *kb.page_routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -317,6 +328,9 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.desk = deps.desk or default_desk(deps)
     app.state.kb = deps.kb or SqlKnowledgeBase(deps.engine)
     app.state.audit = audit
+    app.state.postal = PostalDesk(
+        deps.postal or SqlPostalStore(deps.engine), load_places(), clock=deps.clock
+    )
     return app
 
 

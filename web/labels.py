@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from postal.model import STATE_LABELS
 from tongdai.clock import VN_TZ
 
 AGENT_STATES = {
@@ -61,6 +62,7 @@ FORWARD_STATES = {
     "answered": "Đã trả lời",
     "sent_back": "Đã trả lại",
 }
+POSTAL_STATES = {s.value: label for s, label in STATE_LABELS.items()}
 NOTIFY = {"pending": "chưa gửi email", "sent": "đã gửi email", "failed": "gửi email lỗi"}
 
 #: messages after a form, by key (never the user's own text: nothing to reflect)
@@ -83,6 +85,9 @@ DONE = {
     "sent_back": "Đã trả lại phiếu cho tổng đài 1022.",
     "answer_back": "Đã gửi trả lời cho người dân và giải quyết phiếu.",
     "callback_done": "Đã gọi lại báo kết quả.",
+    "postal_registered": "Đã đăng ký nhận kết quả qua bưu điện.",
+    "postal_completed": "Đã nhập địa chỉ: hồ sơ đã được đăng ký nhận qua bưu điện.",
+    "postal_state": "Đã cập nhật trạng thái bưu chính.",
 }
 FAILED = {
     "unknown_contact": "Không có người liên hệ này (hoặc đã được gộp).",
@@ -116,6 +121,8 @@ FAILED = {
     "illegal_forward": "Không thể làm việc này ở trạng thái hiện tại (chỉ được gia hạn một lần).",
     "reply_refused": "Không gửi được trả lời trên kênh của người dân.",
     "no_agency": "Tài khoản của bạn chưa gắn với cơ quan nào.",
+    "already_registered": "Hồ sơ này đã có đăng ký nhận qua bưu điện chưa kết thúc.",
+    "illegal_state": "Không thể chuyển đăng ký bưu chính sang trạng thái này.",
 }
 
 

@@ -592,6 +592,9 @@ def document() -> S:
         "/api/v1/openapi.json": {"get": _op("This document", _json({"type": "object"}))},
         **_back_office(),
     }
+    from web import openapi_postal  # it builds on this module's helpers
+
+    paths.update(openapi_postal.paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -604,7 +607,7 @@ def document() -> S:
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_postal.SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from accounts.model import Perm, Role
 from tongdai.errors import TongdaiError
-from web import agent_ops, ticket_query
+from web import agent_ops, pages_postal, ticket_query
 from web import errors as v
 from web import health as web_health
 from web.errors import ApiError
@@ -217,6 +217,7 @@ async def console(request: Request, p: Principal) -> Response:
             "callbacks": todo,
             "agents": agents,
             "answers": await answer_callbacks(request, p),
+            "postal_requests": await pages_postal.waiting(request, p.user),
         },
     )
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from accounts.model import Perm
 from tickets.model import Ticket
 from web import back_office as bo
+from web import postal
 from web.errors import ApiError
 from web.render import back, form, render
 from web.security import Principal, guard
@@ -96,6 +97,7 @@ async def desk_page(request: Request, p: Principal) -> Response:
         {
             "agency_name": desk.book.name(agency),
             "forwards": [bo.forward_json(f, desk, now) for f in found],
+            "post_office": postal.is_post_office(request, p.user),
         },
     )
 

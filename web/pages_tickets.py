@@ -27,7 +27,7 @@ from tickets.codes import CODE_RE
 from tickets.model import Status
 from tongdai.clock import VN_TZ
 from web import errors as v
-from web import privacy, ticket_query
+from web import pages_postal, privacy, ticket_query
 from web.api import ticket_filter
 from web.errors import ApiError
 from web.pages_agency import forward_context
@@ -103,6 +103,8 @@ async def ticket(request: Request, p: Principal) -> Response:
         timeline.append(
             (h.at, f"Trạng thái: {before} → {h.to_status.value}", f"{h.by}: {h.note or ''}")
         )
+    postal, postal_rows = await pages_postal.ticket_part(request, p.user, found.code)
+    timeline += postal_rows
     timeline.sort(key=lambda row: row[0])
     deps = request.app.state.deps
     agents = sorted(a.id for a in deps.control.state().agents)
@@ -126,6 +128,8 @@ async def ticket(request: Request, p: Principal) -> Response:
             "agents": agents,
             "overdue": overdue,
             **await forward_context(request, p, found),
+            "postal": postal,
+            "postal_link": pages_postal.link_for(found.code, found.dossier_code),
         },
     )
 

@@ -20,6 +20,7 @@ import agencies.sql  # noqa: F401
 import conversations.canned
 import conversations.journal  # noqa: F401
 import dossiers.sql  # noqa: F401
+import postal.sql  # noqa: F401
 import tickets.audit
 import tickets.sql_conversations
 import tickets.sql_kb  # noqa: F401

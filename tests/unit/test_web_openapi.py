@@ -19,7 +19,7 @@ from bench.web_rig import SimAcd, web_rig
 from dossiers.model import Dossier, DossierStatus
 from dossiers.sql import upsert_dossiers
 from tickets.model import Ticket
-from web import api, back_office
+from web import api, back_office, postal
 from web.app import listen, serve
 from web.openapi import document
 
@@ -32,7 +32,7 @@ def test_the_document_is_json_and_lists_every_route_with_its_methods() -> None:
     doc = json.loads(json.dumps(document()))
     assert doc["openapi"].startswith("3.1")
     served: dict[str, set[str]] = {}
-    for r in api.routes() + back_office.routes():
+    for r in api.routes() + back_office.routes() + postal.routes():
         assert isinstance(r, Route)
         served.setdefault(_template(r.path), set()).update(
             m.lower() for m in (r.methods or ()) if m != "HEAD"
