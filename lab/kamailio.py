@@ -142,6 +142,7 @@ def start(settings: Settings, timeout: float = START_TIMEOUT) -> int:
     if pid is not None:
         return pid
     with lock.hold(settings) as held:
+        _check_port_free(settings)
         paths = deploy(settings)
         paths.ctl_socket.unlink(missing_ok=True)
         with paths.log_file.open("a", encoding="utf-8") as fh:
@@ -169,6 +170,19 @@ def start(settings: Settings, timeout: float = START_TIMEOUT) -> int:
                 f"{paths.log_file}:\n" + procs.log_tail(paths.log_file)
             )
         time.sleep(0.2)
+
+
+def _check_port_free(settings: Settings) -> None:
+    """Refuse to start if another program has Kamailio's SIP port (UDP 127.0.0.1)."""
+    port = settings.lab.sip_port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise LabError(
+                f"UDP 127.0.0.1:{port} (Kamailio's SIP) is taken by another program ({exc}); "
+                "stop it or change [lab] sip_port"
+            ) from None
 
 
 def stop(settings: Settings, timeout: float = 10.0) -> bool:
