@@ -222,7 +222,8 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
     # a two-node lab (`--nodes 2`): Kamailio in front of two Asterisk nodes (lab.nodes)
     node_settings = nodes.all_nodes(settings) if settings.lab.nodes > 1 else [settings]
     # with two nodes, `settings` itself stands for Kamailio's 127.0.0.1 SIP port
-    await wait_until(lambda: all(_ports_free(n) for n in {settings, *node_settings}), 15)
+    port_owners = [settings, *node_settings] if settings.lab.nodes > 1 else [settings]
+    await wait_until(lambda: all(_ports_free(n) for n in port_owners), 15)
     if settings.lab.nodes > 1:
         started = await asyncio.to_thread(nodes.start, settings)
         pbx_pids = {
