@@ -55,6 +55,7 @@ from bench.ivr_metrics import ratios
 from bench.plain_ivr import bench_dossiers, seed_sql, unknown_codes
 from lab import engine, lock
 from lab.chroot import ensure_chroot
+from lab.instance import LabInstance
 from lab.procs import LabError
 from tongdai.settings import Settings, home_path, load_settings
 
@@ -89,14 +90,17 @@ def write_settings(
     acd = work / "acd_bench.toml"
     acd.write_text(bench_acd_toml(agents, max_calls), encoding="utf-8")
     messages = f"recordings/messages/{work.name}"
+    # the base's lab instance: its lock, Asterisk folders and recordings mount (lab.instance)
+    mount = LabInstance.of(base).recordings_dir
     path = work / "tongdai.toml"
     path.write_text(
         f'[database]\nurl = "{url}"\nstate_dir = "{work}/state"\n'
         f'[lab]\nvar_dir = "{work}/var"\nchroot = "{base.lab.chroot}"\nnodes = {nodes}\n'
+        f"instance = {base.lab.instance}\n"
         f"sip_port = {base.lab.sip_port}\n[ami]\nport = {base.ami.port}\n"
         f"[fastagi]\nport = {base.fastagi.port}\n"
         f'[ivr]\nmessages_dir = "{messages}"\n'
-        f'asterisk_messages_dir = "/srv/tongdai/{messages}"\n'
+        f'asterisk_messages_dir = "{mount}/messages/{work.name}"\n'
         f'[acd]\ndistribution = "engine"\nconfig = "{acd}"\nqueue_log = "{work}/queue_log"\n'
         "announce_every_s = 3600\nauto_login = true\n[web]\nenabled = false\n",
         encoding="utf-8",

@@ -53,3 +53,15 @@ def test_calls_per_node_counts_caller_channels_not_agents_nor_strangers() -> Non
          "Channel": "PJSIP/anonymous-1"},
     ]  # fmt: skip
     assert calls_per_node(events, {"0801", "0802", "0803"}) == {"node1": 1, "node2": 2}
+
+
+def test_given_a_lab_instance_then_the_run_keeps_it_and_its_recordings_mount(
+    tmp_path: Path,
+) -> None:
+    base_file = tmp_path / "base.toml"
+    base_file.write_text("[lab]\ninstance = 9\n", encoding="utf-8")
+    path = write_settings(load_settings(base_file), tmp_path, "sqlite+aiosqlite:///x.db", 2, 10)
+    s = load_settings(path)
+    assert (s.lab.instance, s.lab.sip_port, s.ami.port) == (9, 5960, 5938)
+    assert s.ivr.asterisk_messages_dir == f"/srv/tongdai/recordings-9/messages/{tmp_path.name}"
+    assert s.ivr.asterisk_sounds_dir.startswith("/srv/tongdai/recordings-9/")
