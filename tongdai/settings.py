@@ -311,13 +311,15 @@ def load_settings(path: str | Path | None = None) -> Settings:
     """Load settings from ``path``, ``$TONGDAI_CONFIG``, ``./tongdai.toml`` or defaults."""
     candidate = path or os.environ.get("TONGDAI_CONFIG")
     env_nodes = os.environ.get(NODES_ENV, "")
+    no_file = False
     if candidate is None:
         local = PROJECT_HOME / "tongdai.toml"
-        if not local.exists() and not env_nodes:
+        no_file = not local.exists()
+        if no_file and not env_nodes:
             return Settings()
         candidate = local
     p = Path(candidate)
-    raw = read_toml(p) if p.exists() or candidate != PROJECT_HOME / "tongdai.toml" else {}
+    raw = {} if no_file else read_toml(p)
     if env_nodes and "nodes" not in raw.get("lab", {}):
         # `tongdai lab up --nodes 2` (and the engine it starts): the file's own value wins
         if not env_nodes.isdigit():
