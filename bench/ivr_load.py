@@ -262,7 +262,7 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
         pg_server.sample(bg, baseline=True)
         sampler = asyncio.create_task(_sample_pg(plan.db_name, backends, pg_server))
         pids = {**pbx_pids, "engine": eng_pid}
-        before = {k: proc_usage(p) for k, p in pids.items()}
+        before = {k: tree_usage(p) for k, p in pids.items()}
         busy0, kids0 = _machine_busy(), os.times()
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.monotonic()
@@ -271,7 +271,7 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
             lambda: all(s.end for s in caller_spans(events, numbers).values()), 30, 0.5
         )
         t1 = time.monotonic()
-        after = {k: proc_usage(p) for k, p in pids.items()}
+        after = {k: tree_usage(p) for k, p in pids.items()}
         busy1, kids1 = _machine_busy(), os.times()
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         sampler.cancel()
@@ -359,6 +359,24 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
     if failing:
         out["sipp_failures"] = {n: d[-1500:] for n, d in failing.items()}
     return out
+
+
+def tree_usage(pid: int, proc: Path = Path("/proc")) -> ProcUsage:
+    """``proc_usage`` of ``pid`` plus its live children (Kamailio's workers are processes of
+    their own; Asterisk and the engine have none): CPU summed, peak RSS summed."""
+    total = proc_usage(pid, proc)
+    cpu, rss = total.cpu_s, total.peak_rss_mb
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                child = proc_usage(int(entry.name), proc)
+                cpu, rss = cpu + child.cpu_s, rss + child.peak_rss_mb
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return ProcUsage(cpu, round(rss, 1))
 
 
 def calls_per_node(events: Sequence[Mapping[str, str]], numbers: set[str]) -> dict[str, int]:

@@ -4,13 +4,14 @@ counts the calls each node took (no Asterisk needed)."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
 
 from bench.ivr_bench import NO_AGENT_JOURNEYS, add_arguments, cmd_bench_ivr, write_settings
 from bench.ivr_journeys import BY_NAME
-from bench.ivr_load import calls_per_node
+from bench.ivr_load import calls_per_node, tree_usage
 from lab.procs import LabError
 from tongdai.settings import Settings, load_settings
 
@@ -65,3 +66,24 @@ def test_given_a_lab_instance_then_the_run_keeps_it_and_its_recordings_mount(
     assert (s.lab.instance, s.lab.sip_port, s.ami.port) == (9, 5960, 5938)
     assert s.ivr.asterisk_messages_dir == f"/srv/tongdai/recordings-9/messages/{tmp_path.name}"
     assert s.ivr.asterisk_sounds_dir.startswith("/srv/tongdai/recordings-9/")
+
+
+def test_tree_usage_adds_the_children_of_a_process(tmp_path: Path) -> None:
+    """Kamailio's CPU is in its worker processes: the parent's own figures would say 0."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fake(pid: int, ppid: int, ticks: int, hwm_kb: int) -> None:
+        d = tmp_path / str(pid)
+        d.mkdir()
+        rest = ["S", str(ppid)] + ["0"] * 9 + [str(ticks), "0"] + ["0"] * 10
+        (d / "stat").write_text(f"{pid} (kamailio) " + " ".join(rest) + "\n")
+        (d / "status").write_text(f"Name:\tkamailio\nVmHWM:\t{hwm_kb} kB\n")
+
+    fake(100, 1, 0, 10240)
+    fake(101, 100, 2 * tick, 2048)
+    fake(102, 100, 3 * tick, 2048)
+    fake(200, 1, 50 * tick, 4096)  # not a child: left out
+    (tmp_path / "self").mkdir()
+    usage = tree_usage(100, tmp_path)
+    assert usage.cpu_s == pytest.approx(5.0)
+    assert usage.peak_rss_mb == pytest.approx(14.0)
