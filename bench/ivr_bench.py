@@ -219,6 +219,12 @@ def cmd_bench_ivr(args: argparse.Namespace) -> int:
             )
         journeys = journeys or NO_AGENT_JOURNEYS
     base = load_settings(args.config)
+    if "dialplan" in modes and base.lab.instance != 0:
+        # asterisk_conf/extensions_ivr_plain.conf plays from instance 0's recordings mount
+        raise LabError(
+            "--modes dialplan runs on lab instance 0 only (the plain dialplan IVR plays "
+            f"/srv/tongdai/recordings/...); this configuration is instance {base.lab.instance}"
+        )
     try:
         report = asyncio.run(
             run_bench(

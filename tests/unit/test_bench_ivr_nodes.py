@@ -87,3 +87,14 @@ def test_tree_usage_adds_the_children_of_a_process(tmp_path: Path) -> None:
     usage = tree_usage(100, tmp_path)
     assert usage.cpu_s == pytest.approx(5.0)
     assert usage.peak_rss_mb == pytest.approx(14.0)
+
+
+def test_given_instance_9_then_the_plain_dialplan_mode_is_refused(tmp_path: Path) -> None:
+    base_file = tmp_path / "base.toml"
+    base_file.write_text("[lab]\ninstance = 9\n", encoding="utf-8")
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--concurrent", "4", "--modes", "ours,dialplan"])
+    args.config = str(base_file)
+    with pytest.raises(LabError, match="instance 0 only"):
+        cmd_bench_ivr(args)
