@@ -321,7 +321,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise TongdaiError(why)
     if args.calls < 1 or args.rate <= 0:
         raise TongdaiError("--calls must be at least 1 and --rate above 0")
-    if asterisk.running_pid(settings) is None:
+    if settings.lab.nodes < 2 and _nodes_flag(settings).exists():
+        settings = dataclasses.replace(settings, lab=dataclasses.replace(settings.lab, nodes=2))
+    if settings.lab.nodes > 1:
+        if not all(nodes.running(settings).values()):
+            raise TongdaiError("the two-node lab is not running: run `tongdai lab up --nodes 2`")
+    elif asterisk.running_pid(settings) is None:
         raise TongdaiError("the lab is not running: run `tongdai lab up` first")
     print(f"simulating {args.calls} calls at {args.rate:g}/s against sip:1022@127.0.0.1 ...")
     results, tickets = asyncio.run(simulate(settings, calls=args.calls, rate=args.rate))

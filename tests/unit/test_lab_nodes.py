@@ -202,3 +202,16 @@ async def test_a_further_node_has_health_of_its_own() -> None:
     await first.put(None)
     await second.put(None)
     await asyncio.wait_for(asyncio.gather(*tasks), 3)
+
+
+def test_given_node_1_deployed_then_simulate_registers_every_phone_it_rings(
+    tmp_path: Path,
+) -> None:
+    from lab.simulate import phones_of
+
+    s = _two_nodes(tmp_path, n=9, extra='[acd]\ndistribution = "engine"\n')
+    deployed = asterisk.deploy_config(nodes.node_settings(s, 1), mount=False)
+    phones = phones_of(s)
+    assert "agent101" in phones and len(phones) == len(set(phones))
+    text = (deployed / "pjsip_agents.conf").read_text(encoding="utf-8")
+    assert all(f"contact = sip:{p}@127.0.0.1:5960" in text for p in phones)
