@@ -264,6 +264,10 @@ async def test_a_node_killed_mid_load(two_nodes: NodesStack, tickets: SqlTicketS
     # node 1's calls ended when its FastAGI sessions dropped (long before their callers' 14 s
     # were up); their callers' BYE then found no node
     assert all(t.outcome is not None and t.ended_at is not None for t in on_1)
+    # ... before their callers' planned 14 s were up: the kill ended them, not the callers
+    assert all(
+        t.ended_at is not None and (t.ended_at - t.started_at).total_seconds() < 14 for t in on_1
+    ), [(t.started_at, t.ended_at) for t in on_1]
     # node 2's callers were not disturbed: they hung up as planned, each call successful
     assert first_result.successful == len(on_2), first_result.describe()
     assert first_result.failed == len(on_1), first_result.describe()
