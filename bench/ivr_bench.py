@@ -55,9 +55,12 @@ from bench.ivr_metrics import ratios
 from bench.plain_ivr import bench_dossiers, seed_sql, unknown_codes
 from lab import engine, lock
 from lab.chroot import ensure_chroot
+from lab.instance import LabInstance
 from lab.procs import LabError
 from tongdai.settings import Settings, home_path, load_settings
 
+#: ``--nodes 2`` runs these by default (our ACD does not span two nodes yet)
+NO_AGENT_JOURNEYS = tuple(j.name for j in JOURNEYS if j.ending != "agent")
 QUEUES = ("thu_tuc", "tra_cuu_ho_so", "phan_anh", "dau_tu", "du_lich", "buu_chinh", "chung")
 DOSSIERS = 1000
 
@@ -78,20 +81,26 @@ def bench_acd_toml(agents: int, max_calls: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_settings(base: Settings, work: Path, url: str, agents: int, max_calls: int) -> Path:
+def write_settings(
+    base: Settings, work: Path, url: str, agents: int, max_calls: int, nodes: int = 1
+) -> Path:
     """The run's settings: its database, var folders, ACD file, queue_log and a messages
-    folder of its own (inside the recordings Asterisk sees), no web app."""
+    folder of its own (inside the recordings Asterisk sees), no web app; ``nodes = 2``:
+    Kamailio in front of two Asterisk nodes (``lab.nodes``)."""
     acd = work / "acd_bench.toml"
     acd.write_text(bench_acd_toml(agents, max_calls), encoding="utf-8")
     messages = f"recordings/messages/{work.name}"
+    # the base's lab instance: its lock, Asterisk folders and recordings mount (lab.instance)
+    mount = LabInstance.of(base).recordings_dir
     path = work / "tongdai.toml"
     path.write_text(
         f'[database]\nurl = "{url}"\nstate_dir = "{work}/state"\n'
-        f'[lab]\nvar_dir = "{work}/var"\nchroot = "{base.lab.chroot}"\n'
+        f'[lab]\nvar_dir = "{work}/var"\nchroot = "{base.lab.chroot}"\nnodes = {nodes}\n'
+        f"instance = {base.lab.instance}\n"
         f"sip_port = {base.lab.sip_port}\n[ami]\nport = {base.ami.port}\n"
         f"[fastagi]\nport = {base.fastagi.port}\n"
         f'[ivr]\nmessages_dir = "{messages}"\n'
-        f'asterisk_messages_dir = "/srv/tongdai/{messages}"\n'
+        f'asterisk_messages_dir = "{mount}/messages/{work.name}"\n'
         f'[acd]\ndistribution = "engine"\nconfig = "{acd}"\nqueue_log = "{work}/queue_log"\n'
         "announce_every_s = 3600\nauto_login = true\n[web]\nenabled = false\n",
         encoding="utf-8",
@@ -123,7 +132,7 @@ def _cleanup_messages(settings: Settings, since: float) -> None:
 
 async def run_bench(
     concurrent: int, rate: float, agents: int, talk_s: float, modes: tuple[str, ...],
-    base: Settings, journeys: tuple[str, ...] = tuple(BY_NAME),
+    base: Settings, journeys: tuple[str, ...] = tuple(BY_NAME), nodes: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Every mode, one after the other, on a fresh database; the JSON-ready report."""
     started = time.time()
@@ -131,7 +140,7 @@ async def run_bench(
     work.mkdir(parents=True, exist_ok=True)
     db_name = f"tongdai_bench_ivr_{secrets.token_hex(4)}"
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
-    config = write_settings(base, work, url, agents, concurrent + agents)
+    config = write_settings(base, work, url, agents, concurrent + agents, nodes)
     settings = load_settings(config)
     await asyncio.to_thread(ensure_chroot, settings.lab.chroot)
     await asyncio.to_thread(engine.build_prompts, settings)
@@ -142,7 +151,13 @@ async def run_bench(
     )  # fmt: skip
     report: dict[str, Any] = {
         "machine": _machine(),
-        "options": {"concurrent": concurrent, "rate": rate, "agents": agents, "talk_s": talk_s},
+        "options": {
+            "concurrent": concurrent,
+            "rate": rate,
+            "agents": agents,
+            "talk_s": talk_s,
+            "nodes": nodes,
+        },
         "mix": {j.name: j.share for j in JOURNEYS if j.name in journeys},
         "calls_per_journey": plan.allocation(),
         "artifacts": str(work),
@@ -175,6 +190,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="",
         help="only these journeys (comma-separated, shares kept in proportion); default the mix",
     )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: Kamailio in front of two Asterisk nodes (journeys that end without an agent)",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON report on one line")
 
 
@@ -187,12 +209,27 @@ def cmd_bench_ivr(args: argparse.Namespace) -> int:
     journeys = tuple(j.strip() for j in str(args.journeys).split(",") if j.strip())
     if any(j not in BY_NAME for j in journeys):
         raise LabError(f"--journeys: choose among {', '.join(BY_NAME)}")
+    if args.nodes > 1:
+        # our ACD follows the first node only (README, "Past one Asterisk"): with two nodes,
+        # only journeys that never reach an agent
+        to_agent = [j for j in journeys or tuple(BY_NAME) if BY_NAME[j].ending == "agent"]
+        if journeys and to_agent:
+            raise LabError(
+                f"--nodes 2: journeys that reach an agent are not possible yet: {to_agent}"
+            )
+        journeys = journeys or NO_AGENT_JOURNEYS
     base = load_settings(args.config)
+    if "dialplan" in modes and base.lab.instance != 0:
+        # asterisk_conf/extensions_ivr_plain.conf plays from instance 0's recordings mount
+        raise LabError(
+            "--modes dialplan runs on lab instance 0 only (the plain dialplan IVR plays "
+            f"/srv/tongdai/recordings/...); this configuration is instance {base.lab.instance}"
+        )
     try:
         report = asyncio.run(
             run_bench(
                 args.concurrent, args.rate, args.agents, args.talk_s, modes, base,
-                journeys or tuple(BY_NAME),
+                journeys or tuple(BY_NAME), args.nodes,
             )
         )  # fmt: skip
     except RuntimeError as exc:  # AgentPhones: the agents' port busy or SIPp did not start

@@ -27,6 +27,7 @@ import asyncpg
 from bench.acd_metrics import ProcUsage, proc_usage
 from bench.ivr_journeys import BY_NAME, JOURNEYS, Journey, allocate, scenario_xml
 from bench.ivr_metrics import (
+    AGENT_PREFIX,
     BackendUsage,
     caller_spans,
     peak_concurrent,
@@ -36,7 +37,7 @@ from bench.ivr_metrics import (
 )
 from bench.plain_ivr import seed_astdb
 from dossiers.model import Dossier
-from lab import asterisk, engine
+from lab import asterisk, engine, kamailio, nodes
 from lab.instance import LabInstance
 from lab.procs import LabError
 from lab.sipp_run import AgentPhones, SippResult, SipTarget, run_callers
@@ -107,9 +108,11 @@ def plan_callers(plan: LoadPlan, run: int) -> list[Callers]:
     return out
 
 
-async def _open_ami(settings: Settings, events: list[dict[str, str]]) -> tuple[
+async def _open_ami(settings: Settings, events: list[dict[str, str]], node: int = 0) -> tuple[
     AmiClient, asyncio.Task[None]
 ]:  # fmt: skip
+    """The benchmark's AMI session on one Asterisk; its events go to ``events`` (with
+    ``_node``: which node of a two-node lab sent them, 0 for a one-node lab)."""
     client = AmiClient(
         settings.ami.host, settings.ami.port, settings.ami.username,
         asterisk.ami_secret(settings), action_timeout=10.0,
@@ -123,6 +126,7 @@ async def _open_ami(settings: Settings, events: list[dict[str, str]]) -> tuple[
         async for ev in sub:
             d = dict(reversed(ev.headers))  # the first value of a repeated header wins
             d["_rx"] = f"{time.time():.6f}"
+            d["_node"] = str(node)
             events.append(d)
 
     return client, asyncio.create_task(collect(), name="bench ivr AMI events")
@@ -215,11 +219,23 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
     numbers = {n for c in callers for n in c.numbers}
     qlog = home_path(settings.acd.queue_log)
     qlog_offset = qlog.stat().st_size if qlog.exists() else 0
-    await wait_until(lambda: _ports_free(settings), 15)
-    ast_pid = await asyncio.to_thread(asterisk.start, settings)
+    # a two-node lab (`--nodes 2`): Kamailio in front of two Asterisk nodes (lab.nodes)
+    node_settings = nodes.all_nodes(settings) if settings.lab.nodes > 1 else [settings]
+    # with two nodes, `settings` itself stands for Kamailio's 127.0.0.1 SIP port
+    port_owners = [settings, *node_settings] if settings.lab.nodes > 1 else [settings]
+    await wait_until(lambda: all(_ports_free(n) for n in port_owners), 15)
+    if settings.lab.nodes > 1:
+        started = await asyncio.to_thread(nodes.start, settings)
+        pbx_pids = {
+            "asterisk_node1": started["node1"],
+            "asterisk_node2": started["node2"],
+            "kamailio": started["kamailio"],
+        }
+    else:
+        pbx_pids = {"asterisk": await asyncio.to_thread(asterisk.start, settings)}
     eng_pid: int | None = None
-    client: AmiClient | None = None
-    collector: asyncio.Task[None] | None = None
+    clients: list[AmiClient] = []
+    collectors: list[asyncio.Task[None]] = []
     sampler: asyncio.Task[None] | None = None
     backends, pg_server = BackendUsage(), BackendUsage()
     phones = AgentPhones(
@@ -228,19 +244,25 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
         talk_ms=int(plan.talk_s * 1000),
     )
     try:
-        client, collector = await _open_ami(settings, events)
-        if mode == "dialplan":
-            await seed_astdb(client, plan.dossiers, plan.today)
+        for k, node in enumerate(node_settings, start=1 if settings.lab.nodes > 1 else 0):
+            client, collector = await _open_ami(node, events, k)
+            clients.append(client)
+            collectors.append(collector)
+            if mode == "dialplan":
+                await seed_astdb(client, plan.dossiers, plan.today)
         eng_pid = await asyncio.to_thread(engine.start_engine, settings, str(config))
         if not await wait_until(lambda: _logins(qlog, qlog_offset) >= plan.agents, 60):
             raise LabError(f"the engine did not log {plan.agents} agents in within 60 s")
         phones.start()
+        if settings.lab.nodes > 1:  # the agents' phones register with Kamailio
+            for i in range(1, plan.agents + 1):
+                await asyncio.to_thread(kamailio.register, settings, f"agent{100 + i}", phones.port)
         mine, bg = await _pg_pids(plan.db_name)
         backends.sample(mine, baseline=True)
         pg_server.sample(bg, baseline=True)
         sampler = asyncio.create_task(_sample_pg(plan.db_name, backends, pg_server))
-        pids = {"asterisk": ast_pid, "engine": eng_pid}
-        before = {k: proc_usage(p) for k, p in pids.items()}
+        pids = {**pbx_pids, "engine": eng_pid}
+        before = {k: tree_usage(p) for k, p in pids.items()}
         busy0, kids0 = _machine_busy(), os.times()
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.monotonic()
@@ -249,7 +271,7 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
             lambda: all(s.end for s in caller_spans(events, numbers).values()), 30, 0.5
         )
         t1 = time.monotonic()
-        after = {k: proc_usage(p) for k, p in pids.items()}
+        after = {k: tree_usage(p) for k, p in pids.items()}
         busy1, kids1 = _machine_busy(), os.times()
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         sampler.cancel()
@@ -264,18 +286,31 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
             sampler.cancel()
             await asyncio.wait([sampler])
         phones.stop()
-        if client is not None:
+        for client in clients:
             await client.close()  # ends the subscription, so the collector returns
-        if collector is not None:
+        for collector in collectors:
             collector.cancel()
-            await asyncio.wait([collector])
+        if collectors:
+            await asyncio.wait(collectors)
         if eng_pid is not None:
             await asyncio.to_thread(engine.stop_engine, settings)
-        await asyncio.to_thread(asterisk.stop, settings)
+        if settings.lab.nodes > 1:
+            await asyncio.to_thread(nodes.stop, settings)
+        else:
+            await asyncio.to_thread(asterisk.stop, settings)
     with (config.parent / f"{mode}_events.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(ev) + "\n" for ev in events)
     window = t1 - t0
     usage = _usage(before, after, plan.concurrent, window)
+    if settings.lab.nodes > 1:  # both nodes together, beside each node's own figures
+        both = [usage["asterisk_node1"], usage["asterisk_node2"]]
+        cpu = sum(u["cpu_s"] for u in both)
+        usage["asterisk"] = {
+            "cpu_s": round(cpu, 2),
+            "cpu_ms_per_call": round(1000 * cpu / plan.concurrent, 2),
+            "core_share": round(cpu / window, 3) if window else None,
+            "peak_rss_mb": round(sum(u["peak_rss_mb"] for u in both), 1),
+        }
     usage["postgresql"] = {
         "cpu_s": round(backends.cpu_s, 2),
         "cpu_ms_per_call": round(1000 * backends.cpu_s / plan.concurrent, 2),
@@ -316,12 +351,43 @@ async def run_mode(mode: str, config: Path, plan: LoadPlan) -> dict[str, Any]:
         ),
     }
     out["cpu_ms_per_call_total"] = round(1000 * out["cpu_s_total"] / plan.concurrent, 2)
+    if settings.lab.nodes > 1:
+        out["calls_per_node"] = calls_per_node(events, numbers)
     if mode == "ours":
         out["tickets"] = _check_tickets(callers, found)
     failing = {n: r.describe() for n, r in results.items() if not r.ok}
     if failing:
         out["sipp_failures"] = {n: d[-1500:] for n, d in failing.items()}
     return out
+
+
+def tree_usage(pid: int, proc: Path = Path("/proc")) -> ProcUsage:
+    """``proc_usage`` of ``pid`` plus its live children (Kamailio's workers are processes of
+    their own; Asterisk and the engine have none): CPU summed, peak RSS summed."""
+    total = proc_usage(pid, proc)
+    cpu, rss = total.cpu_s, total.peak_rss_mb
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                child = proc_usage(int(entry.name), proc)
+                cpu, rss = cpu + child.cpu_s, rss + child.peak_rss_mb
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return ProcUsage(cpu, round(rss, 1))
+
+
+def calls_per_node(events: Sequence[Mapping[str, str]], numbers: set[str]) -> dict[str, int]:
+    """How many of the run's callers each node of a two-node lab took (their Newchannel)."""
+    seen: dict[str, set[str]] = {}
+    for ev in events:
+        if ev.get("Channel", "").startswith(AGENT_PREFIX):
+            continue
+        if ev.get("Event") == "Newchannel" and ev.get("CallerIDNum") in numbers:
+            seen.setdefault(f"node{ev.get('_node', '0')}", set()).add(ev.get("Uniqueid", ""))
+    return {node: len(uids) for node, uids in sorted(seen.items())}
 
 
 def _check_tickets(callers: Sequence[Callers], found: Mapping[str, Ticket]) -> dict[str, Any]:

@@ -106,15 +106,31 @@ def make_ami(settings: Settings) -> AmiClient | None:
     if secret is None:
         log.warning("no AMI secret at %s: queues will not be followed", settings.ami.secret_file)
         return None
+    return _ami_client(settings, settings.ami.host, settings.ami.port, secret)
+
+
+def _ami_client(settings: Settings, host: str, port: int, secret: str) -> AmiClient:
     return AmiClient(
-        settings.ami.host,
-        settings.ami.port,
+        host,
+        port,
         settings.ami.username,
         secret,
         connect_timeout=settings.ami.connect_timeout,
         action_timeout=settings.ami.action_timeout,
         server_filter=True,  # Asterisk sends only the events the engine subscribes to
     )
+
+
+def make_more_amis(settings: Settings) -> dict[str, AmiClient]:
+    """One AMI client per further Asterisk node (``[ami] more_nodes``), by the name its health
+    is reported under (``asterisk@host:port``); the same account as the first node's."""
+    secret = read_ami_secret(settings)
+    if secret is None:
+        return {}
+    return {
+        f"asterisk@{host}:{port}": _ami_client(settings, host, port, secret)
+        for host, port in settings.ami.more_addresses()
+    }
 
 
 async def connect_ami(client: AmiClient) -> None:

@@ -34,7 +34,14 @@ from bench import acd_bench
 from hotline.back_office import build_desk, build_digest
 from hotline.messaging import build_messaging
 from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
-from hotline.parts import build_context, connect_ami, engine_web, make_ami, make_distributor
+from hotline.parts import (
+    build_context,
+    connect_ami,
+    engine_web,
+    make_ami,
+    make_distributor,
+    make_more_amis,
+)
 from hotline.sdnotify import notify, watchdog
 from hotline.watch import HEALTH_FILE, Probe, database_probe, health_file, redis_probe, watch_probes
 from hotline.watch import watch_ami as watch_ami_health
@@ -131,7 +138,17 @@ async def run_engine(
             adopt_open=settings.acd.distribution != "engine",
         )
         ami = make_ami(settings)
+        # further Asterisk nodes behind Kamailio: their queue events feed the same tracker
+        more_amis = make_more_amis(settings)
         acd = make_distributor(settings, ami, tickets) if ami is not None else None
+        if acd is not None and more_amis:
+            log.warning(
+                "our own ACD follows the first Asterisk node only (%s:%d); calls handed to "
+                "it from %s are not distributed (one ACD over several nodes: not built yet)",
+                settings.ami.host,
+                settings.ami.port,
+                ", ".join(more_amis),
+            )
         # with our own ACD, app_queue only sees fallback calls (the tracker finds those)
         handover: QueueHandover = (
             AcdHandover(acd.voice, settings.acd.announce_every_s)
@@ -213,6 +230,17 @@ async def run_engine(
                         )
                     )
                     tasks.append(tg.create_task(follow_ami(settings, ami, tracker, acd)))
+                for name, node in more_amis.items():
+                    tasks.append(
+                        tg.create_task(
+                            watch_ami_health(
+                                health,
+                                node.subscribe(["__connected__", "__disconnected__"]),
+                                name=name,
+                            )
+                        )
+                    )
+                    tasks.append(tg.create_task(follow_node_queues(node, tracker)))
                 if web_app is not None and web_sock is not None:
                     # not in `tasks`: it ends by itself on `stop` (live streams, then uvicorn)
                     tg.create_task(serve_web(web_app, web_sock, stop))
@@ -265,6 +293,21 @@ async def follow_ami(
         await ami.close()
         if acd is not None:
             await acd.close()
+
+
+async def follow_node_queues(ami: AmiClient, tracker: QueueTracker) -> None:
+    """A further Asterisk node's app_queue events into the shared tracker (tickets are keyed
+    by uniqueid, which each node prefixes with its own systemname). Its queue_log is not read:
+    what a node did while the engine was away is not recovered (the first node's is)."""
+    events = ami.subscribe(QUEUE_EVENTS)
+    await connect_ami(ami)
+    try:
+        async for event in events:
+            if event.name in ("__connected__", "__overflow__"):
+                await tracker.resync()
+            await tracker.handle(event.name, event)
+    finally:
+        await ami.close()
 
 
 async def _migrate_once(engine: AsyncEngine, health: Health) -> bool:

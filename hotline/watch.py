@@ -101,27 +101,35 @@ async def watch_probes(
         await asyncio.sleep(every_s)
 
 
-async def watch_ami(health: Health, events: AsyncIterable[Any], *, grace_s: float = 10.0) -> None:
-    """``asterisk`` up/down from an AMI subscription to ``__connected__`` and
-    ``__disconnected__``; down if no session was made within ``grace_s``."""
+async def watch_ami(
+    health: Health,
+    events: AsyncIterable[Any],
+    *,
+    grace_s: float = 10.0,
+    name: str = "asterisk",
+) -> None:
+    """``name`` (``asterisk``; one per node behind Kamailio) up/down from an AMI subscription
+    to ``__connected__`` and ``__disconnected__``; down if no session was made within
+    ``grace_s``."""
+    dep = name
 
     async def grace() -> None:
         await asyncio.sleep(grace_s)
-        health.down("asterisk", f"no AMI session {grace_s:g} s after the start")
+        health.down(dep, f"no AMI session {grace_s:g} s after the start")
 
     timer: asyncio.Task[None] | None = asyncio.create_task(grace())
     try:
         async for ev in events:
-            name = getattr(ev, "name", None)
-            if name == "__connected__":
+            event = getattr(ev, "name", None)
+            if event == "__connected__":
                 if timer is not None:
                     timer.cancel()
                     timer = None
-                health.up("asterisk")
-            elif name == "__disconnected__":
+                health.up(dep)
+            elif event == "__disconnected__":
                 get = getattr(ev, "get", None)
                 reason = (get("Reason") if callable(get) else None) or "no reason given"
-                health.down("asterisk", f"AMI session lost: {reason}")
+                health.down(dep, f"AMI session lost: {reason}")
     finally:
         if timer is not None:
             timer.cancel()

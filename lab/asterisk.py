@@ -137,7 +137,7 @@ def _agi_host(settings: Settings) -> str:
 def _substitutions(settings: Settings) -> dict[str, list[tuple[str, str, str]]]:
     """Per file: (text shipped in asterisk_conf/, text for these settings, setting name)."""
     inst = LabInstance.of(settings)
-    return {
+    subs = {
         "asterisk.conf": [
             ("astetcdir => /etc/tongdai-asterisk", inst.directories(), "lab.instance")
         ],
@@ -169,6 +169,21 @@ def _substitutions(settings: Settings) -> dict[str, list[tuple[str, str, str]]]:
             )
         ],
     }
+    if inst.node:
+        # node k of a two-node lab (lab/nodes.py): its own address, its own uniqueids
+        # (systemname), agents reached through Kamailio on the instance's SIP port
+        kamailio = f"@127.0.0.1:{settings.lab.sip_port}"
+        subs["asterisk.conf"].append(
+            ("systemname = tongdai", f"systemname = tongdai-n{inst.node}", "lab.node")
+        )
+        subs["pjsip.conf"][0] = (
+            "bind = 127.0.0.1:5060",
+            f"bind = {inst.host}:{settings.lab.sip_port}",
+            "lab.node",
+        )
+        subs["pjsip_agents.conf"] = [("@127.0.0.1:5080", kamailio, "lab.node")]
+        subs["manager.conf"].append(("bindaddr = 127.0.0.1", f"bindaddr = {inst.host}", "lab.node"))
+    return subs
 
 
 def render(name: str, text: str, settings: Settings, source: Path) -> str:
@@ -191,7 +206,9 @@ def agents_from_acd(settings: Settings) -> str:
     127.0.0.1:5080 (instance N: 5080 + 100 x N)."""
     from acd.config import load_acd, render_pjsip_agents
 
-    port = LabInstance.of(settings).agents_port
+    inst = LabInstance.of(settings)
+    # a node of a two-node lab rings the agents through Kamailio, where their phones register
+    port = settings.lab.sip_port if inst.node else inst.agents_port
     return render_pjsip_agents(load_acd(home_path(settings.acd.config)), "127.0.0.1", port)
 
 
@@ -298,14 +315,15 @@ def check_ports_free(settings: Settings) -> None:
             f"something not started by `tongdai lab` already listens on AMI "
             f"{settings.ami.host}:{settings.ami.port}; stop it or change [ami] port"
         )
+    host = LabInstance.of(settings).host
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         try:
-            udp.bind(("127.0.0.1", settings.lab.sip_port))
+            udp.bind((host, settings.lab.sip_port))
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
             raise LabError(
-                f"UDP 127.0.0.1:{settings.lab.sip_port} (SIP) is already in use by another "
+                f"UDP {host}:{settings.lab.sip_port} (SIP) is already in use by another "
                 "program; stop it or change [lab] sip_port"
             ) from None
 
@@ -405,7 +423,8 @@ def stop(settings: Settings, timeout: float = 20.0) -> bool:
             rx(settings, "core stop now", timeout=10.0)
         procs.wait_until(lambda: not procs.matches(pid, ours), timeout)
     was_running = procs.stop(paths.pid_file, ours, timeout=5.0) or pid is not None
-    unmount_recordings(settings)
+    if LabInstance.of(settings).node < 2:  # node 2 shares node 1's mount (lab/nodes.py)
+        unmount_recordings(settings)
     return was_running
 
 

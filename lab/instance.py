@@ -12,6 +12,16 @@ its Asterisk folders of its own in the same chroot, so two Asterisks run from on
                  /var/spool/tongdai-asterisk-2  /var/lib/tongdai-asterisk-2 (astdb)
                  /srv/tongdai/recordings-2 (the recordings bind mount)
 
+A lab of two nodes (``[lab] nodes = 2``, ``lab.nodes``) puts Kamailio on the instance's SIP port
+on 127.0.0.1 and runs two Asterisks from the same chroot, node k on 127.0.0.(10 + k) with the
+instance's SIP and AMI ports, folders ``tongdai-asterisk-N-nk`` of its own (``/etc``, ``/run``,
+``/var/log``, ``/var/spool``, ``/var/lib``), the instance's recordings mount (shared), and half
+the instance's RTP ports each (node 1 the lower half)::
+
+    instance 9, nodes = 2   Kamailio  udp 127.0.0.1:5960
+                            node 1    udp 127.0.0.11:5960, AMI 127.0.0.11:5938, RTP 37000-37999
+                            node 2    udp 127.0.0.12:5960, AMI 127.0.0.12:5938, RTP 38000-38999
+
 Each instance has its own lab lock (``lab.lock``): the lock guards exactly the ports and folders
 listed here.
 """
@@ -21,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tongdai.settings import INSTANCE_STEP, Settings
+from tongdai.settings import INSTANCE_STEP, Settings, node_host
 
 AGENTS_PORT = 5080
 CITIZENS_PORT = 5090
@@ -37,6 +47,10 @@ class LabInstance:
     """One lab's ports and Asterisk folders (the folders as Asterisk sees them in the chroot)."""
 
     number: int
+    #: 0: the one Asterisk of a one-node lab; k (1, 2): node k behind Kamailio
+    node: int
+    #: where this Asterisk binds SIP and AMI (127.0.0.1, or 127.0.0.(10 + k) for node k)
+    host: str
     sip_port: int
     ami_port: int
     fastagi_port: int
@@ -55,19 +69,29 @@ class LabInstance:
     @classmethod
     def of(cls, settings: Settings) -> LabInstance:
         n = settings.lab.instance
+        k = settings.lab.node
         shift = n * INSTANCE_STEP
+        mount = "/srv/tongdai/recordings" if n == 0 else f"/srv/tongdai/recordings-{n}"
         if n == 0:
             rtp = RTP_RANGE
             dirs = ("/etc/tongdai-asterisk", "/run/asterisk", "/var/log/asterisk")
-            more = ("/var/spool/asterisk", "/var/lib/asterisk", "/srv/tongdai/recordings")
+            more = ("/var/spool/asterisk", "/var/lib/asterisk", mount)
         else:
             start = RTP_BASE + RTP_BLOCK * (n - 1)
             rtp = (start, start + RTP_BLOCK - 1)
             name = f"tongdai-asterisk-{n}"
             dirs = (f"/etc/{name}", f"/run/{name}", f"/var/log/{name}")
-            more = (f"/var/spool/{name}", f"/var/lib/{name}", f"/srv/tongdai/recordings-{n}")
+            more = (f"/var/spool/{name}", f"/var/lib/{name}", mount)
+        if k:
+            half = (rtp[1] - rtp[0] + 1) // 2
+            rtp = (rtp[0] + half * (k - 1), rtp[0] + half * k - 1)
+            name = f"tongdai-asterisk-{n}-n{k}"
+            dirs = (f"/etc/{name}", f"/run/{name}", f"/var/log/{name}")
+            more = (f"/var/spool/{name}", f"/var/lib/{name}", mount)
         return cls(
             number=n,
+            node=k,
+            host=node_host(k) if k else "127.0.0.1",
             sip_port=settings.lab.sip_port,
             ami_port=settings.ami.port,
             fastagi_port=settings.fastagi.port,
@@ -95,7 +119,7 @@ class LabInstance:
 
     def directories(self) -> str:
         """The ``[directories]`` lines of ``asterisk.conf`` for this instance."""
-        if self.number == 0:
+        if self.number == 0 and self.node == 0:
             return f"astetcdir => {self.conf_dir}"  # the rest stays Debian's
         return "\n".join(
             [

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lab import asterisk, kamailio, nodes
 from lab.instance import LabInstance
 from lab.sipp_run import (
     AgentPhones,
@@ -111,6 +113,9 @@ async def simulate(
     plan = split(calls)
     results: list[tuple[str, SippResult]] = []
     with AgentPhones(port=agents_port, answer_after_ms=500, talk_ms=6000):
+        if settings.lab.nodes > 1:  # the phones register with Kamailio (lab.nodes)
+            for phone in phones_of(settings):
+                await asyncio.to_thread(kamailio.register, settings, phone, agents_port)
 
         async def one(b: Behaviour, n: int) -> None:
             await asyncio.sleep(random.uniform(0, 2))
@@ -140,6 +145,17 @@ async def simulate(
     finally:
         await store.close()
     return results, tickets
+
+
+_PHONE_SECTION = re.compile(r"^\[([A-Za-z0-9_.-]+)\]\(agent-endpoint\)", re.MULTILINE)
+
+
+def phones_of(settings: Settings) -> list[str]:
+    """The agents' and supervisors' phones node 1 of a two-node lab rings (its deployed
+    ``pjsip_agents.conf``): the names they register with Kamailio."""
+    deployed = asterisk.LabPaths.of(nodes.node_settings(settings, 1)).conf_dir
+    text = (deployed / "pjsip_agents.conf").read_text(encoding="utf-8")
+    return _PHONE_SECTION.findall(text)
 
 
 def summary(results: list[tuple[str, SippResult]], tickets: list[Ticket]) -> list[str]:

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in debootstrap sip-tester espeak-ng sox ca-certificates; do
+# kamailio: the SIP entry point and registrar of `tongdai lab up --nodes 2` (kamailio_conf/)
+for pkg in debootstrap sip-tester espeak-ng sox ca-certificates kamailio; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
 done
 if ! command -v python3.11 >/dev/null 2>&1; then need_apt+=(python3.11 python3.11-venv); fi
@@ -22,11 +23,12 @@ if [ "${TONGDAI_EXTRAS:-}" = "dev" ]; then
     printf '%s\n' "postfix postfix/main_mailer_type select Local only" \
       "postfix postfix/mailname string localhost" | debconf-set-selections
   fi
-  # their machine-wide services (ports 25, 143) are not wanted: keep apt from starting them
-  if [ "${#need_apt[@]}" -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
+fi
+# machine-wide services (Kamailio on 5060, Dovecot and Postfix on 25, 143) are not wanted: the
+# lab starts its own on its own ports, so keep apt from starting them
+if [ "${#need_apt[@]}" -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 if ! python3.11 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3.11-venv); fi
 if [ "${#need_apt[@]}" -gt 0 ]; then

@@ -60,6 +60,21 @@ class AmiSettings:
     secret_file: str = "var/ami.secret"
     action_timeout: float = 5.0
     connect_timeout: float = 5.0
+    #: more Asterisk nodes behind Kamailio (``kamailio_conf/``), "host:port" separated by
+    #: commas; the engine follows each one's AMI with the same account (username, secret)
+    more_nodes: str = ""
+
+    def more_addresses(self) -> list[tuple[str, int]]:
+        """``more_nodes`` as (host, port) pairs; ``ValueError`` names a malformed entry."""
+        out: list[tuple[str, int]] = []
+        for item in (x.strip() for x in self.more_nodes.split(",")):
+            if not item:
+                continue
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{item!r} is not host:port")
+            out.append((host, int(port)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,12 @@ class LabSettings:
     #: (1-9) moves every default port up by 100 x N and gives its Asterisk folders and engine
     #: files of its own (``instance_defaults``, ``lab/instance.py``); 0 is the documented lab
     instance: int = 0
+    #: 2: Kamailio on ``sip_port`` in front of two Asterisk nodes on 127.0.0.11 and
+    #: 127.0.0.12 (same ports), ``lab/nodes.py``; 1: one Asterisk on ``sip_port``
+    nodes: int = 1
+    #: which node these settings describe (0: the single Asterisk of a one-node lab); the lab
+    #: sets it on the copies it derives per node, never in a file
+    node: int = 0
     sip_port: int = 5060
     #: Asterisk's queue_log as the engine reads it (production: /var/log/asterisk/queue_log)
     queue_log: str = "/var/lib/tongdai/chroot-sid-asterisk22/var/log/asterisk/queue_log"
@@ -261,16 +282,49 @@ def instance_defaults(n: int, chroot: str = LabSettings.chroot) -> dict[str, dic
     }
 
 
+#: ``tongdai lab up --nodes N`` passes N to the processes it starts in this variable
+NODES_ENV = "TONGDAI_LAB_NODES"
+#: the lab's Asterisk nodes behind Kamailio: node k listens on 127.0.0.(10 + k)
+NODE_HOST_BASE = "127.0.0.1"
+
+
+def node_host(k: int) -> str:
+    """The loopback address of the lab's Asterisk node ``k`` (1 -> 127.0.0.11)."""
+    return f"{NODE_HOST_BASE}{k}"
+
+
+def nodes_defaults(
+    nodes: int, n: int, chroot: str = LabSettings.chroot
+) -> dict[str, dict[str, Any]]:
+    """What ``[lab] nodes = 2`` changes: the engine follows node 1's AMI on 127.0.0.11 and
+    node 2's on 127.0.0.12 (the instance's AMI port on both) and reads node 1's queue_log."""
+    if nodes == 1:
+        return {}
+    port = AmiSettings.port + n * INSTANCE_STEP
+    return {
+        "ami": {"host": node_host(1), "more_nodes": f"{node_host(2)}:{port}"},
+        "lab": {"queue_log": f"{chroot}/var/log/tongdai-asterisk-{n}-n1/queue_log"},
+    }
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load settings from ``path``, ``$TONGDAI_CONFIG``, ``./tongdai.toml`` or defaults."""
     candidate = path or os.environ.get("TONGDAI_CONFIG")
+    env_nodes = os.environ.get(NODES_ENV, "")
+    no_file = False
     if candidate is None:
         local = PROJECT_HOME / "tongdai.toml"
-        if not local.exists():
+        no_file = not local.exists()
+        if no_file and not env_nodes:
             return Settings()
         candidate = local
     p = Path(candidate)
-    raw = read_toml(p)
+    raw = {} if no_file else read_toml(p)
+    if env_nodes and "nodes" not in raw.get("lab", {}):
+        # `tongdai lab up --nodes 2` (and the engine it starts): the file's own value wins
+        if not env_nodes.isdigit():
+            raise ConfigError(NODES_ENV, "lab.nodes", f"must be 1 or 2, got {env_nodes!r}")
+        raw = {**raw, "lab": {**raw.get("lab", {}), "nodes": int(env_nodes)}}
     sections: dict[str, Any] = {}
     for name, value in raw.items():
         cls = _SECTIONS.get(name)
@@ -283,10 +337,21 @@ def load_settings(path: str | Path | None = None) -> Settings:
     lab: LabSettings = sections.get("lab", LabSettings())
     if lab.instance > MAX_INSTANCE:
         raise ConfigError(str(p), "lab.instance", f"must be 0 to {MAX_INSTANCE}")
-    for name, defaults in instance_defaults(lab.instance, lab.chroot).items():
+    if lab.nodes not in (1, 2):
+        raise ConfigError(str(p), "lab.nodes", "must be 1 or 2")
+    if lab.node != 0:
+        raise ConfigError(str(p), "lab.node", "is set by the lab for each node, not in a file")
+    layered = instance_defaults(lab.instance, lab.chroot)
+    for name, extra in nodes_defaults(lab.nodes, lab.instance, lab.chroot).items():
+        layered[name] = {**layered.get(name, {}), **extra}
+    for name, defaults in layered.items():
         given = raw.get(name, {})
         sections[name] = section(str(p), name, _SECTIONS[name], {**defaults, **given})
     settings = Settings(source=str(p), **sections)
+    try:
+        settings.ami.more_addresses()
+    except ValueError as exc:
+        raise ConfigError(str(p), "ami.more_nodes", str(exc)) from None
     if settings.acd.distribution not in ("asterisk", "engine"):
         raise ConfigError(str(p), "acd.distribution", 'must be "asterisk" or "engine"')
     store = settings.acd.state_store
