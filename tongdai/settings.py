@@ -77,6 +77,11 @@ class IvrSettings:
     #: special announcements synthesised by ``tongdai announce set``
     announcements_dir: str = "recordings/announcements"
     asterisk_announcements_dir: str = "/srv/tongdai/recordings/announcements"
+    #: agents' call recordings (queues with ``record = true``): host and Asterisk views
+    calls_dir: str = "recordings/calls"
+    asterisk_calls_dir: str = "/srv/tongdai/recordings/calls"
+    #: tell every caller at the start of the call that calls may be recorded
+    recording_notice: bool = False
     general_queue: str = "chung"
 
 
@@ -257,6 +262,7 @@ def instance_defaults(n: int, chroot: str = LabSettings.chroot) -> dict[str, dic
             "asterisk_sounds_dir": f"{mount}/prompts/vi",
             "asterisk_messages_dir": f"{mount}/messages",
             "asterisk_announcements_dir": f"{mount}/announcements",
+            "asterisk_calls_dir": f"{mount}/calls",
         },
     }
 

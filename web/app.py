@@ -12,6 +12,7 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /metrics     Prometheus (the engine's ``MetricsView``)                hotline.metrics
     /api/health  what is down since when (JSON; the wallboard's banner)    web.health
     /recordings/{name}.wav  callers' messages, to logged-in users only
+    /recordings/calls/{code}.wav  agents' call recordings, supervisors and admins only (audited)
     /static/...  CSS and the one small script
 
 Everything but /login, /tra-cuu and /static needs a login (``web.security``). The lifespan owns
@@ -130,6 +131,9 @@ class WebDeps:
     kb: KnowledgeBase | None = None
     #: the callers' messages (host path): ``/recordings/<name>.wav`` serves only these
     messages_dir: Path = field(default_factory=lambda: home_path("recordings/messages"))
+    #: the agents' call recordings (host path): ``/recordings/calls/<code>.wav``, supervisors
+    #: and admins only
+    calls_dir: Path = field(default_factory=lambda: home_path("recordings/calls"))
     #: Secure flag on cookies (set when the app is behind https)
     cookie_secure: bool = False
     session_ttl: timedelta = timedelta(hours=12)
