@@ -261,6 +261,7 @@ def create_app(deps: WebDeps) -> Starlette:
         deps.engine, hasher=deps.hasher, session_ttl=deps.session_ttl, clock=deps.clock
     )
     audit = SqlAuditLog(deps.engine, clock=deps.clock)
+    desk = deps.desk or default_desk(deps)
     actions = TicketActions(
         deps.tickets,
         deps.hub,
@@ -270,6 +271,8 @@ def create_app(deps: WebDeps) -> Starlette:
         complaint_days=deps.complaint_days,
         ended=lambda code: _conversation_ended(deps, code),
         audit=audit,
+        forward_of=desk.current,
+        agency_name=desk.book.name,
     )
     engine, clock = deps.engine, deps.clock
 
@@ -329,7 +332,7 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.publisher = publisher
     app.state.announcer = deps.announcer or SqlAnnouncer(deps.engine, synthesize=False)
     app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
-    app.state.desk = deps.desk or default_desk(deps)
+    app.state.desk = desk
     app.state.kb = deps.kb or SqlKnowledgeBase(deps.engine)
     app.state.audit = audit
     app.state.postal = PostalDesk(
