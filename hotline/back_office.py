@@ -12,6 +12,7 @@ from agencies.digest import Digest
 from agencies.model import load_agencies
 from agencies.sql import SqlForwardStore
 from conversations.outbox import Outbox
+from tickets.sql_kb import SqlKnowledgeBase
 from tongdai.settings import Settings, home_path
 
 
@@ -23,6 +24,7 @@ def build_desk(settings: Settings, engine: AsyncEngine, outbox: Outbox) -> Forwa
         load_agencies(home_path(settings.back_office.agencies)),
         WorkCalendar.from_file(home_path(settings.ivr.schedule)),
         outbox,
+        kb=SqlKnowledgeBase(engine),
     )
 
 

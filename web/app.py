@@ -176,6 +176,7 @@ def default_desk(deps: WebDeps) -> ForwardDesk:
         WorkCalendar.from_file(PROJECT_HOME / "ivr/schedule.toml"),
         outbox,
         clock=deps.clock,
+        kb=deps.kb or SqlKnowledgeBase(deps.engine),
     )
 
 

@@ -79,8 +79,11 @@ async def test_a_caller_who_waited_is_recorded_on_the_originate_and_bridge_path(
     for a in AGENTS:
         tongdai(stack, "agent", "pause", a)
     try:
+        # the caller speaks only after 30 s: each `tongdai agent` command below starts a
+        # Python process, several seconds on this loaded machine, and the talk must fall
+        # after the agent answered
         waiting = asyncio.create_task(
-            call(stack, [Wait(GAP), Key("0"), Wait(15_000), Speak(), HangUp()])
+            call(stack, [Wait(GAP), Key("0"), Wait(30_000), Speak(), HangUp()])
         )
         # in the music loop with nobody free: the agent is rung by AMI Originate when free
         await until(lambda: in_wait_loop(stack) >= 1, "the caller waits in the ACD loop", 20)

@@ -236,6 +236,32 @@ async def test_a_ticket_sent_back_by_its_agency_is_resolved_as_usual(rig: WebRig
         assert r.status_code == 200 and r.json()["status"] == "resolved"
 
 
+async def test_a_public_answer_enters_the_knowledge_base_when_the_ticket_is_resolved(
+    rig: WebRig,
+) -> None:
+    public, private = await ticket(rig), await ticket(rig, caller="0905999888")
+    fwds = {}
+    for code in (public, private):
+        fwds[code] = await forward(rig, code, "so_gtvt")  # note: "Ổ gà trên QL1A"
+    async with client(rig, "gtvt1") as c:
+        for code, is_public in ((public, True), (private, False)):
+            r = await c.post(
+                f"/api/v1/agency/forwards/{fwds[code]['id']}/answer",
+                json={"text": f"Đã vá mặt đường ({code})", "public": is_public},
+            )
+            assert r.status_code == 200, r.text
+    async with client(rig, "tdv101") as c:
+        # answered is not enough: it is published when the answer goes back (resolved)
+        assert (await c.get("/api/v1/kb", params={"q": "o ga ql1a"})).json()["entries"] == []
+        for code in (public, private):
+            r = await c.post(f"/api/v1/tickets/{code}/answer-back", json={})
+            assert r.status_code == 200, r.text
+        found = (await c.get("/api/v1/kb", params={"q": "o ga ql1a"})).json()["entries"]
+    assert [(e["ticket"], e["question"], e["answer"]) for e in found] == [
+        (public, "Ổ gà trên QL1A", f"Đã vá mặt đường ({public})")
+    ]
+
+
 def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
