@@ -201,7 +201,7 @@ async def run_engine(
                     tg.create_task(tickets.run_replayer(5.0)),
                     tg.create_task(messaging.run()),
                     tg.create_task(desk.run(settings.back_office.notify_every_s)),
-                    tg.create_task(build_digest(settings, desk).run()),
+                    tg.create_task(build_digest(settings, desk, engine).run()),
                 ]
                 if ami is not None:
                     tasks.append(
