@@ -77,7 +77,8 @@ class IvrSettings:
     #: special announcements synthesised by ``tongdai announce set``
     announcements_dir: str = "recordings/announcements"
     asterisk_announcements_dir: str = "/srv/tongdai/recordings/announcements"
-    #: agents' call recordings (queues with ``record = true``): host and Asterisk views
+    #: agents' call recordings (queues with ``record = true``): host and Asterisk views; the
+    #: folder's last part must stay ``calls`` (the web tells calls from messages by it)
     calls_dir: str = "recordings/calls"
     asterisk_calls_dir: str = "/srv/tongdai/recordings/calls"
     #: tell every caller at the start of the call that calls may be recorded
