@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-import wave
 from collections.abc import Iterator
 
 import pytest
-from conftest import Stack, call, ticket_of, until
+from conftest import Stack, call, call_recording_seconds, ticket_of, until
 
 from lab.sipp_run import AgentPhones, HangUp, Key, Speak, Wait
 from tickets.model import Outcome
@@ -38,17 +37,9 @@ async def test_app_queue_records_a_recording_queue_and_not_the_others(
     (caller,) = await call(stack, [Wait(GAP), Key("0"), Wait(9000), Speak(), HangUp()])
     t = await ticket_of(tickets, caller)
     assert (t.outcome, t.queue) == (Outcome.ANSWERED, "chung"), t
-    wav = calls / f"{t.code}.wav"
-    assert t.recording == str(wav), t
-
-    def talk_recorded() -> bool:
-        if not wav.exists():
-            return False
-        with wave.open(str(wav), "rb") as w:
-            return w.getnframes() / w.getframerate() >= 3
-
-    await until(talk_recorded, f"{wav} holds the talk", 20)
+    assert t.recording == str(calls / f"{t.code}.wav"), t
+    await until(lambda: (call_recording_seconds(stack, t) or 0) >= 3, "the talk recorded", 20)
     (caller,) = await call(stack, [Wait(GAP), Key("4"), Wait(6000), HangUp()])
     t = await ticket_of(tickets, caller)
     assert (t.outcome, t.queue, t.recording) == (Outcome.ANSWERED, "dau_tu", None), t
-    assert not (calls / f"{t.code}.wav").exists()
+    assert call_recording_seconds(stack, t) is None

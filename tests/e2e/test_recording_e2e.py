@@ -6,12 +6,10 @@ leaves none."""
 from __future__ import annotations
 
 import asyncio
-import wave
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import Stack, call, in_wait_loop, ticket_of, tongdai, until
+from conftest import Stack, call, call_recording_seconds, in_wait_loop, ticket_of, tongdai, until
 
 from lab.sipp_run import AgentPhones, HangUp, Key, Speak, Wait
 from tickets.model import Outcome, Ticket
@@ -38,28 +36,14 @@ def agents(stack: Stack) -> Iterator[AgentPhones]:
         yield phones
 
 
-def _calls_dir(stack: Stack) -> Path:
-    return home_path(stack.settings.ivr.calls_dir)
-
-
-async def _recorded(stack: Stack, tickets: SqlTicketStore, caller: str) -> tuple[Ticket, Path]:
+async def _recorded(stack: Stack, tickets: SqlTicketStore, caller: str) -> Ticket:
+    """The caller's ticket, answered in the general queue, its recording linked (the link
+    arrives on AMI when the agent answers) and holding the talk (complete at the hang-up)."""
     t = await ticket_of(tickets, caller)
     assert (t.outcome, t.queue) == (Outcome.ANSWERED, "chung"), t
-    wav = _calls_dir(stack) / f"{t.code}.wav"
-    # the link arrives on AMI when the agent answers; the file is complete at the hang-up
-    for _ in range(100):
-        t = await ticket_of(tickets, caller)
-        if t.recording is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert t.recording == str(wav), t
-    return t, wav
-
-
-def _seconds(wav: Path) -> float:
-    with wave.open(str(wav), "rb") as w:
-        assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
-        return w.getnframes() / w.getframerate()
+    assert t.recording == str(home_path(stack.settings.ivr.calls_dir) / f"{t.code}.wav"), t
+    await until(lambda: (call_recording_seconds(stack, t) or 0) >= 3, "the talk recorded", 20)
+    return t
 
 
 async def test_a_direct_dial_to_an_agent_is_recorded_and_linked_to_its_ticket(
@@ -68,9 +52,8 @@ async def test_a_direct_dial_to_an_agent_is_recorded_and_linked_to_its_ticket(
     # key 0: the general queue (record = true); an agent is free, so the caller's channel
     # dials them ([tongdai-acd-dial]); the caller speaks for about 7 s once connected
     (caller,) = await call(stack, [Wait(GAP), Key("0"), Wait(9000), Speak(), HangUp()])
-    t, wav = await _recorded(stack, tickets, caller)
+    t = await _recorded(stack, tickets, caller)
     assert t.agent in AGENTS
-    await until(lambda: wav.exists() and _seconds(wav) >= 3, f"{wav} holds the talk", 20)
 
 
 async def test_a_caller_who_waited_is_recorded_on_the_originate_and_bridge_path(
@@ -92,9 +75,8 @@ async def test_a_caller_who_waited_is_recorded_on_the_originate_and_bridge_path(
     finally:
         for a in AGENTS:
             tongdai(stack, "agent", "unpause", a)
-    t, wav = await _recorded(stack, tickets, caller)
+    t = await _recorded(stack, tickets, caller)
     assert t.agent == "agent101"
-    await until(lambda: wav.exists() and _seconds(wav) >= 3, f"{wav} holds the talk", 20)
 
 
 async def test_a_queue_with_recording_off_leaves_no_recording(
@@ -104,4 +86,4 @@ async def test_a_queue_with_recording_off_leaves_no_recording(
     (caller,) = await call(stack, [Wait(GAP), Key("4"), Wait(6000), HangUp()])
     t = await ticket_of(tickets, caller)
     assert (t.outcome, t.queue, t.recording) == (Outcome.ANSWERED, "dau_tu", None), t
-    assert not (_calls_dir(stack) / f"{t.code}.wav").exists()
+    assert call_recording_seconds(stack, t) is None
