@@ -194,7 +194,10 @@ async def call_recording(request: Request, p: Principal) -> Response:
     if not name.endswith(".wav") or not CODE_RE.match(code):
         raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
     owner = await request.app.state.deps.tickets.get(code)
-    if owner is None or (owner.confidential and not p.user.can(P.CONFIDENTIAL)):
+    # only the file linked to the ticket (hotline.recordings): not one left without a link
+    if owner is None or not is_call_recording(owner) or Path(owner.recording or "").name != name:
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    if owner.confidential and not p.user.can(P.CONFIDENTIAL):
         raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
     path = await asyncio.to_thread(_recording_path, Path(request.app.state.deps.calls_dir), name)
     if path is None:

@@ -190,6 +190,13 @@ async def test_call_recordings_play_for_supervisors_and_admins_only_and_are_audi
                 r = await c.get(url)
                 assert r.status_code == 200 and r.content.startswith(b"RIFF"), who
                 assert (await c.get("/recordings/calls/..%2Fx.wav")).status_code == 404
+        # a file of a ticket it is not linked to is not served
+        other = await rig.deps.tickets.open(
+            channel="voice", caller="0905333444", uniqueid="u2", started_at=datetime.now(UTC)
+        )
+        (calls / f"{other.code}.wav").write_bytes(b"RIFF" + b"\0" * 200)
+        async with _browser(rig, "giamsat") as c:
+            assert (await c.get(f"/recordings/calls/{other.code}.wav")).status_code == 404
         # a complaint about officials: confidential, still for supervisors (audited)
         await rig.deps.tickets.update(t.code, complaint_type="can_bo")
         async with _browser(rig, "tdv101") as c:
