@@ -49,6 +49,8 @@ class Perm(StrEnum):
     AUDIT = "audit"
     #: postal delivery registrations: the console form, status updates, the daily export
     POSTAL = "postal"
+    #: play the agents' call recordings (every play audited)
+    CALL_RECORDINGS = "call_recordings"
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
@@ -76,6 +78,7 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.FORWARD,
             Perm.CONFIDENTIAL,
             Perm.POSTAL,
+            Perm.CALL_RECORDINGS,
         }
     ),
     Role.MANAGER: frozenset({Perm.REPORTS, Perm.TICKETS_READ, Perm.METRICS}),

@@ -7,7 +7,8 @@ The province edits the file; every error names the file and the dotted field, e.
 open conversations, whether a call may come while conversations are open
 (``voice_with_conversations``) and whether conversations may come during a call
 (``conversations_during_call``); ``[agents.<id>.capacity]`` overrides it per agent. Each queue's
-``escalate_after_s`` (default 300) escalates a conversation left without an agent reply.
+``escalate_after_s`` (default 300) escalates a conversation left without an agent reply; its
+``record`` (default false) records the agents' calls (``hotline.recordings``).
 
 ``[supervisors.<id>]`` tables (optional) declare the supervisors' own phones, the ones that ring
 for listen / whisper / barge (``name``, ``endpoint = "PJSIP/sup201"``); a web account's phone
@@ -112,6 +113,9 @@ class QueueConfig:
     #: an assigned conversation whose citizen waits this long for the agent's reply is
     #: escalated (offered to another agent); 0 = never
     escalate_after_s: float = 300.0
+    #: record the agents' calls of this queue (MixMonitor, dialplan ``[tongdai-record]``); the
+    #: same switch serves app_queue (``Queue()``'s gosub) and our own ACD
+    record: bool = False
 
 
 @dataclass(frozen=True)
@@ -317,6 +321,7 @@ _QUEUE_FIELDS = {
     "ring_timeout_s",
     "max_misses",
     "escalate_after_s",
+    "record",
 }
 
 
@@ -346,6 +351,7 @@ def _load_queues(file: str, raw: Any, known: set[str]) -> dict[str, QueueConfig]
             ring_timeout_s=r.number("ring_timeout_s", 15, 3, 300),
             max_misses=r.whole("max_misses", 3, 1, 100),
             escalate_after_s=r.number("escalate_after_s", 300, 0, 86400),
+            record=r.flag("record", False),
         )
     for q in queues.values():
         for i, step in enumerate(q.overflow):

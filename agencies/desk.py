@@ -15,7 +15,10 @@ step with its forward:
 - ``resolve``: an answered forward's answer goes back on the ticket's channel
   (``Outbox.reply``: e-mail, chat, Zalo, Facebook); a call gets a callback task for an agent
   (``ForwardStore.callbacks``; the agent calls through the ACD's existing call-back). Then the
-  ticket is resolved.
+  ticket is resolved. An answer the agency marked public then enters the knowledge base
+  (``tickets.kb``; one entry per ticket, republishing replaces it): the question is the
+  centre's note on the forward, else the ticket's notes, else the citizen's first message; the
+  answer is the text given back. A failure there is logged and never undoes the resolve.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from conversations.model import (
     SendStatus,
 )
 from conversations.outbox import RECIPIENT_KIND, Outbox
+from tickets.kb import MAX_QUESTION, KbDraft, KnowledgeBase
 from tickets.messages import Author
 from tickets.model import Channel, Status, Ticket
 from tickets.store import TicketStore
@@ -78,6 +82,7 @@ class ForwardDesk:
         outbox: Outbox,
         *,
         clock: Callable[[], datetime] = utcnow,
+        kb: KnowledgeBase | None = None,
     ) -> None:
         self.tickets = tickets
         self.forwards = forwards
@@ -85,6 +90,8 @@ class ForwardDesk:
         self.calendar = calendar
         self.outbox = outbox
         self.clock = clock
+        #: where public answers are published when the ticket is resolved (None: nowhere)
+        self.kb = kb
 
     @property
     def email(self) -> ChannelSender | None:
@@ -226,7 +233,34 @@ class ForwardDesk:
             via = CALLBACK
         fwd = await self.forwards.replied(fwd.id, via=via, at=self.clock())
         await self.tickets.set_status(code, Status.RESOLVED, by=by, note="Trả lời của cơ quan")
+        if fwd.answer_public:
+            await self._publish(ticket, fwd, answer, by)
         return fwd
+
+    async def _publish(self, ticket: Ticket, fwd: Forward, answer: str, by: str) -> None:
+        """Put a public answer in the knowledge base (see the module docstring)."""
+        if self.kb is None:
+            return
+        try:
+            question = fwd.note or ticket.notes or await self._first_question(ticket.code)
+            if not question:
+                log.warning("%s: public answer not published (no question text)", ticket.code)
+                return
+            draft = KbDraft(
+                question=question[:MAX_QUESTION],
+                answer=answer,
+                category=ticket.category,
+                ticket_code=ticket.code,
+            )
+            await self.kb.publish(draft, by=by)
+        except (StoreError, ValueError) as exc:
+            log.warning("%s: public answer not published: %s", ticket.code, exc)
+
+    async def _first_question(self, code: str) -> str | None:
+        for m in await self.outbox.conv.messages(code):
+            if m.author is Author.CITIZEN and m.body.strip():
+                return m.body
+        return None
 
     async def callback_done(self, forward_id: int) -> Forward:
         fwd = await self._get(forward_id)

@@ -4,7 +4,11 @@ deadline or due within a day gets one e-mail listing them, and the supervisors
 
 Sent through the same e-mail sender as the forward notices (none configured: nothing is sent,
 and the day is not marked done, so the digest goes once a sender exists). Sent at most once a
-day per process (a restart after the hour sends that day's again).
+day: the day is claimed in a ``DigestLog`` before the first e-mail goes - the database's
+``digest_days`` in the engine (``agencies.sql.SqlDigestLog``), so a restart after the hour,
+or a second engine, does not send that day's again. A crash between the claim and the last
+e-mail loses the rest of that day's digest rather than mailing anyone twice; the next working
+day's lists every flagged forward again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Protocol
 
 from agencies.desk import ForwardDesk
 from agencies.forwards import OPEN_STATES, Forward
@@ -31,23 +36,68 @@ def _line(f: Forward, now: datetime) -> str:
     return f"- {f.ticket_code}: hạn {due:%H:%M %d/%m/%Y} ({what})"
 
 
+class DigestLog(Protocol):
+    """The days whose digest went (or is going)."""
+
+    async def claimed(self, day: date) -> bool: ...
+
+    async def claim(self, day: date, at: datetime) -> bool:
+        """Take ``day`` for this sender; False if it was taken already."""
+
+    async def done(self, day: date, mails: int) -> None:
+        """How many e-mails went for ``day`` (for the record)."""
+
+
+class MemoryDigestLog:
+    """``DigestLog`` in this process only (tests, tools)."""
+
+    def __init__(self) -> None:
+        self.days: dict[date, int | None] = {}
+
+    async def claimed(self, day: date) -> bool:
+        return day in self.days
+
+    async def claim(self, day: date, at: datetime) -> bool:
+        if day in self.days:
+            return False
+        self.days[day] = None
+        return True
+
+    async def done(self, day: date, mails: int) -> None:
+        self.days[day] = mails
+
+
 class Digest:
     def __init__(
-        self, desk: ForwardDesk, *, supervisors: Sequence[str] = (), hour: int = 7
+        self,
+        desk: ForwardDesk,
+        *,
+        supervisors: Sequence[str] = (),
+        hour: int = 7,
+        days: DigestLog | None = None,
     ) -> None:
         self.desk = desk
         self.supervisors = tuple(supervisors)
         self.hour = hour
+        self.days: DigestLog = days if days is not None else MemoryDigestLog()
+        #: the last day known to be done (saves asking the log every few minutes)
         self.last: date | None = None
 
-    def due(self, now: datetime) -> bool:
+    def _day(self, now: datetime) -> date:
+        return now.astimezone(self.desk.calendar.schedule.tz).date()
+
+    async def due(self, now: datetime) -> bool:
         """Is it time for today's digest (a working day, past the hour, not sent yet)?"""
         local = now.astimezone(self.desk.calendar.schedule.tz)
-        return (
-            self.last != local.date()
-            and local.hour >= self.hour
-            and self.desk.calendar.is_working_day(local.date())
-        )
+        day = local.date()
+        if self.last == day or local.hour < self.hour:
+            return False
+        if not self.desk.calendar.is_working_day(day):
+            return False
+        if await self.days.claimed(day):
+            self.last = day
+            return False
+        return True
 
     def _mail(self, to: str, subject: str, lines: list[str]) -> OutboundMessage:
         return OutboundMessage(
@@ -65,6 +115,11 @@ class Digest:
         sender = self.desk.email
         if sender is None:
             return 0
+        today = self._day(now)
+        if not await self.days.claim(today, now):
+            self.last = today
+            return 0  # sent already (an earlier run of the engine, or another engine)
+        self.last = today
         flagged = [
             f
             for f in await self.desk.forwards.listing(states=OPEN_STATES, limit=5000)
@@ -101,16 +156,16 @@ class Digest:
                 sent += 1
             else:
                 log.warning("digest to %s: %s", mail.recipient.value, result.error)
-        self.last = now.astimezone(self.desk.calendar.schedule.tz).date()
+        await self.days.done(today, sent)
         return sent
 
     async def run(self, interval_s: float = 300.0) -> None:
         """Check every ``interval_s`` whether today's digest is due (the engine's task)."""
         while True:
             now = self.desk.clock()
-            if self.due(now):
-                try:
+            try:
+                if await self.due(now):
                     await self.send(now)
-                except StoreError as exc:
-                    log.warning("digest: %s", exc)
+            except StoreError as exc:
+                log.warning("digest: %s", exc)
             await asyncio.sleep(interval_s)

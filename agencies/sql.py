@@ -1,4 +1,5 @@
-"""The forwards on SQLAlchemy: the ``forwards`` table (migration 0005) and ``SqlForwardStore``.
+"""The forwards on SQLAlchemy: the ``forwards`` table (migration 0005) and ``SqlForwardStore``;
+the days the daily digest went (``digest_days``, migration 0008) and ``SqlDigestLog``.
 
 Database failures are ``tongdai.errors.StoreError``; unknown ids ``KeyError``; a transition
 the state does not allow ``IllegalForward`` (checked by the ``UPDATE``'s ``WHERE`` clause).
@@ -7,13 +8,15 @@ the state does not allow ``IllegalForward`` (checked by the ``UPDATE``'s ``WHERE
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
+    Date,
     ForeignKey,
     Index,
+    Integer,
     Row,
     String,
     Table,
@@ -23,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -74,7 +78,16 @@ class ForwardRow(Base):
     callback_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class DigestDayRow(Base):
+    __tablename__ = "digest_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    mails: Mapped[int | None] = mapped_column(Integer)
+
+
 F = cast(Table, ForwardRow.__table__)
+DD = cast(Table, DigestDayRow.__table__)
 _OPEN = tuple(s.value for s in OPEN_STATES)
 
 
@@ -269,3 +282,38 @@ class SqlForwardStore:
             .limit(limit)
         )
         return await self._all(query)
+
+
+class SqlDigestLog:
+    """``agencies.digest.DigestLog`` in the database: one row per day whose digest went."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def _fail(self, what: str, exc: Exception) -> Exception:
+        return store_error(f"digest days: {what} ({describe(self.engine.url)})", exc)
+
+    async def claimed(self, day: date) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                found = await conn.execute(select(DD.c.day).where(DD.c.day == day))
+                return found.first() is not None
+        except DB_ERRORS as exc:
+            raise self._fail("cannot read", exc) from exc
+
+    async def claim(self, day: date, at: datetime) -> bool:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(DD).values(day=day, claimed_at=as_utc(at, "at")))
+            return True
+        except IntegrityError:  # another engine (or an earlier run) has it
+            return False
+        except DB_ERRORS as exc:
+            raise self._fail("cannot write", exc) from exc
+
+    async def done(self, day: date, mails: int) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(DD).where(DD.c.day == day).values(mails=mails))
+        except DB_ERRORS as exc:
+            raise self._fail("cannot write", exc) from exc

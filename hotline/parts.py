@@ -78,6 +78,7 @@ def build_context(
         raise ConfigError(menu.source, "prompts", "; ".join(missing))
     messages = home_path(settings.ivr.messages_dir)
     messages.mkdir(parents=True, exist_ok=True)
+    home_path(settings.ivr.calls_dir).mkdir(parents=True, exist_ok=True)
     return IvrContext(
         menu=menu,
         tickets=tickets,
@@ -90,7 +91,21 @@ def build_context(
         now=now,
         handover=handover or AppQueueHandover(),
         postal=SqlPostalStore(engine),
+        records=recording_queues(settings).__contains__,
+        calls_asterisk=settings.ivr.asterisk_calls_dir,
+        recording_notice=settings.ivr.recording_notice,
     )
+
+
+def recording_queues(settings: Settings) -> frozenset[str]:
+    """The queues whose agents' calls are recorded: ``record = true`` in the ACD file, which
+    names app_queue's queues too (so the switch is the same for both distributions). No file
+    (a deployment on app_queue alone): nothing is recorded, and the log says so."""
+    path = home_path(settings.acd.config)
+    if not path.exists():
+        log.warning("no ACD file at %s: no queue records its calls", path)
+        return frozenset()
+    return frozenset(q.name for q in load_acd(path).queues.values() if q.record)
 
 
 def read_ami_secret(settings: Settings) -> str | None:
@@ -225,6 +240,7 @@ def engine_web(
             settings.ivr.asterisk_announcements_dir,
         ),
         messages_dir=home_path(settings.ivr.messages_dir),
+        calls_dir=home_path(settings.ivr.calls_dir),
         cookie_secure=settings.web.cookie_secure
         or settings.web.public_url.lower().startswith("https://"),
         limiter=limiter,

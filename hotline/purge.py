@@ -49,7 +49,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 now=utcnow(),
                 recordings_days=settings.retention.recordings_days,
                 messages_days=settings.retention.messages_days,
-                recording_dirs=[home_path(settings.ivr.messages_dir)],
+                recording_dirs=[
+                    home_path(settings.ivr.messages_dir),
+                    home_path(settings.ivr.calls_dir),
+                ],
                 attachments_dir=home_path(settings.channels.attachments_dir),
                 dry_run=args.dry_run,
             )

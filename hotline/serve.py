@@ -42,6 +42,7 @@ from hotline.parts import (
     make_distributor,
     make_more_amis,
 )
+from hotline.recordings import link_recordings
 from hotline.sdnotify import notify, watchdog
 from hotline.watch import HEALTH_FILE, Probe, database_probe, health_file, redis_probe, watch_probes
 from hotline.watch import watch_ami as watch_ami_health
@@ -51,6 +52,7 @@ from ivr.handover import AppQueueHandover, QueueHandover
 from pbx.ami import AmiClient
 from tickets.spool import SpoolingTicketStore
 from tickets.sql import SqlTicketStore
+from tickets.store import TicketStore
 from tongdai.clock import utcnow
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.errors import StoreError
@@ -216,7 +218,7 @@ async def run_engine(
                     tg.create_task(tickets.run_replayer(5.0)),
                     tg.create_task(messaging.run()),
                     tg.create_task(desk.run(settings.back_office.notify_every_s)),
-                    tg.create_task(build_digest(settings, desk).run()),
+                    tg.create_task(build_digest(settings, desk, engine).run()),
                 ]
                 if ami is not None:
                     tasks.append(
@@ -229,7 +231,7 @@ async def run_engine(
                             )
                         )
                     )
-                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, acd)))
+                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, acd, tickets)))
                 for name, node in more_amis.items():
                     tasks.append(
                         tg.create_task(
@@ -269,15 +271,29 @@ async def run_engine(
 
 
 async def follow_ami(
-    settings: Settings, ami: AmiClient, tracker: QueueTracker, acd: AcdService | None
+    settings: Settings,
+    ami: AmiClient,
+    tracker: QueueTracker,
+    acd: AcdService | None,
+    tickets: TicketStore,
 ) -> None:
-    """Connect to AMI and feed the app_queue follower and, if configured, our own ACD."""
+    """Connect to AMI and feed the app_queue follower, the recordings' linker and, if
+    configured, our own ACD."""
     # subscribe before logging in so no event between login and the first read is missed
     queue_events = ami.subscribe(QUEUE_EVENTS)
     acd_events = ami.subscribe(WANTED_EVENTS) if acd is not None else None
+    recording_events = ami.subscribe(["UserEvent"])
     await connect_ami(ami)
     try:
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(
+                link_recordings(
+                    recording_events,
+                    tickets,
+                    settings.ivr.asterisk_calls_dir,
+                    home_path(settings.ivr.calls_dir),
+                )
+            )
             tg.create_task(
                 follow_queues(
                     tracker,

@@ -52,6 +52,16 @@ class IvrContext:
     handover: QueueHandover = field(default_factory=AppQueueHandover)
     #: postal delivery requests (key 3 after a dossier's status); None: not offered
     postal: PostalStore | None = None
+    #: does this queue record its agents' calls (``record = true`` in the ACD file)?
+    records: Callable[[str], bool] = lambda queue: False
+    #: Asterisk's view of the call recordings' folder (``[ivr] asterisk_calls_dir``)
+    calls_asterisk: str = "/srv/tongdai/recordings/calls"
+    #: say "cuộc gọi có thể được ghi âm" right after the greeting (``[ivr] recording_notice``)
+    recording_notice: bool = False
+
+
+#: the notice of ``IvrContext.recording_notice``
+RECORDING_NOTICE = "ghi_am_thong_bao"
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -147,6 +157,9 @@ class CallFlow:
     # --- the walk -----------------------------------------------------------------------------
     async def run(self) -> Transition:
         self.pending = await self.play(self.m.greeting)
+        if self.ctx.recording_notice and self.pending is None:
+            self.step("recording_notice")
+            self.pending = await self.play([RECORDING_NOTICE])
         if self.ctx.announcement is not None and self.pending is None:
             audio = await self.ctx.announcement()
             if audio:
@@ -493,6 +506,9 @@ async def run_call(session: AgiSession, ctx: IvrContext) -> None:
             if node is not None and node.say_code:
                 await flow.say_ticket_code()
             await _set_queue_vars(session, ctx, queue, node.max_wait_s if node else 1800)
+            if ctx.records(queue):
+                # the dialplan's [tongdai-record] records the agent's leg into <code>.wav
+                await session.set_variable("TONGDAI_RECORD", f"{ctx.calls_asterisk}/{ticket.code}")
             dial = ctx.handover.hand_over(queued) if uniqueid else None
             if dial is not None:  # [tongdai-acd-dial]: no AMI round trip to the ring
                 await session.set_variable("TONGDAI_DIAL", dial)

@@ -1,7 +1,9 @@
 """The monthly PDF report in Vietnamese for the provincial leadership (reportlab).
 
-Title ``Báo cáo tháng MM/YYYY - Tổng đài 1022``, the headline figures, charts (volume and
-service level per day, the hour x weekday heatmap, categories), tables, the staffing forecast
+Title ``Báo cáo tháng MM/YYYY - Tổng đài 1022``, the headline figures, the per-channel and
+per-agency tables (forwards to agencies: answered on time, late, overdue, sent back, hours to
+answer), charts (volume and service level per day, the hour x weekday heatmap, categories),
+tables, the staffing forecast
 (agents per hour of the week) and the KPI definitions. Text uses DejaVu Sans from
 matplotlib's data folder (it has every Vietnamese glyph), embedded in the PDF, so no system
 font is needed. Names from the data are escaped before they reach reportlab's markup.
@@ -61,6 +63,16 @@ CHANNEL_COLUMNS = (
     "first_response_seconds",
     "first_response_median_seconds",
     "resolve_hours",
+)
+#: the per-agency table's columns (all of them: the leadership reads this one closely)
+AGENCY_COLUMNS = (
+    "forwarded",
+    "answered_on_time",
+    "answered_late",
+    "overdue_open",
+    "sent_back",
+    "answer_hours",
+    "answer_median_hours",
 )
 AGENT_COLUMNS = (
     "answered",
@@ -209,6 +221,12 @@ def _story(report: Report, generated: datetime) -> list[Flowable]:
         story += [Paragraph(escape(title), _STYLES["h2"]), _metrics_table(report, metrics)]
     channels = report.views["by_channel"]
     story += [Paragraph(escape(channels.vi), _STYLES["h2"]), _view(channels, CHANNEL_COLUMNS)]
+    agencies = report.views["by_agency"]
+    story.append(Paragraph(escape(agencies.vi), _STYLES["h2"]))
+    if agencies.rows:
+        story.append(_view(agencies, AGENCY_COLUMNS))
+    else:
+        story.append(_p("Không có phiếu chuyển cơ quan trong kỳ."))
     story += [PageBreak(), Paragraph("2. Biểu đồ", _STYLES["h2"])]
     charts = render_all(report, "png")
     story += [_chart(charts[name], caption) for name, caption in CHARTS.items()]

@@ -92,6 +92,12 @@ class IvrSettings:
     #: special announcements synthesised by ``tongdai announce set``
     announcements_dir: str = "recordings/announcements"
     asterisk_announcements_dir: str = "/srv/tongdai/recordings/announcements"
+    #: agents' call recordings (queues with ``record = true``): host and Asterisk views; the
+    #: folder's last part must stay ``calls`` (the web tells calls from messages by it)
+    calls_dir: str = "recordings/calls"
+    asterisk_calls_dir: str = "/srv/tongdai/recordings/calls"
+    #: tell every caller at the start of the call that calls may be recorded
+    recording_notice: bool = False
     general_queue: str = "chung"
 
 
@@ -278,6 +284,7 @@ def instance_defaults(n: int, chroot: str = LabSettings.chroot) -> dict[str, dic
             "asterisk_sounds_dir": f"{mount}/prompts/vi",
             "asterisk_messages_dir": f"{mount}/messages",
             "asterisk_announcements_dir": f"{mount}/announcements",
+            "asterisk_calls_dir": f"{mount}/calls",
         },
     }
 

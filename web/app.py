@@ -12,6 +12,7 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /metrics     Prometheus (the engine's ``MetricsView``)                hotline.metrics
     /api/health  what is down since when (JSON; the wallboard's banner)    web.health
     /recordings/{name}.wav  callers' messages, to logged-in users only
+    /recordings/calls/{code}.wav  agents' call recordings, supervisors and admins only (audited)
     /static/...  CSS and the one small script
 
 Everything but /login, /tra-cuu and /static needs a login (``web.security``). The lifespan owns
@@ -130,6 +131,9 @@ class WebDeps:
     kb: KnowledgeBase | None = None
     #: the callers' messages (host path): ``/recordings/<name>.wav`` serves only these
     messages_dir: Path = field(default_factory=lambda: home_path("recordings/messages"))
+    #: the agents' call recordings (host path): ``/recordings/calls/<code>.wav``, supervisors
+    #: and admins only
+    calls_dir: Path = field(default_factory=lambda: home_path("recordings/calls"))
     #: Secure flag on cookies (set when the app is behind https)
     cookie_secure: bool = False
     session_ttl: timedelta = timedelta(hours=12)
@@ -172,6 +176,7 @@ def default_desk(deps: WebDeps) -> ForwardDesk:
         WorkCalendar.from_file(PROJECT_HOME / "ivr/schedule.toml"),
         outbox,
         clock=deps.clock,
+        kb=deps.kb or SqlKnowledgeBase(deps.engine),
     )
 
 
@@ -257,6 +262,7 @@ def create_app(deps: WebDeps) -> Starlette:
         deps.engine, hasher=deps.hasher, session_ttl=deps.session_ttl, clock=deps.clock
     )
     audit = SqlAuditLog(deps.engine, clock=deps.clock)
+    desk = deps.desk or default_desk(deps)
     actions = TicketActions(
         deps.tickets,
         deps.hub,
@@ -266,6 +272,8 @@ def create_app(deps: WebDeps) -> Starlette:
         complaint_days=deps.complaint_days,
         ended=lambda code: _conversation_ended(deps, code),
         audit=audit,
+        forward_of=desk.current,
+        agency_name=desk.book.name,
     )
     engine, clock = deps.engine, deps.clock
 
@@ -325,7 +333,7 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.publisher = publisher
     app.state.announcer = deps.announcer or SqlAnnouncer(deps.engine, synthesize=False)
     app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
-    app.state.desk = deps.desk or default_desk(deps)
+    app.state.desk = desk
     app.state.kb = deps.kb or SqlKnowledgeBase(deps.engine)
     app.state.audit = audit
     app.state.postal = PostalDesk(

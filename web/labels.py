@@ -93,6 +93,8 @@ FAILED = {
     "unknown_contact": "Không có người liên hệ này (hoặc đã được gộp).",
     "illegal_transition": "Không thể chuyển sang trạng thái này lúc này.",
     "illegal_status": "Không thể chuyển phiếu sang trạng thái này.",
+    "held_by_agency": "Phiếu đang được chuyển cơ quan: chờ cơ quan trả lời (hoặc trả lại phiếu); "
+    'khi cơ quan đã trả lời, dùng "Gửi trả lời và giải quyết".',
     "forbidden": "Bạn không có quyền làm việc này.",
     "invalid_input": "Dữ liệu nhập không hợp lệ.",
     "invalid_reason": "Lý do tạm nghỉ không hợp lệ.",

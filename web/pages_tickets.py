@@ -2,7 +2,10 @@
 recordings for logged-in users, and the manager's report pages.
 
 Recordings: only ``<messages_dir>/<name>.wav`` where the name is letters, digits, ``-_.`` and
-the resolved file is inside the folder (no ``..``, no symlink out of it).
+the resolved file is inside the folder (no ``..``, no symlink out of it). Agents' call
+recordings (``/recordings/calls/<ticket code>.wav``, ``hotline.recordings``) are for supervisors
+and admins only (``Perm.CALL_RECORDINGS``); a confidential complaint's also needs
+``Perm.CONFIDENTIAL``. Every play is written to the audit log before the file is sent.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from web.pages_agency import forward_context
 from web.render import back, form, render
 from web.security import Principal, guard
 from web.ticket_actions import ACTIONS, COMPLAINT_TYPES, MAX_NOTES, Change, may_write
-from web.views import recording_url
+from web.views import is_call_recording, recording_url
 
 P = Perm
 RECORDING_RE = re.compile(r"^[A-Za-z0-9_.-]{1,120}\.wav$")
@@ -121,7 +124,10 @@ async def ticket(request: Request, p: Principal) -> Response:
         {
             "t": found,
             "timeline": timeline,
-            "audio": recording_url(found),
+            "audio": recording_url(found)
+            if not is_call_recording(found) or p.user.can(P.CALL_RECORDINGS)
+            else None,
+            "call_audio": is_call_recording(found),
             "can_write": may_write(p.user, stored),
             "hidden": stored.confidential and found.caller is None,
             "complaint_types": COMPLAINT_TYPES,
@@ -176,6 +182,27 @@ async def recording(request: Request, p: Principal) -> Response:
     await privacy.record(
         request, p, AuditAction.PLAY_RECORDING, owner.code if owner else None, name
     )
+    headers = {"Cache-Control": "private, no-store"}
+    return FileResponse(path, media_type="audio/wav", headers=headers)
+
+
+@guard(P.CALL_RECORDINGS, api=False)
+async def call_recording(request: Request, p: Principal) -> Response:
+    """An agent call's recording, named by its ticket code (supervisors and admins)."""
+    name = str(request.path_params["name"])
+    code = name.removesuffix(".wav")
+    if not name.endswith(".wav") or not CODE_RE.match(code):
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    owner = await request.app.state.deps.tickets.get(code)
+    # only the file linked to the ticket (hotline.recordings): not one left without a link
+    if owner is None or not is_call_recording(owner) or Path(owner.recording or "").name != name:
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    if owner.confidential and not p.user.can(P.CONFIDENTIAL):
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    path = await asyncio.to_thread(_recording_path, Path(request.app.state.deps.calls_dir), name)
+    if path is None:
+        raise ApiError(404, "not_found", "Không tìm thấy bản ghi.")
+    await privacy.record(request, p, AuditAction.PLAY_RECORDING, code, f"calls/{name}")
     headers = {"Cache-Control": "private, no-store"}
     return FileResponse(path, media_type="audio/wav", headers=headers)
 
@@ -242,6 +269,7 @@ def routes() -> list[BaseRoute]:
         Route("/tickets", tickets, methods=["GET"]),
         Route("/tickets/{code}", ticket, methods=["GET"]),
         Route("/tickets/{code}", ticket_post, methods=["POST"]),
+        Route("/recordings/calls/{name}", call_recording, methods=["GET"]),
         Route("/recordings/{name}", recording, methods=["GET"]),
         Route("/reports", reports, methods=["GET"]),
         Route("/reports/view", report_view, methods=["GET"]),

@@ -14,11 +14,12 @@ the audit log, and only supervisors and admins may lift it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from accounts.model import Perm, User
+from agencies.forwards import Forward, ForwardState
 from tickets.audit import AuditAction, SqlAuditLog
 from tickets.model import TRANSITIONS, ComplaintType, Status, Ticket
 from tickets.store import TicketStore
@@ -87,6 +88,9 @@ class TicketActions:
     ended: Callable[[str], None] | None = None
     #: where making a complaint confidential (or lifting it) is written
     audit: SqlAuditLog | None = None
+    #: the ticket's current forward to an agency (``ForwardDesk.current``) and the agency's name
+    forward_of: Callable[[str], Awaitable[Forward | None]] | None = None
+    agency_name: Callable[[str], str] = str
 
     async def get(self, code: str) -> Ticket:
         ticket = await self.tickets.get(code) if len(code) <= 32 else None
@@ -150,6 +154,8 @@ class TicketActions:
                     f"cannot go from {ticket.status.value} to {new_status.value}",
                     {"from": ticket.status.value, "to": new_status.value},
                 )
+            if new_status in (Status.RESOLVED, Status.CLOSED):
+                await self._not_forwarded(code)
         if len(str(fields.get("notes") or "")) > MAX_NOTES * 2:
             raise ApiError(422, "invalid_input", "notes: too long", {"field": "notes"})
         if secrecy is not None and self.audit is not None:
@@ -169,6 +175,31 @@ class TicketActions:
         updated = await self.get(code)
         self.hub.ticket_changed(code, updated.status.value, updated.agent, updated.category)
         return updated
+
+    async def _not_forwarded(self, code: str) -> None:
+        """409 ``held_by_agency`` if an agency still holds the ticket or its answer is not
+        given back yet (see the module docstring)."""
+        fwd = await self.forward_of(code) if self.forward_of is not None else None
+        if fwd is None or fwd.replied_at is not None:
+            return
+        agency = self.agency_name(fwd.agency_id)
+        if fwd.state is ForwardState.ANSWERED:
+            message = (
+                f'Phiếu đã được {agency} trả lời: hãy dùng "Gửi trả lời và giải quyết" để câu '
+                "trả lời đến người dân."
+            )
+        else:
+            due = fwd.due_at.astimezone(VN_TZ)
+            message = (
+                f"Phiếu đang chờ {agency} trả lời (hạn {due:%H:%M %d/%m/%Y}); không thể hoàn "
+                "tất khi cơ quan chưa trả lời hoặc chưa trả lại phiếu."
+            )
+        raise ApiError(
+            409,
+            "held_by_agency",
+            message,
+            {"code": code, "agency": fwd.agency_id, "forward_state": fwd.state.value},
+        )
 
     def _complaint_type(
         self, user: User, ticket: Ticket, change: Change, fields: dict[str, object]

@@ -24,12 +24,27 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+#: the folder (last part of the path) of the agents' call recordings (``[ivr] calls_dir``)
+CALLS_FOLDER = "calls"
+
+
+def is_call_recording(ticket: Ticket) -> bool:
+    """Is the ticket's recording an agent call's (not a caller's message)?"""
+    parts = (ticket.recording or "").replace("\\", "/").rsplit("/", 2)
+    return len(parts) >= 2 and parts[-2] == CALLS_FOLDER
+
+
 def recording_url(ticket: Ticket) -> str | None:
-    """``/recordings/<name>.wav`` for a ticket with a recorded message."""
+    """``/recordings/<name>.wav`` for a ticket with a recorded message,
+    ``/recordings/calls/<name>.wav`` for a recorded agent call."""
     if not ticket.recording:
         return None
     name = ticket.recording.replace("\\", "/").rsplit("/", 1)[-1]
-    return f"/recordings/{name}" if name.endswith(".wav") else None
+    if not name.endswith(".wav"):
+        return None
+    return (
+        f"/recordings/{CALLS_FOLDER}/{name}" if is_call_recording(ticket) else f"/recordings/{name}"
+    )
 
 
 def ticket_json(t: Ticket) -> dict[str, Any]:

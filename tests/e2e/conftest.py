@@ -17,6 +17,7 @@ import os
 import secrets
 import subprocess
 import sys
+import wave
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from lab.instance import LOCK_DIR, LabInstance, worker_instance
 from lab.sipp_run import SipTarget, Step, build_caller_scenario, run_callers, sipp_available
 from tickets.model import Ticket
 from tickets.sql import SqlTicketStore, open_store
-from tongdai.settings import PROJECT_HOME, Settings, load_settings
+from tongdai.settings import PROJECT_HOME, Settings, home_path, load_settings
 
 #: how long a stack waits for its lab instance while another process holds it
 LOCK_WAIT_S = 900.0
@@ -247,3 +248,18 @@ async def call(
     )
     assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
     return result.callers
+
+
+def call_recording_seconds(stack: Stack, t: Ticket) -> float | None:
+    """Seconds of audio in the ticket's call recording (``<calls dir>/<code>.wav``) written
+    since its call started; None if there is none. Ticket codes restart with each test
+    database, so an older file of the same name (an earlier run) does not count."""
+    wav = home_path(stack.settings.ivr.calls_dir) / f"{t.code}.wav"
+    try:
+        if wav.stat().st_mtime < t.started_at.timestamp():
+            return None
+        with wave.open(str(wav), "rb") as w:
+            assert (w.getnchannels(), w.getsampwidth()) == (1, 2), wav
+            return w.getnframes() / w.getframerate()
+    except (FileNotFoundError, EOFError, wave.Error):
+        return None

@@ -77,6 +77,15 @@ def test_given_a_forward_before_tet_then_the_days_of_tet_do_not_count() -> None:
     assert CAL.is_working_day(date(2026, 2, 23))
 
 
+def test_given_a_forward_before_tet_2027_then_its_provisional_days_do_not_count() -> None:
+    # Thursday 4/2/2027; Tết Đinh Mùi (mùng 1 Saturday 6/2), provisionally Friday 5/2 to
+    # Thursday 11/2: three working days are Friday 12/2, Monday 15/2 and Tuesday 16/2
+    assert CAL.due(vn(2027, 2, 4, 9), 3) == vn(2027, 2, 16, 17, 0)
+    for day in range(5, 12):
+        assert not CAL.is_working_day(date(2027, 2, day))
+    assert CAL.is_working_day(date(2027, 2, 4)) and CAL.is_working_day(date(2027, 2, 12))
+
+
 def test_given_new_year_and_a_weekend_then_they_are_skipped() -> None:
     # Thursday 31/12/2026 + 2: Friday 1/1 holiday, weekend, Monday 4/1, Tuesday 5/1
     assert CAL.due(vn(2026, 12, 31, 16), 2) == vn(2027, 1, 5, 17, 0)

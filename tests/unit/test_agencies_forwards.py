@@ -7,16 +7,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import select
 
 from agencies.calendar import WorkCalendar
 from agencies.desk import CALLBACK, DeskError, ForwardDesk
 from agencies.digest import Digest
 from agencies.forwards import ForwardState, IllegalForward, Notify
 from agencies.model import load_agencies
-from agencies.sql import SqlForwardStore
+from agencies.sql import DD, SqlDigestLog, SqlForwardStore
 from conversations.model import OutboundMessage, SendResult, SendStatus
 from conversations.outbox import Outbox
 from tickets.messages import Direction
@@ -230,18 +231,18 @@ async def test_the_daily_digest_mails_each_agency_its_late_forwards_and_the_supe
     near = await rig.desk.forward(await rig.ticket(), "buu_dien", by="tdv101")  # due Tue 8/12
     await rig.desk.forward(await rig.ticket(), "so_khdt", by="tdv101")  # 5 days: due Fri 11/12
     digest = Digest(rig.desk, supervisors=["giamsat@quangnam.gov.vn"], hour=7)
-    assert not digest.due(vn(2026, 12, 5, 8))  # Saturday
+    assert not await digest.due(vn(2026, 12, 5, 8))  # Saturday
     now = vn(2026, 12, 10, 6, 59)  # Thursday, before the hour
-    assert not digest.due(now)
+    assert not await digest.due(now)
     now = vn(2026, 12, 10, 7, 30)
-    assert digest.due(now)
-    assert await digest.send(now) == 0 and digest.due(now)  # no e-mail sender yet
+    assert await digest.due(now)
+    assert await digest.send(now) == 0 and await digest.due(now)  # no e-mail sender yet
     sender = Sender()
     rig.outbox.senders[Channel.EMAIL] = sender
     sender.sent.clear()
     rig.now[0] = now
     assert await digest.send(now) == 3  # so_gtvt, buu_dien (both overdue now), supervisors
-    assert not digest.due(vn(2026, 12, 10, 16))
+    assert not await digest.due(vn(2026, 12, 10, 16))
     to = {m.recipient.value: m for m in sender.sent}
     assert set(to) == {"sogtvt@quangnam.gov.vn", "buudien@quangnam.vnpost.vn",
                        "giamsat@quangnam.gov.vn"}  # fmt: skip
@@ -250,3 +251,28 @@ async def test_the_daily_digest_mails_each_agency_its_late_forwards_and_the_supe
     assert "QUÁ HẠN" in to["buudien@quangnam.vnpost.vn"].text
     boss = to["giamsat@quangnam.gov.vn"].text
     assert late.ticket_code in boss and near.ticket_code in boss and "Sở Kế hoạch" not in boss
+
+
+async def test_the_digest_day_is_kept_in_the_database_so_a_restart_does_not_resend(
+    rig: Rig,
+) -> None:
+    await rig.desk.forward(await rig.ticket(), "so_gtvt", by="tdv101")  # due Wed 9/12
+    sender = Sender()
+    rig.outbox.senders[Channel.EMAIL] = sender
+    now = vn(2026, 12, 10, 7, 30)  # Thursday, past the hour: overdue
+    rig.now[0] = now
+    first = Digest(rig.desk, hour=7, days=SqlDigestLog(rig.tickets.engine))
+    assert await first.due(now) and await first.send(now) == 1
+    # the engine restarts at 9:00: a new Digest on the same database sends nothing today
+    later = vn(2026, 12, 10, 9)
+    restarted = Digest(rig.desk, hour=7, days=SqlDigestLog(rig.tickets.engine))
+    assert not await restarted.due(later)
+    assert await restarted.send(later) == 0  # even if asked: the day is taken
+    assert len(sender.sent) == 1
+    # the next working day it goes again
+    friday = vn(2026, 12, 11, 7, 5)
+    assert await restarted.due(friday) and await restarted.send(friday) == 1
+    assert len(sender.sent) == 2
+    async with rig.tickets.engine.connect() as conn:
+        rows = (await conn.execute(select(DD).order_by(DD.c.day))).all()
+    assert [(r.day, r.mails) for r in rows] == [(date(2026, 12, 10), 1), (date(2026, 12, 11), 1)]

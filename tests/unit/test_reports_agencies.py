@@ -3,11 +3,16 @@ on SQLite and PostgreSQL; and the table's place in the HTML and XLSX reports."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
+
+from pypdf import PdfReader
 
 from agencies.sql import SqlForwardStore
 from reports.html import HTML_TABLES
 from reports.kpi import compute
+from reports.model import fmt
+from reports.pdf import render_pdf
 from reports.xlsx import SHEETS
 from tickets.sql import open_store
 
@@ -54,3 +59,24 @@ async def test_given_forwards_then_each_agency_has_on_time_late_and_median(db_ur
     assert (stp["forwarded"], stp["answered_on_time"], stp["overdue_open"]) == (2, 1, 0)
     assert stp["answer_median_hours"] == 4.0
     assert "by_agency" in HTML_TABLES and "by_agency" in SHEETS
+    # the monthly PDF has the table too: its heading, both agencies and their figures
+    text = _pdf_text(render_pdf(report))
+    assert "Theo cơ quan xử lý" in text and "Sở Giao thông vận tải" in text
+    figures = " ".join(fmt(gtvt[c.name], c.kind, unit=False) for c in table.columns[1:])
+    flat = " ".join(text.split())
+    assert f"Sở Giao thông vận tải {figures}" in flat, (figures, flat[:3000])
+    assert "so_tu_phap" in text
+
+
+def _pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+async def test_a_period_without_forwards_says_so_in_the_pdf(db_url: str) -> None:
+    store = await open_store(db_url)
+    try:
+        report = await compute(store.engine, T0 - timedelta(days=1), T0, as_of=T0)
+    finally:
+        await store.close()
+    assert report.views["by_agency"].rows == []
+    assert "Không có phiếu chuyển cơ quan trong kỳ." in _pdf_text(render_pdf(report))

@@ -175,17 +175,24 @@ def test_the_command_dry_run_reports_json(
     config = tmp_path / "tongdai.toml"
     config.write_text(
         f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/t.db"\n'
-        f'[ivr]\nmessages_dir = "{tmp_path}/rec"\n'
+        f'[ivr]\nmessages_dir = "{tmp_path}/rec"\ncalls_dir = "{tmp_path}/calls"\n'
         f'[channels]\nattachments_dir = "{tmp_path}/att"\n'
         "[retention]\nrecordings_days = 30\nmessages_days = 90\n",
         encoding="utf-8",
     )
     (tmp_path / "rec").mkdir()
+    (tmp_path / "calls").mkdir()
     _aged(tmp_path / "rec" / "old.wav", datetime.now(UTC) - timedelta(days=31))
+    # an agent call's recording (``[ivr] calls_dir``) is purged like a message
+    _aged(tmp_path / "calls" / "old_call.wav", datetime.now(UTC) - timedelta(days=31))
+    young_call = _aged(tmp_path / "calls" / "young_call.wav", datetime.now(UTC))
     assert tongdai_cli.main(["--config", str(config), "purge", "--dry-run", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["dry_run"] is True and out["files"] == [str(tmp_path / "rec" / "old.wav")]
+    assert out["dry_run"] is True and sorted(out["files"]) == sorted(
+        [str(tmp_path / "rec" / "old.wav"), str(tmp_path / "calls" / "old_call.wav")]
+    )
     assert (tmp_path / "rec" / "old.wav").exists()
     assert tongdai_cli.main(["--config", str(config), "purge"]) == 0
     assert "purged: 0 ticket recordings" in capsys.readouterr().out
     assert not (tmp_path / "rec" / "old.wav").exists()
+    assert not (tmp_path / "calls" / "old_call.wav").exists() and young_call.exists()

@@ -195,6 +195,73 @@ async def test_given_a_call_when_sent_back_then_the_centre_may_forward_again_fro
         assert [x["state"] for x in listed] == ["sent_back", "forwarded"]
 
 
+async def test_the_ordinary_resolve_button_refuses_a_ticket_an_agency_holds(rig: WebRig) -> None:
+    code = await ticket(rig)
+    f = await forward(rig, code, "so_gtvt")
+    async with client(rig, "giamsat") as c:
+        for action in ("resolve", "close"):
+            r = await c.patch(f"/api/v1/tickets/{code}", json={"action": action})
+            assert r.status_code == 409, r.text
+            err = r.json()["error"]
+            assert err["id"] == "held_by_agency" and "Sở Giao thông vận tải" in err["message"]
+            assert "17:00 09/12/2026" in err["message"]  # its deadline, Vietnam time
+    async with client(rig, "tdv101") as c:  # the page says the same, in words
+        r = await c.post(f"/tickets/{code}", data={"action": "resolve"})
+        assert r.status_code == 303 and "err=held_by_agency" in r.headers["location"]
+        page = await c.get(r.headers["location"])
+        assert "Phiếu đang được chuyển cơ quan" in page.text
+    async with client(rig, "gtvt1") as c:
+        r = await c.post(f"/api/v1/agency/forwards/{f['id']}/answer", json={"text": "Đã vá"})
+        assert r.status_code == 200
+    async with client(rig, "giamsat") as c:
+        # answered, not given back yet: the answer-back button, not the ordinary one
+        r = await c.patch(f"/api/v1/tickets/{code}", json={"action": "resolve"})
+        assert r.status_code == 409 and "Gửi trả lời và giải quyết" in r.json()["error"]["message"]
+        r = await c.post(f"/api/v1/tickets/{code}/answer-back", json={})
+        assert r.status_code == 200
+        r = await c.patch(f"/api/v1/tickets/{code}", json={"action": "close"})
+        assert r.status_code == 200 and r.json()["status"] == "closed"
+    t = await rig.deps.tickets.get(code)
+    assert t is not None and t.status is Status.CLOSED
+
+
+async def test_a_ticket_sent_back_by_its_agency_is_resolved_as_usual(rig: WebRig) -> None:
+    code = await ticket(rig)
+    f = await forward(rig, code, "so_gtvt")
+    async with client(rig, "gtvt1") as c:
+        r = await c.post(f"/api/v1/agency/forwards/{f['id']}/send-back", json={"reason": "Sai"})
+        assert r.status_code == 200, r.text
+    async with client(rig, "giamsat") as c:
+        r = await c.patch(f"/api/v1/tickets/{code}", json={"action": "resolve"})
+        assert r.status_code == 200 and r.json()["status"] == "resolved"
+
+
+async def test_a_public_answer_enters_the_knowledge_base_when_the_ticket_is_resolved(
+    rig: WebRig,
+) -> None:
+    public, private = await ticket(rig), await ticket(rig, caller="0905999888")
+    fwds = {}
+    for code in (public, private):
+        fwds[code] = await forward(rig, code, "so_gtvt")  # note: "Ổ gà trên QL1A"
+    async with client(rig, "gtvt1") as c:
+        for code, is_public in ((public, True), (private, False)):
+            r = await c.post(
+                f"/api/v1/agency/forwards/{fwds[code]['id']}/answer",
+                json={"text": f"Đã vá mặt đường ({code})", "public": is_public},
+            )
+            assert r.status_code == 200, r.text
+    async with client(rig, "tdv101") as c:
+        # answered is not enough: it is published when the answer goes back (resolved)
+        assert (await c.get("/api/v1/kb", params={"q": "o ga ql1a"})).json()["entries"] == []
+        for code in (public, private):
+            r = await c.post(f"/api/v1/tickets/{code}/answer-back", json={})
+            assert r.status_code == 200, r.text
+        found = (await c.get("/api/v1/kb", params={"q": "o ga ql1a"})).json()["entries"]
+    assert [(e["ticket"], e["question"], e["answer"]) for e in found] == [
+        (public, "Ổ gà trên QL1A", f"Đã vá mặt đường ({public})")
+    ]
+
+
 def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
