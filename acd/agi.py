@@ -22,7 +22,14 @@ from tongdai.errors import StoreError
 log = logging.getLogger(__name__)
 
 
-async def acd_wait(session: AgiSession, dist: VoiceAdapter, sounds: str) -> None:
+async def acd_wait(
+    session: AgiSession,
+    dist: VoiceAdapter,
+    sounds: str,
+    leading: Callable[[], bool] | None = None,
+) -> None:
+    """``leading``: with engine failover, whether this engine distributes calls now (None:
+    one engine, always)."""
     uid = dist.call_id_of(session.env.get("agi_uniqueid", ""))
 
     def p(name: str) -> str:
@@ -36,6 +43,11 @@ async def acd_wait(session: AgiSession, dist: VoiceAdapter, sounds: str) -> None
         # waited the queue's maximum: say so and end politely (the ticket says timeout_queue)
         await session.stream_file(p("qua_tai"), "")
         await session.set_variable("TONGDAI_ACTION", "hangup")
+        return
+    if leading is not None and not leading():
+        # failover standby (the leader refused the connection or is being replaced): the
+        # caller stays in the music; the leader, old or new, holds their place (the new one
+        # takes it from the shared state, or from Asterisk's channels at its start)
         return
     if not dist.waiting(uid):
         # a caller in our music loop that we do not hold: the engine restarted and the AMI
@@ -97,12 +109,17 @@ async def survey(
 
 
 def register_scripts(
-    scripts: AgiScripts, dist: VoiceAdapter, tickets: TicketStore, sounds: str
+    scripts: AgiScripts,
+    dist: VoiceAdapter,
+    tickets: TicketStore,
+    sounds: str,
+    *,
+    leading: Callable[[], bool] | None = None,
 ) -> None:
     """The ACD's scripts: ``acd_wait`` (the wait loop's announcements) and ``survey``."""
 
     async def wait(channel: AgiSession) -> None:
-        await acd_wait(channel, dist, sounds)
+        await acd_wait(channel, dist, sounds, leading)
 
     async def ask(channel: AgiSession) -> None:
         await survey(channel, tickets, sounds, dist.ticket_of)
