@@ -26,6 +26,9 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
+from acd.arrivals import Arrival, RedisArrivals
+from acd.calls import CallOutcome, CallTransition
+from acd.dispatch import Event
 from acd.redis_store import RedisStore
 from acd.service import AcdService
 from acd.voice_events import WANTED_EVENTS
@@ -107,11 +110,52 @@ class AcdRole:
             self.on_role(self.leading, self.epoch)
 
 
+def arrivals_for(acd: AcdService) -> RedisArrivals:
+    """The Redis path between a standby's IVR and the leader (``acd.arrivals``)."""
+    store = acd.persister.store if acd.persister is not None else None
+    if not isinstance(store, RedisStore):
+        raise TypeError("acd.failover needs the ACD state in Redis (acd.state_store)")
+    return RedisArrivals(store)
+
+
+def take_arrival(acd: AcdService, arrivals: RedisArrivals, a: Arrival) -> None:
+    """The leader puts a caller handed over on a standby in line, at their place."""
+    voice = acd.voice
+    if voice.waiting(a.uniqueid):
+        return  # already ours (the arrival is dropped once our state is stored)
+    if voice.enqueue(
+        a.uniqueid, a.channel, a.queue, a.caller, a.ticket, entered_at=a.entered_at, seq=a.seq
+    ):
+        voice.ivr_done(a.uniqueid)
+        log.info("took in %s, handed over on a standby (arrival %d)", a.uniqueid, a.seq)
+    else:  # full: the standby's wait loop sends the caller to the general queue
+        arrivals.mark_done(a.uniqueid, "fallback")
+        arrivals.drop(a.uniqueid)
+
+
+def done_marker(arrivals: RedisArrivals) -> Callable[[Event], None]:
+    """A router listener: how a call left the line, for a standby's wait loop."""
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, CallTransition):
+            if event.event == "complete":
+                arrivals.mark_done(event.call_id, "survey")
+            elif event.outcome is CallOutcome.TIMEOUT_QUEUE:
+                arrivals.mark_done(event.call_id, "timeout")
+
+    return on_event
+
+
 async def lead_when_elected(
-    settings: Settings, ami: AmiClient, acd: AcdService, role: AcdRole
+    settings: Settings,
+    ami: AmiClient,
+    acd: AcdService,
+    role: AcdRole,
+    arrivals: RedisArrivals | None = None,
 ) -> None:
     """Wait for the lease; while holding it, run the ACD from the shared state (after the AMI
-    login). Runs until cancelled, or until the lease is lost (``role.stepped_down``)."""
+    login) and take in the callers standbys hand over (``arrivals``). Runs until cancelled,
+    or until the lease is lost (``role.stepped_down``)."""
     timeout = settings.acd.lease_ttl_s / 3
     client = aioredis.Redis.from_url(
         settings.acd.state_store,
@@ -129,7 +173,11 @@ async def lead_when_elected(
             if isinstance(store, RedisStore):
                 store.epoch = epoch  # every write from now on is fenced by this term
             await acd.start(login_all=settings.acd.auto_login)
-            await acd.run(events)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(acd.run(events))
+                if arrivals is not None:
+                    acd.router.listeners.append(done_marker(arrivals))
+                    tg.create_task(arrivals.follow(lambda a: take_arrival(acd, arrivals, a)))
         finally:
             events.close()
 

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd import agi as acd_agi
+from acd.arrivals import RedisArrivals
 from acd.handover import AcdHandover
 from acd.messaging import tickets_loader
 from acd.service import AcdService
@@ -36,7 +37,7 @@ from appqueue.follow import QUEUE_EVENTS, follow_queues
 from appqueue.tracker import QueueTracker
 from bench import acd_bench
 from hotline.back_office import build_desk, build_digest
-from hotline.failover import STEPPED_DOWN, AcdRole, lead_when_elected, node_name
+from hotline.failover import STEPPED_DOWN, AcdRole, arrivals_for, lead_when_elected, node_name
 from hotline.messaging import build_messaging
 from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 from hotline.parts import (
@@ -159,9 +160,16 @@ async def run_engine(
             if acd is not None and settings.acd.failover
             else None
         )
+        # failover: a standby hands its callers to the leader through Redis
+        arrivals = arrivals_for(acd) if acd is not None and role is not None else None
         # with our own ACD, app_queue only sees fallback calls (the tracker finds those)
         handover: QueueHandover = (
-            AcdHandover(acd.voice, settings.acd.announce_every_s)
+            AcdHandover(
+                acd.voice,
+                settings.acd.announce_every_s,
+                leading=(lambda: role.leading) if role is not None else None,
+                forward=arrivals.forward if arrivals is not None else None,
+            )
             if acd is not None
             else AppQueueHandover(tracker.queued)
         )
@@ -190,6 +198,7 @@ async def run_engine(
                 tickets,
                 settings.ivr.asterisk_sounds_dir,
                 leading=(lambda: role.leading) if role is not None else None,
+                arrivals=arrivals,
             )
         server = FastAgiServer(
             scripts,
@@ -245,7 +254,9 @@ async def run_engine(
                             )
                         )
                     )
-                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, acd, role)))
+                    tasks.append(
+                        tg.create_task(follow_ami(settings, ami, tracker, acd, role, arrivals))
+                    )
                 for name, node in more_amis.items():
                     tasks.append(
                         tg.create_task(
@@ -257,6 +268,8 @@ async def run_engine(
                         )
                     )
                     tasks.append(tg.create_task(follow_node_queues(node, tracker)))
+                if arrivals is not None:
+                    tasks.append(tg.create_task(arrivals.run()))
                 if web_app is not None and web_sock is not None:
                     # not in `tasks`: it ends by itself on `stop` (live streams, then uvicorn)
                     tg.create_task(serve_web(web_app, web_sock, stop))
@@ -301,6 +314,7 @@ async def follow_ami(
     tracker: QueueTracker,
     acd: AcdService | None,
     role: AcdRole | None = None,
+    arrivals: RedisArrivals | None = None,
 ) -> None:
     """Connect to AMI and feed the app_queue follower and, if configured, our own ACD (with
     ``role``: only while this engine holds the leader lease)."""
@@ -323,7 +337,7 @@ async def follow_ami(
                 )
             )
             if acd is not None and role is not None:
-                tg.create_task(lead_when_elected(settings, ami, acd, role))
+                tg.create_task(lead_when_elected(settings, ami, acd, role, arrivals))
             elif acd is not None and acd_events is not None:
                 await acd.start(login_all=settings.acd.auto_login)
                 tg.create_task(acd.run(acd_events))
