@@ -23,6 +23,7 @@ Keys, beside ``acd.redis_store``'s (same hash tag):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -177,6 +178,7 @@ class RedisArrivals:
                     for a in await self.pending():
                         take(a)
                 except StoreError as exc:
+                    _still_wanted()
                     log.warning("arrivals not read: %s", exc)
                 if not subscribed:
                     await asyncio.sleep(self.poll_s)
@@ -187,10 +189,13 @@ class RedisArrivals:
                             ignore_subscribe_messages=True, timeout=self.poll_s
                         )
                 except (RedisError, OSError, TimeoutError) as exc:
+                    _still_wanted()
                     log.debug("arrivals wake-up: %s", exc)
                     await asyncio.sleep(self.poll_s)
         finally:
-            await pubsub.aclose()
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(self.store.timeout_s):
+                    await pubsub.aclose()
 
     # -- the writer -----------------------------------------------------------------------------
 
@@ -208,6 +213,16 @@ class RedisArrivals:
                 await write(arg)
                 return
             except StoreError as exc:
+                _still_wanted()
                 log.warning("arrivals: %s; retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+def _still_wanted() -> None:
+    """Re-raise a cancellation that redis-py turned into another error (a cancelled command
+    may end in ``ConnectionError``): a loop that swallowed it would never stop (the same
+    lesson as ``hotline.lease``)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
