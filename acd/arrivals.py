@@ -174,6 +174,7 @@ class RedisArrivals:
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("arrivals: no wake-ups (%s), polling every %g s", exc, self.poll_s)
             while True:
+                _still_wanted()  # redis-py may also answer a cancelled read with None
                 try:
                     for a in await self.pending():
                         take(a)
@@ -209,6 +210,7 @@ class RedisArrivals:
         """A write retried while Redis is away (a caller is never dropped for a blip)."""
         delay = 0.2
         while True:
+            _still_wanted()
             try:
                 await write(arg)
                 return
