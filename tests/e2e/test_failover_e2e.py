@@ -20,7 +20,16 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import Stack, call, events_count, in_wait_loop, queue_log, ticket_of, until
+from conftest import (
+    Stack,
+    call,
+    clear_redis,
+    events_count,
+    in_wait_loop,
+    queue_log,
+    ticket_of,
+    until,
+)
 
 from lab import engine
 from lab.instance import worker_instance
@@ -103,11 +112,7 @@ def engine_b(stack: Stack) -> Iterator[tuple[Settings, Path]]:
 @pytest.fixture(scope="module", autouse=True)
 def clean_redis() -> Iterator[None]:
     yield
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
-    keys = list(client.scan_iter(match="{" + PREFIX + "}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    clear_redis(PREFIX)
 
 
 def stored_calls() -> int:
