@@ -172,6 +172,9 @@ async def lead_when_elected(
             store = acd.persister.store if acd.persister is not None else None
             if isinstance(store, RedisStore):
                 store.epoch = epoch  # every write from now on is fenced by this term
+            # whatever touched this node's idle distribution while it stood by (its web, a
+            # conversation) is not the shared state: never written over what comes from Redis
+            acd.router.d.take_dirty()
             await acd.start(login_all=settings.acd.auto_login)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(acd.run(events))
