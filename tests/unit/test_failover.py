@@ -17,7 +17,7 @@ from test_acd_voice import E2E, running
 from acd.arrivals import Arrival, RedisArrivals
 from acd.config import load_acd
 from acd.handover import AcdHandover
-from acd.redis_store import RedisStore
+from acd.redis_store import FencedOut, RedisStore
 from hotline.failover import AcdRole, done_marker, take_arrival
 from hotline.metrics import Metrics
 from ivr.handover import QueuedCaller
@@ -268,3 +268,54 @@ def test_given_a_backup_engine_when_deployed_then_the_dialplan_tries_it_second(
         assert f"AGI(${{TONGDAI_AGI2}}/{script}" in two
     one = deployed(FastAgiSettings(port=4600), "one")
     assert "TONGDAI_AGI2=agi://127.0.0.1:4600\n" in one  # no backup: the same engine again
+
+
+# -- the leader's term, wired as the engine runs it ---------------------------------------------
+
+
+async def test_given_a_standby_when_elected_then_it_restores_the_line_and_fences_its_writes(
+    store: RedisStore,
+) -> None:
+    import time
+
+    from acd.calls import QueuedCall
+    from acd.service import AcdService
+    from hotline.failover import lead_when_elected
+    from pbx.fake import FakeAmi, FakeEvent
+    from tickets.memory import MemoryTicketStore
+    from tongdai.settings import AcdSettings
+
+    prefix = store.key("x")[1:-3]
+    entered = time.time() - 10
+    await store.save_calls([QueuedCall("c1", "chung", 0, entered, 1, "0905")])  # the old leader's
+    ami = FakeAmi()
+    ami.lists["CoreShowChannels"] = [  # the caller still in the music loop, per Asterisk
+        FakeEvent("CoreShowChannel", Uniqueid="c1", Channel="PJSIP/anonymous-01",
+                  Context="tongdai-acd-wait", Duration="00:00:10")
+    ]  # fmt: skip
+    acd = AcdService.build(load_acd(E2E), ami, MemoryTicketStore(), store=store)  # type: ignore[arg-type]
+    for a in list(acd.router.agents()):  # nobody free: the caller stays in line
+        acd.router.d.agent_login(a.id)
+        acd.router.d.agent_pause(a.id, "break")
+    settings = Settings(
+        acd=AcdSettings(
+            distribution="engine", state_store=REDIS_URL, state_prefix=prefix, failover=True
+        )
+    )
+    role = AcdRole("node-x", Health())
+    term = asyncio.create_task(lead_when_elected(settings, ami, acd, role))  # type: ignore[arg-type]
+    try:
+        await until(lambda: (role.leading and acd.voice.waiting("c1")) or term.done())
+        assert not term.done()
+        assert store.epoch == role.epoch >= 1
+        assert await store.client.get(store.key("leader")) == "node-x"
+        assert acd.voice.legs.calls["c1"].caller_channel == "PJSIP/anonymous-01"
+        # a newer term elsewhere: this node's writes are refused from now on
+        await store.client.incr(store.key("leader:epoch"))
+        with pytest.raises(FencedOut):
+            await store.save_rr({"chung": "agent101"})
+    finally:
+        term.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await term
+    assert await store.client.get(store.key("leader")) is None  # released on the way out
