@@ -9,9 +9,11 @@ configured wait, the offer of a callback that keeps their place in line.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from acd.agent import AcdError
+from acd.arrivals import Arrival, RedisArrivals
 from acd.voice import VoiceAdapter
 from ivr import say
 from ivr.agi import DIGITS, AgiSession
@@ -22,7 +24,15 @@ from tongdai.errors import StoreError
 log = logging.getLogger(__name__)
 
 
-async def acd_wait(session: AgiSession, dist: VoiceAdapter, sounds: str) -> None:
+async def acd_wait(
+    session: AgiSession,
+    dist: VoiceAdapter,
+    sounds: str,
+    leading: Callable[[], bool] | None = None,
+    arrivals: RedisArrivals | None = None,
+) -> None:
+    """``leading``: with engine failover, whether this engine distributes calls now (None:
+    one engine, always); a standby reads the caller's state from ``arrivals``."""
     uid = dist.call_id_of(session.env.get("agi_uniqueid", ""))
 
     def p(name: str) -> str:
@@ -36,6 +46,12 @@ async def acd_wait(session: AgiSession, dist: VoiceAdapter, sounds: str) -> None
         # waited the queue's maximum: say so and end politely (the ticket says timeout_queue)
         await session.stream_file(p("qua_tai"), "")
         await session.set_variable("TONGDAI_ACTION", "hangup")
+        return
+    if leading is not None and not leading():
+        # failover standby (first in the dialplan, or the leader is being replaced): the
+        # leader, old or new, holds the caller's place; what to do comes from Redis
+        if arrivals is not None:
+            await _standby_wait(session, uid, arrivals, p)
         return
     if not dist.waiting(uid):
         # a caller in our music loop that we do not hold: the engine restarted and the AMI
@@ -76,6 +92,35 @@ async def acd_wait(session: AgiSession, dist: VoiceAdapter, sounds: str) -> None
         await session.set_variable("TONGDAI_ACTION", "hangup")
 
 
+async def _standby_wait(
+    session: AgiSession, uid: str, arrivals: RedisArrivals, p: Callable[[str], str]
+) -> None:
+    """The wait loop's turn on a standby engine: the call's state is the leader's, in Redis."""
+    try:
+        state = await arrivals.state(uid)
+    except StoreError as exc:
+        log.warning("standby: state of %s unknown (%s): the caller keeps waiting", uid, exc)
+        return
+    if state == "survey":
+        await session.set_variable("TONGDAI_ACTION", "survey")
+    elif state == "timeout":
+        await session.stream_file(p("qua_tai"), "")
+        await session.set_variable("TONGDAI_ACTION", "hangup")
+    elif state == "fallback":  # the leader's line was full
+        await session.set_variable("TONGDAI_ACTION", "fallback")
+    elif state is None:
+        # in our music loop and held by nobody (e.g. handed over to an engine that died
+        # before storing them): hand them to the leader now, at the end of the line
+        queue = await session.get_variable("TONGDAI_QUEUE") or "chung"
+        ticket = await session.get_variable("TONGDAI_TICKET")
+        caller = session.env.get("agi_callerid") or None
+        channel = session.env.get("agi_channel", "")
+        arrivals.forward(Arrival(uid, channel, queue, caller, ticket or None, time.time()))
+        log.warning("standby: handed a waiting caller nobody held to the leader")
+    else:
+        await session.stream_file(p("moi_giu_may"), "")
+
+
 async def survey(
     session: AgiSession, tickets: TicketStore, sounds: str, ticket_of: Callable[[str], str | None]
 ) -> None:
@@ -97,12 +142,18 @@ async def survey(
 
 
 def register_scripts(
-    scripts: AgiScripts, dist: VoiceAdapter, tickets: TicketStore, sounds: str
+    scripts: AgiScripts,
+    dist: VoiceAdapter,
+    tickets: TicketStore,
+    sounds: str,
+    *,
+    leading: Callable[[], bool] | None = None,
+    arrivals: RedisArrivals | None = None,
 ) -> None:
     """The ACD's scripts: ``acd_wait`` (the wait loop's announcements) and ``survey``."""
 
     async def wait(channel: AgiSession) -> None:
-        await acd_wait(channel, dist, sounds)
+        await acd_wait(channel, dist, sounds, leading, arrivals)
 
     async def ask(channel: AgiSession) -> None:
         await survey(channel, tickets, sounds, dist.ticket_of)

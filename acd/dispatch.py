@@ -281,9 +281,12 @@ class Dispatcher:
         ticket: str | None = None,
         priority: int | None = None,
         in_ivr: bool = False,
+        entered_at: float | None = None,
+        seq: int | None = None,
     ) -> Admission:
         """A caller joins ``queue``'s line. ``in_ivr``: the IVR still speaks to them; they
-        keep their place but are offered to no agent until ``ivr_done``."""
+        keep their place but are offered to no agent until ``ivr_done``. ``entered_at`` and
+        ``seq``: their place when another engine took them in (failover, ``acd.arrivals``)."""
         q = self.queue(queue)
         if uniqueid in self.calls:
             raise AcdError(f"call {uniqueid!r} is already in the distribution")
@@ -291,11 +294,16 @@ class Dispatcher:
             return Admission.REJECTED_BUSY
         now = self.clock()
         c = QueuedCall(
-            uniqueid, queue, q.priority if priority is None else priority, now, self._seq, caller
+            uniqueid,
+            queue,
+            q.priority if priority is None else priority,
+            now if entered_at is None else min(entered_at, now),
+            self._seq if seq is None else seq,
+            caller,
         )
         c.ticket = ticket
         c.in_ivr = in_ivr
-        self._seq += 1
+        self._seq = max(self._seq, c.seq) + 1
         self.calls[uniqueid] = c
         c.orig_position = self.lines.add(c)
         self._emit_call(c.note("enter", now, c.orig_position, detail=caller or ""))

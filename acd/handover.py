@@ -4,19 +4,39 @@
 no agent is rung); ``hand_over`` is the IVR's last step: if an agent is free this instant the
 caller's own channel dials them (``[tongdai-acd-dial]``), else the dialplan holds them in the
 wait loop (``[tongdai-acd-wait]``) with position announcements every ``announce_every_s``.
+
+Engine failover (``leading`` given and false: this engine stands by): the caller is not put in
+this engine's line; ``hand_over`` forwards them to the leader through Redis
+(``acd.arrivals``) with the time they were admitted, and they wait in the music loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
+from acd.arrivals import Arrival
 from acd.voice import VoiceAdapter
 from ivr.handover import QueuedCaller
 
 
 class AcdHandover:
-    def __init__(self, dist: VoiceAdapter, announce_every_s: int) -> None:
+    def __init__(
+        self,
+        dist: VoiceAdapter,
+        announce_every_s: int,
+        *,
+        leading: Callable[[], bool] | None = None,
+        forward: Callable[[Arrival], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.dist = dist
+        #: failover: whether this engine distributes now, and how a standby hands callers on
+        self.leading = leading
+        self.forward = forward
+        self.clock = clock
+        #: callers admitted while standing by, until the IVR hands them over
+        self._standby: dict[str, Arrival] = {}
         self.announce_every_s = announce_every_s
         #: queues with their own announcement period (the ACD file), in seconds
         self.per_queue = {
@@ -26,6 +46,12 @@ class AcdHandover:
         }
 
     def admit(self, caller: QueuedCaller, queue: str) -> bool:
+        if self.leading is not None and self.forward is not None and not self.leading():
+            name = self.dist.d.cfg.queue_or_general(queue)
+            self._standby[caller.uniqueid] = Arrival(
+                caller.uniqueid, caller.channel, name, caller.number, caller.ticket, self.clock()
+            )
+            return True
         return self.dist.enqueue(
             caller.uniqueid, caller.channel, queue, caller.number, caller.ticket
         )
@@ -35,8 +61,14 @@ class AcdHandover:
         return {"TONGDAI_ANNOUNCE": str(every), "TONGDAI_ACTION": "acd"}
 
     def hand_over(self, caller: QueuedCaller) -> str | None:
+        arrival = self._standby.pop(caller.uniqueid, None)
+        if arrival is not None and self.forward is not None:
+            self.forward(arrival)  # to the leader; the caller waits in the music loop
+            return None
         direct = self.dist.dial_now(caller.uniqueid)
         return direct.dial_args if direct is not None else None
 
     def release(self, uniqueid: str) -> None:
+        if self._standby.pop(uniqueid, None) is not None:
+            return  # left the IVR before the hand-over (hung up, or sent to the general queue)
         self.dist.ivr_done(uniqueid)

@@ -101,11 +101,28 @@ class VoiceAdapter:
     # -- from the IVR ------------------------------------------------------------------------
 
     def enqueue(
-        self, uniqueid: str, channel: str, queue: str, caller: str | None, ticket: str | None
+        self,
+        uniqueid: str,
+        channel: str,
+        queue: str,
+        caller: str | None,
+        ticket: str | None,
+        *,
+        entered_at: float | None = None,
+        seq: int | None = None,
     ) -> bool:
-        """Put a caller in line; False when the system is full (the IVR plays "busy")."""
+        """Put a caller in line; False when the system is full (the IVR plays "busy").
+        ``entered_at``/``seq``: a caller another engine took in (``acd.arrivals``)."""
         queue = self.d.cfg.queue_or_general(queue)
-        admission = self.d.call_arrived(uniqueid, queue, caller=caller, ticket=ticket, in_ivr=True)
+        admission = self.d.call_arrived(
+            uniqueid,
+            queue,
+            caller=caller,
+            ticket=ticket,
+            in_ivr=True,
+            entered_at=entered_at,
+            seq=seq,
+        )
         if admission is Admission.REJECTED_BUSY:
             return False
         self.legs.calls[uniqueid] = Leg(channel, ticket)

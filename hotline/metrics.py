@@ -39,7 +39,7 @@ from collections.abc import AsyncIterable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -138,6 +138,14 @@ class Metrics:
         self.ami_reconnects = Counter(
             "tongdai_ami_reconnects", "AMI sessions re-established after a drop.", registry=r
         )
+        self.acd_leader = Gauge(
+            "tongdai_acd_leader",
+            "1 when this engine distributes calls (ACD leader), 0 on a standby (failover).",
+            registry=r,
+        )
+        self.acd_epoch = Gauge(
+            "tongdai_acd_epoch", "The ACD leader lease's term this engine last saw.", registry=r
+        )
         self._live = _LiveCollector()
         r.register(self._live)
         self._wrapup: dict[str, float] = {}
@@ -161,6 +169,11 @@ class Metrics:
     def watch_health(self, health: Health) -> None:
         """``tongdai_dependency_up`` reads ``health`` at every scrape."""
         self._live.health = health
+
+    def acd_role(self, leading: bool, epoch: int) -> None:
+        """Failover: this engine became the ACD leader, or stands by (``hotline.failover``)."""
+        self.acd_leader.set(1 if leading else 0)
+        self.acd_epoch.set(epoch)
 
     def set_calls_in_ivr(self, source: Callable[[], int]) -> None:
         self._live.calls_in_ivr = source

@@ -7,6 +7,10 @@
 
 Every task here is owned by one TaskGroup; stopping cancels them and closes the FastAGI
 server (calls in progress finish their tickets in their ``finally``).
+
+With ``acd.failover`` (``hotline.failover``), the ACD runs only while this engine holds the
+leader lease; a standby serves FastAGI and the web and keeps its AMI session. A leader that
+loses the lease stops the process (exit status 75) and is restarted as a standby.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd import agi as acd_agi
+from acd.arrivals import RedisArrivals
 from acd.handover import AcdHandover
 from acd.messaging import tickets_loader
 from acd.service import AcdService
@@ -32,6 +37,7 @@ from appqueue.follow import QUEUE_EVENTS, follow_queues
 from appqueue.tracker import QueueTracker
 from bench import acd_bench
 from hotline.back_office import build_desk, build_digest
+from hotline.failover import STEPPED_DOWN, AcdRole, arrivals_for, lead_when_elected, node_name
 from hotline.messaging import build_messaging
 from hotline.metrics import QUEUE_OUTCOMES, CountingTicketStore, Metrics
 from hotline.parts import (
@@ -99,8 +105,7 @@ def _agi(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    asyncio.run(run_engine(settings))
-    return 0
+    return asyncio.run(run_engine(settings))
 
 
 async def run_engine(
@@ -109,8 +114,9 @@ async def run_engine(
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
     now: Callable[[], datetime] = utcnow,
-) -> None:
-    """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
+) -> int:
+    """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None); the exit status
+    (``STEPPED_DOWN`` when this engine led the ACD and lost the lease)."""
     engine = make_engine(settings.database.resolved_url())
     try:
         health = Health()
@@ -151,9 +157,21 @@ async def run_engine(
                 settings.ami.port,
                 ", ".join(more_amis),
             )
+        role = (
+            AcdRole(node_name(settings), health, on_role=metrics.acd_role)
+            if acd is not None and settings.acd.failover
+            else None
+        )
+        # failover: a standby hands its callers to the leader through Redis
+        arrivals = arrivals_for(acd) if acd is not None and role is not None else None
         # with our own ACD, app_queue only sees fallback calls (the tracker finds those)
         handover: QueueHandover = (
-            AcdHandover(acd.voice, settings.acd.announce_every_s)
+            AcdHandover(
+                acd.voice,
+                settings.acd.announce_every_s,
+                leading=(lambda: role.leading) if role is not None else None,
+                forward=arrivals.forward if arrivals is not None else None,
+            )
             if acd is not None
             else AppQueueHandover(tracker.queued)
         )
@@ -176,7 +194,14 @@ async def run_engine(
             scripts, acd.voice if acd is not None else None, settings.acd.announce_every_s
         )
         if acd is not None:
-            acd_agi.register_scripts(scripts, acd.voice, tickets, settings.ivr.asterisk_sounds_dir)
+            acd_agi.register_scripts(
+                scripts,
+                acd.voice,
+                tickets,
+                settings.ivr.asterisk_sounds_dir,
+                leading=(lambda: role.leading) if role is not None else None,
+                arrivals=arrivals,
+            )
         server = FastAgiServer(
             scripts,
             host=settings.fastagi.host,
@@ -231,7 +256,11 @@ async def run_engine(
                             )
                         )
                     )
-                    tasks.append(tg.create_task(follow_ami(settings, ami, tracker, acd, tickets)))
+                    tasks.append(
+                        tg.create_task(
+                            follow_ami(settings, ami, tracker, acd, tickets, role, arrivals)
+                        )
+                    )
                 for name, node in more_amis.items():
                     tasks.append(
                         tg.create_task(
@@ -243,6 +272,8 @@ async def run_engine(
                         )
                     )
                     tasks.append(tg.create_task(follow_node_queues(node, tracker)))
+                if arrivals is not None:
+                    tasks.append(tg.create_task(arrivals.run()))
                 if web_app is not None and web_sock is not None:
                     # not in `tasks`: it ends by itself on `stop` (live streams, then uvicorn)
                     tg.create_task(serve_web(web_app, web_sock, stop))
@@ -256,7 +287,7 @@ async def run_engine(
                 log.info("engine ready: FastAGI %s:%d", settings.fastagi.host, server.port)
                 if web_app is not None:
                     log.info("web: http://%s:%d", settings.web.host, settings.web.port)
-                await stop.wait()
+                await _first(stop, role.stepped_down if role is not None else None)
                 notify("STOPPING=1")
                 if acd is not None:
                     acd.router.dump_decisions(state / "acd_decisions.json")
@@ -268,6 +299,17 @@ async def run_engine(
                 await close()
     finally:
         await engine.dispose()
+    return STEPPED_DOWN if role is not None and role.stepped_down.is_set() else 0
+
+
+async def _first(stop: asyncio.Event, stepped_down: asyncio.Event | None) -> None:
+    """Until ``stop`` is set, or this engine lost the ACD lead (failover: fail-stop)."""
+    waits = [asyncio.ensure_future(e.wait()) for e in (stop, stepped_down) if e is not None]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def follow_ami(
@@ -276,13 +318,19 @@ async def follow_ami(
     tracker: QueueTracker,
     acd: AcdService | None,
     tickets: TicketStore,
+    role: AcdRole | None = None,
+    arrivals: RedisArrivals | None = None,
 ) -> None:
     """Connect to AMI and feed the app_queue follower, the recordings' linker and, if
-    configured, our own ACD."""
+    configured, our own ACD (with ``role``: only while this engine holds the leader lease)."""
     # subscribe before logging in so no event between login and the first read is missed
     queue_events = ami.subscribe(QUEUE_EVENTS)
     acd_events = ami.subscribe(WANTED_EVENTS) if acd is not None else None
     recording_events = ami.subscribe(["UserEvent"])
+    if role is not None and acd_events is not None:
+        # a standby must not queue events for a distribution it does not run: the leader's
+        # term subscribes afresh (the names stay in the login's event filter)
+        acd_events.close()
     await connect_ami(ami)
     try:
         async with asyncio.TaskGroup() as tg:
@@ -302,7 +350,9 @@ async def follow_ami(
                     watermark=home_path(settings.database.state_dir) / "queue_log.watermark",
                 )
             )
-            if acd is not None and acd_events is not None:
+            if acd is not None and role is not None:
+                tg.create_task(lead_when_elected(settings, ami, acd, role, arrivals))
+            elif acd is not None and acd_events is not None:
                 await acd.start(login_all=settings.acd.auto_login)
                 tg.create_task(acd.run(acd_events))
     finally:

@@ -134,6 +134,10 @@ def _agi_host(settings: Settings) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0") else host
 
 
+def _agi_address(settings: Settings) -> str:
+    return f"{_agi_host(settings)}:{settings.fastagi.port}"
+
+
 def _substitutions(settings: Settings) -> dict[str, list[tuple[str, str, str]]]:
     """Per file: (text shipped in asterisk_conf/, text for these settings, setting name)."""
     inst = LabInstance.of(settings)
@@ -166,7 +170,12 @@ def _substitutions(settings: Settings) -> dict[str, list[tuple[str, str, str]]]:
                 "agi://127.0.0.1:4573/",
                 f"agi://{_agi_host(settings)}:{settings.fastagi.port}/",
                 "fastagi.host/fastagi.port",
-            )
+            ),
+            (
+                "TONGDAI_AGI2=agi://127.0.0.1:4573",
+                f"TONGDAI_AGI2=agi://{settings.fastagi.backup or _agi_address(settings)}",
+                "fastagi.backup",
+            ),
         ],
     }
     if inst.node:

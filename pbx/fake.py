@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from pbx.ports import AmiHeaders
@@ -28,6 +28,25 @@ class FakeEvent(dict[str, str]):
 
     def get(self, key: str, default: str | None = None, /) -> str | None:  # type: ignore[override]
         return super().get(key, default)
+
+
+class FakeSubscription:
+    """Like ``pbx.ami.AmiSubscription``: iterate the events; ``close`` stops receiving."""
+
+    def __init__(self, queue: asyncio.Queue[FakeEvent], on_close: Callable[[], None]) -> None:
+        self._queue = queue
+        self._on_close: Callable[[], None] | None = on_close
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+    def __aiter__(self) -> AsyncIterator[AmiHeaders]:
+        return self
+
+    async def __anext__(self) -> AmiHeaders:
+        return await self._queue.get()
 
 
 class FakeAmi:
@@ -61,16 +80,12 @@ class FakeAmi:
                 queue.put_nowait(ev)
         return ev
 
-    def subscribe(self, names: Sequence[str] | None = None) -> AsyncIterator[AmiHeaders]:
+    def subscribe(self, names: Sequence[str] | None = None) -> FakeSubscription:
         wanted = frozenset(n.lower() for n in names) if names is not None else None
         queue: asyncio.Queue[FakeEvent] = asyncio.Queue()
-        self._subscribers.append((wanted, queue))
-
-        async def events() -> AsyncIterator[AmiHeaders]:
-            while True:
-                yield await queue.get()
-
-        return events()
+        entry = (wanted, queue)
+        self._subscribers.append(entry)
+        return FakeSubscription(queue, lambda: self._subscribers.remove(entry))
 
     async def stream(self) -> AsyncIterator[FakeEvent]:
         """Every emitted (or directly queued) event, in order."""

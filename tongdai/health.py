@@ -63,6 +63,9 @@ class Health:
         #: called after every change (a new dependency, up -> down, down -> up), in the
         #: reporter's thread; a failing listener is logged and never stops the others
         self.listeners: list[Listener] = []
+        #: facts about this process shown beside the dependencies in ``to_json`` (e.g. the
+        #: ACD role under failover: ``{"acd": {"role": "leader", "epoch": 3}}``)
+        self.facts: dict[str, Any] = {}
 
     def up(self, name: str, detail: str = "") -> None:
         self._set(name, True, detail)
@@ -99,7 +102,7 @@ class Health:
     def to_json(self) -> dict[str, Any]:
         """``{"status": "ok"|"degraded", "down": [...], "dependencies": [...]}`` (sorted by
         name; ``since`` in epoch seconds, when the current state began)."""
-        return health_json(self._deps, self._clock())
+        return {**health_json(self._deps, self._clock()), **self.facts}
 
     def write_file(self, path: Path) -> None:
         """The current view, atomically (another process reads it), with this process's pid."""

@@ -50,6 +50,10 @@ class FastAgiSettings:
     command_timeout: float = 60.0
     header_timeout: float = 5.0
     max_connections: int = 2000
+    #: the other engine's FastAGI address ("host:port"), which the dialplan tries when this
+    #: one refuses (engine failover, docs/failover.md); "" = none (the lab then tries this
+    #: address again)
+    backup: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,15 @@ class AcdSettings:
     state_store: str = ""
     #: Redis key prefix (one per hotline sharing a Redis)
     state_prefix: str = "tongdai:acd"
+    #: two engine processes on one Asterisk (docs/failover.md): both serve FastAGI, the one
+    #: holding a lease in ``state_store`` distributes calls, the other stands by and takes
+    #: over within ``lease_ttl_s`` + 0.25 s when the leader dies (needs ``state_store`` and
+    #: ``distribution = "engine"``)
+    failover: bool = False
+    #: this engine's name in the lease ("" = host name and FastAGI port)
+    node_id: str = ""
+    #: how long a leader's lease lives without renewal (renewed every third of it)
+    lease_ttl_s: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -366,4 +379,22 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(
             str(p), "acd.state_store", '"" (in process) or a Redis URL (redis://host:6379/0)'
         )
+    _check_failover(str(p), settings)
     return settings
+
+
+def _check_failover(file: str, settings: Settings) -> None:
+    acd = settings.acd
+    if acd.failover and (acd.distribution != "engine" or not acd.state_store):
+        raise ConfigError(
+            file,
+            "acd.failover",
+            'needs distribution = "engine" and a Redis state_store (the leader lease lives there)',
+        )
+    if not 0.5 <= acd.lease_ttl_s <= 30:
+        raise ConfigError(file, "acd.lease_ttl_s", "must be 0.5 to 30 seconds")
+    backup = settings.fastagi.backup
+    if backup:
+        host, _, port = backup.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(file, "fastagi.backup", '"host:port" of the other engine, or ""')

@@ -217,6 +217,19 @@ def engine_log_count(stack: Stack, text: str) -> int:
     return path.read_text(encoding="utf-8", errors="replace").count(text) if path.exists() else 0
 
 
+def clear_redis(prefix: str) -> None:
+    """Delete a test's ACD keys (``acd.state_prefix = prefix``) from the shared Redis."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match="{" + prefix + "}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 async def until(fact: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
     """Poll ``fact`` (every 0.1 s) until it holds; fail the test naming ``what`` after
     ``timeout_s`` seconds."""

@@ -14,6 +14,7 @@ import pytest
 from conftest import (
     Stack,
     call,
+    clear_redis,
     engine_log,
     engine_log_count,
     events_count,
@@ -60,13 +61,7 @@ def agents(stack: Stack) -> Iterator[AgentPhones]:
 @pytest.fixture(scope="module", autouse=True)
 def clean_redis() -> Iterator[None]:
     yield
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
-    keys = list(client.scan_iter(match="{" + PREFIX + "}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    clear_redis(PREFIX)
 
 
 async def test_after_a_restart_the_waiting_caller_and_the_pending_callback_are_both_served(

@@ -31,7 +31,9 @@ REDIS = pytest.mark.redis
 Nodes = Callable[[], StateStore]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=REDIS)])
+@pytest.fixture(
+    params=["memory", pytest.param("redis", marks=REDIS), pytest.param("fenced", marks=REDIS)]
+)
 async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[Nodes]:
     if request.param == "memory":
         shared = MemoryStore()
@@ -42,6 +44,8 @@ async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[Nodes]:
 
     def node() -> StateStore:
         s = RedisStore.from_url(REDIS_URL, prefix=prefix, timeout_s=2.0)
+        if request.param == "fenced":  # a leader's writes (failover): same contract
+            s.epoch = 1
         opened.append(s)
         return s
 
