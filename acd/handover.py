@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from acd.voice import VoiceAdapter
 from ivr.handover import QueuedCaller
+from pbx.channels import channel_started
 
 
 class AcdHandover:
@@ -40,3 +41,17 @@ class AcdHandover:
 
     def release(self, uniqueid: str) -> None:
         self.dist.ivr_done(uniqueid)
+
+    def rejoin(self, caller: QueuedCaller, queue: str) -> bool:
+        """Back in line by the channel's creation time (``pbx.channels``), so callers lost in
+        one crash keep their order among themselves and ahead of those who called later."""
+        uid = caller.uniqueid
+        if not self.dist.waiting(uid):
+            arrived = channel_started(uid)
+            number, ticket = caller.number, caller.ticket
+            if not self.dist.enqueue(
+                uid, caller.channel, queue, number, ticket, arrived_at=arrived
+            ):
+                return False
+        self.dist.ivr_done(uid)
+        return True

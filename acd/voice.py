@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterable, Coroutine
+from collections.abc import AsyncIterable, Coroutine, Sequence
 from typing import Any
 
 from acd.agent import AcdError, Agent, Transition
@@ -50,6 +50,7 @@ from acd.router import Router
 from acd.voice_events import CallEvents
 from acd.waits import WaitNews, wait_news
 from pbx.ami_messages import HeaderValue
+from pbx.channels import channel_started
 from pbx.ports import AmiActions, AmiHeaders
 from tongdai.errors import AmiError
 
@@ -101,11 +102,21 @@ class VoiceAdapter:
     # -- from the IVR ------------------------------------------------------------------------
 
     def enqueue(
-        self, uniqueid: str, channel: str, queue: str, caller: str | None, ticket: str | None
+        self,
+        uniqueid: str,
+        channel: str,
+        queue: str,
+        caller: str | None,
+        ticket: str | None,
+        *,
+        arrived_at: float | None = None,
     ) -> bool:
-        """Put a caller in line; False when the system is full (the IVR plays "busy")."""
+        """Put a caller in line; False when the system is full (the IVR plays "busy").
+        ``arrived_at``: a caller taken back after a crash keeps their place (``call_arrived``)."""
         queue = self.d.cfg.queue_or_general(queue)
-        admission = self.d.call_arrived(uniqueid, queue, caller=caller, ticket=ticket, in_ivr=True)
+        admission = self.d.call_arrived(
+            uniqueid, queue, caller=caller, ticket=ticket, in_ivr=True, arrived_at=arrived_at
+        )
         if admission is Admission.REJECTED_BUSY:
             return False
         self.legs.calls[uniqueid] = Leg(channel, ticket)
@@ -309,8 +320,10 @@ class VoiceAdapter:
 
     async def resync(self) -> None:
         """Rebuild our view from Asterisk (after a start or an AMI reconnection): device
-        states, callers waiting in ``[tongdai-acd-wait]`` (kept in the order they arrived),
-        and calls we hold whose channel no longer exists (Asterisk restarted: they ended)."""
+        states; calls we hold whose channel no longer exists (they ended while we were away);
+        callers already talking to an agent (``_resume_bridged``: answered while we were away,
+        never offered again); callers waiting in ``[tongdai-acd-wait]`` that we do not hold,
+        taken back in the order they arrived."""
         try:
             states = await self.ami.action("DeviceStateList")
             channels = await self.ami.action("CoreShowChannels")
@@ -327,10 +340,12 @@ class VoiceAdapter:
                 leg.caller_channel = ev.get("Channel") or ""
         for uid in [u for u in self.legs.calls if u not in alive]:
             self.events.hangup(uid)
+        self._resume_bridged(channels.events)
         waiting = [
             ev
             for ev in channels.events
             if ev.get("Context") == "tongdai-acd-wait"
+            and not ev.get("BridgeId")  # Bridge() took them out of the music: not waiting
             and (ev.get("Uniqueid") or "") not in self.d.calls
         ]
         waiting.sort(key=lambda ev: -_seconds(ev.get("Duration") or ""))  # longest wait first
@@ -338,13 +353,42 @@ class VoiceAdapter:
             await self._take_back(ev)
         self.router.flush()
 
+    def _resume_bridged(self, channels: Sequence[AmiHeaders]) -> None:
+        """Calls of ours whose caller is in a bridge with another channel (an agent's phone)
+        are connected, whatever our stored state says; their agent leg is linked so that its
+        hang-up ends the conversation."""
+        bridges: dict[str, list[AmiHeaders]] = {}
+        for ev in channels:
+            if ev.get("BridgeId"):
+                bridges.setdefault(ev.get("BridgeId") or "", []).append(ev)
+        endpoints = {a.config.endpoint: a.id for a in self.d.agents.values()}
+        for members in bridges.values():
+            for ev in members:
+                uid = ev.get("Uniqueid") or ""
+                call, leg = self.d.calls.get(uid), self.legs.get(uid)
+                peer = next((m for m in members if m is not ev), None)
+                if call is None or leg is None or peer is None:
+                    continue
+                peer_uid, peer_chan = peer.get("Uniqueid") or "", peer.get("Channel") or ""
+                if call.state is not _S.CONNECTED:
+                    agent = endpoints.get(peer_chan.rsplit("-", 1)[0])
+                    try:
+                        self.d.resume_connected(uid, agent, peer_uid)
+                    except AcdError as exc:
+                        log.warning("bridged call %s not resumed: %s", uid, exc)
+                        continue
+                    log.info("call %s was answered while we were away (%s)", uid, peer_chan)
+                if leg.agent_uid is None and peer_uid:
+                    self.legs.link_agent(uid, peer_uid, peer_chan)
+
     async def _take_back(self, ev: AmiHeaders) -> None:
         uid, channel = ev.get("Uniqueid") or "", ev.get("Channel") or ""
         queue = await self._getvar(channel, "TONGDAI_QUEUE") or "chung"
         ticket = await self._getvar(channel, "TONGDAI_TICKET")
         if uid in self.d.calls:  # taken in while we asked (the IVR's hand-over, a resync)
             return
-        if self.enqueue(uid, channel, queue, ev.get("CallerIDNum"), ticket):
+        arrived = channel_started(uid)
+        if self.enqueue(uid, channel, queue, ev.get("CallerIDNum"), ticket, arrived_at=arrived):
             self.ivr_done(uid)
             log.info("took back waiting caller %s (%s)", uid, queue)
 
