@@ -42,6 +42,9 @@ class AcdHandover:
     def release(self, uniqueid: str) -> None:
         self.dist.ivr_done(uniqueid)
 
+    def ready(self) -> bool:
+        return self.dist.started
+
     def rejoin(self, caller: QueuedCaller, queue: str) -> bool:
         """Back in line by the channel's creation time (``pbx.channels``), so callers lost in
         one crash keep their order among themselves and ahead of those who called later."""

@@ -79,6 +79,9 @@ class VoiceAdapter:
         self._early: list[Coroutine[Any, Any, None]] = []
         self.events = CallEvents(router, self.legs, ami, recorder, self._spawn, self._resync_soon)
         router.voice = self
+        #: the stored state is back and Asterisk was asked what is up (``AcdService.start``):
+        #: only then are callers a crashed engine lost taken back (``ivr.rejoin``)
+        self.started = False
 
     # -- set-up ------------------------------------------------------------------------------
 

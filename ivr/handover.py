@@ -37,6 +37,10 @@ class QueueHandover(Protocol):
     def release(self, uniqueid: str) -> None:
         """The IVR is finished with the call (idempotent; called on every path)."""
 
+    def ready(self) -> bool:
+        """May ``rejoin`` be called now? False while the distribution is still coming back
+        after a start (its stored state not read yet): the caller is asked to try again."""
+
     def rejoin(self, caller: QueuedCaller, queue: str) -> bool:
         """A caller the engine lost (``ivr.rejoin``) comes back: put them in ``queue``'s line,
         at the place their arrival gives them, ready for an agent (nothing to do if they are
@@ -63,6 +67,9 @@ class AppQueueHandover:
 
     def release(self, uniqueid: str) -> None:
         return None
+
+    def ready(self) -> bool:
+        return True
 
     def rejoin(self, caller: QueuedCaller, queue: str) -> bool:
         self.hand_over(caller)

@@ -14,7 +14,10 @@ music and asks this script again every second until an engine answers it:
 2. the queue: ``TONGDAI_QUEUE`` if the lost session had chosen one, else the general queue;
    the hand-over (``QueueHandover.rejoin``) puts the caller back in line by their arrival time
    and the dialplan reads the same variables as after the menu.
-3. the system is full: app_queue's general queue (``TONGDAI_ACTION=queue``), as for any
+3. not yet: a freshly started engine answers FastAGI before its distribution has read its
+   stored state back; until then the caller is told nothing and asks again a second later
+   (taken in earlier, a caller could be counted twice or jump ahead of restored callers);
+4. the system is full: app_queue's general queue (``TONGDAI_ACTION=queue``), as for any
    caller the engine cannot hold.
 
 Store errors never stop the caller: a caller without a ticket still reaches an agent (the
@@ -86,6 +89,9 @@ async def rejoin(session: AgiSession, ctx: IvrContext) -> None:
     code = await session.get_variable("TONGDAI_TICKET") or await rejoin_ticket(ctx, uid, caller)
     if code:
         await session.set_variable("TONGDAI_TICKET", code)
+    if not ctx.handover.ready():
+        log.info("rejoin: %s asks again (the distribution is still starting)", uid)
+        return  # no TONGDAI_ACTION: the dialplan plays a second of music and asks again
     queue = await session.get_variable("TONGDAI_QUEUE") or ctx.menu.general_queue
     who = QueuedCaller(uid, env.get("agi_channel", ""), caller, code)
     await session.set_variable("TONGDAI_QUEUE", queue)

@@ -25,6 +25,7 @@ from acd.config import load_acd
 from acd.dispatch import Dispatcher
 from acd.handover import AcdHandover
 from acd.memory_store import MemoryStore
+from acd.persistence import merge_dirty, persist
 from acd.service import AcdService
 from ivr.fake import FakeAgiSession
 from ivr.handover import AppQueueHandover, QueuedCaller, QueueHandover
@@ -181,6 +182,38 @@ async def test_callers_rejoining_in_any_order_are_served_in_the_order_they_calle
             "tongdai-1796680385.3",
             "tongdai-1796680390.5",
         ]
+
+
+async def test_before_the_distribution_is_back_a_rejoining_caller_is_asked_to_try_again() -> None:
+    """A restarted engine serves FastAGI before it has read its stored calls back: the caller
+    gets their ticket now but no place yet (no action: the dialplan asks again); once the
+    distribution has started, the restored call is the one they join, counted once."""
+    tickets = MemoryTicketStore()
+    store = MemoryStore()
+    uid = "tongdai-1796680378.5"
+    first = AcdService.build(CFG, FakeAmi(), tickets, store=store, tick_s=0.05)
+    await first.start(login_all=True)
+    assert first.voice.enqueue(uid, "PJSIP/anon-5", "chung", "090", None)
+    first.router.flush()
+    assert first.persister is not None
+    merge_dirty(first.persister.pending, first.router.d.take_dirty())
+    await persist(store, first.persister.pending)
+    ami = FakeAmi()
+    ami.lists["CoreShowChannels"] = [
+        FakeEvent("CoreShowChannel", Uniqueid=uid, Channel="PJSIP/anon-5",
+                  Context="tongdai-rejoin", Duration="00:00:09"),
+    ]  # fmt: skip
+    second = AcdService.build(CFG, ami, tickets, store=store, tick_s=0.05)
+    ctx = context(tickets, AcdHandover(second.voice, 30))
+    s = session(uid)
+    await rejoin(s, ctx)
+    assert "TONGDAI_ACTION" not in s.variables and s.variables["TONGDAI_TICKET"]
+    assert second.router.d.calls == {}
+    await second.start(login_all=True)
+    again = session(uid, {"TONGDAI_TICKET": s.variables["TONGDAI_TICKET"]})
+    await rejoin(again, ctx)
+    assert again.variables["TONGDAI_ACTION"] == "acd"
+    assert list(second.router.d.calls) == [uid] and second.router.d.active_calls() == 1
 
 
 class FullHandover(AppQueueHandover):
