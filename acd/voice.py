@@ -57,6 +57,9 @@ from tongdai.errors import AmiError
 log = logging.getLogger(__name__)
 
 _S = CallState
+#: where callers wait for an agent of ours: the music loop, and ``[tongdai-rejoin]`` (the
+#: engine that served them died; they ask every second for the next one)
+WAITING_CONTEXTS = ("tongdai-acd-wait", "tongdai-rejoin")
 
 
 def _seconds(hms: str) -> int:
@@ -325,8 +328,9 @@ class VoiceAdapter:
         """Rebuild our view from Asterisk (after a start or an AMI reconnection): device
         states; calls we hold whose channel no longer exists (they ended while we were away);
         callers already talking to an agent (``_resume_bridged``: answered while we were away,
-        never offered again); callers waiting in ``[tongdai-acd-wait]`` that we do not hold,
-        taken back in the order they arrived."""
+        never offered again); callers waiting in ``WAITING_CONTEXTS`` that we do not hold,
+        taken back in the order they arrived (a caller in ``[tongdai-rejoin]`` with no ticket
+        yet is left to its rejoin AGI, which opens the ticket)."""
         try:
             states = await self.ami.action("DeviceStateList")
             channels = await self.ami.action("CoreShowChannels")
@@ -347,7 +351,7 @@ class VoiceAdapter:
         waiting = [
             ev
             for ev in channels.events
-            if ev.get("Context") == "tongdai-acd-wait"
+            if ev.get("Context") in WAITING_CONTEXTS
             and not ev.get("BridgeId")  # Bridge() took them out of the music: not waiting
             and (ev.get("Uniqueid") or "") not in self.d.calls
         ]
@@ -390,6 +394,8 @@ class VoiceAdapter:
         ticket = await self._getvar(channel, "TONGDAI_TICKET")
         if uid in self.d.calls:  # taken in while we asked (the IVR's hand-over, a resync)
             return
+        if ev.get("Context") == "tongdai-rejoin" and not ticket:
+            return  # no ticket yet: its rejoin AGI opens one and takes the caller in then
         arrived = channel_started(uid)
         if self.enqueue(uid, channel, queue, ev.get("CallerIDNum"), ticket, arrived_at=arrived):
             self.ivr_done(uid)

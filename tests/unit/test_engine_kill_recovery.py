@@ -310,3 +310,40 @@ async def test_a_bridged_caller_in_the_wait_loop_is_not_taken_back_as_waiting() 
     ]  # fmt: skip
     async with acd_with(ami, MemoryTicketStore()) as acd:
         assert list(acd.router.d.calls) == ["tongdai-1.2"]
+
+
+class VarAmi(FakeAmi):
+    """A fake AMI that also answers ``Getvar`` from ``variables`` ((channel, name) -> value)."""
+
+    def __init__(self, variables: dict[tuple[str, str], str]) -> None:
+        super().__init__()
+        self.variables = variables
+
+    async def action(self, name: str, /, **headers: Any) -> FakeEvent:
+        reply = await super().action(name, **headers)
+        value = self.variables.get((headers.get("Channel", ""), headers.get("Variable", "")))
+        if name == "Getvar" and value is not None:
+            reply["Value"] = value
+        return reply
+
+
+async def test_a_restart_takes_back_rejoining_callers_with_a_ticket_in_arrival_order() -> None:
+    """Callers the dead engine had sent to ``[tongdai-rejoin]`` are taken back at the start,
+    with those in the music loop, by how long they have been there; one with no ticket yet is
+    left to its rejoin AGI (which opens the ticket before taking it in)."""
+    ami = VarAmi({
+        ("PJSIP/anon-1", "TONGDAI_TICKET"): "T-1",
+        ("PJSIP/anon-3", "TONGDAI_TICKET"): "T-3",
+    })  # fmt: skip
+    ami.lists["CoreShowChannels"] = [
+        FakeEvent("CoreShowChannel", Uniqueid="tongdai-9.3", Channel="PJSIP/anon-3",
+                  Context="tongdai-acd-wait", Duration="00:00:10"),
+        FakeEvent("CoreShowChannel", Uniqueid="tongdai-9.1", Channel="PJSIP/anon-1",
+                  Context="tongdai-rejoin", Duration="00:00:30"),
+        FakeEvent("CoreShowChannel", Uniqueid="tongdai-9.2", Channel="PJSIP/anon-2",
+                  Context="tongdai-rejoin", Duration="00:00:20"),
+    ]  # fmt: skip
+    async with acd_with(ami, MemoryTicketStore()) as acd:
+        d = acd.router.d
+        assert [c.uniqueid for c in d.lines.merged()] == ["tongdai-9.1", "tongdai-9.3"]
+        assert [d.calls[u].ticket for u in ("tongdai-9.1", "tongdai-9.3")] == ["T-1", "T-3"]
