@@ -18,6 +18,7 @@ from acd.voice import VoiceAdapter
 from ivr import say
 from ivr.agi import DIGITS, AgiSession
 from ivr.fastagi import AgiScripts
+from pbx.channels import channel_started
 from tickets.store import TicketStore
 from tongdai.errors import StoreError
 
@@ -60,7 +61,8 @@ async def acd_wait(
         queue = await session.get_variable("TONGDAI_QUEUE") or "chung"
         ticket = await session.get_variable("TONGDAI_TICKET")
         channel = session.env.get("agi_channel", "")
-        if dist.enqueue(uid, channel, queue, session.env.get("agi_callerid"), ticket):
+        caller = session.env.get("agi_callerid")
+        if dist.enqueue(uid, channel, queue, caller, ticket, entered_at=channel_started(uid)):
             dist.ivr_done(uid)
             log.warning("took back a waiting caller the distribution did not hold")
         else:

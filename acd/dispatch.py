@@ -285,22 +285,21 @@ class Dispatcher:
         seq: int | None = None,
     ) -> Admission:
         """A caller joins ``queue``'s line. ``in_ivr``: the IVR still speaks to them; they
-        keep their place but are offered to no agent until ``ivr_done``. ``entered_at`` and
-        ``seq``: their place when another engine took them in (failover, ``acd.arrivals``)."""
+        keep their place but are offered to no agent until ``ivr_done``. ``entered_at``: when
+        the caller really arrived, if earlier (a caller the engine lost in a crash and takes
+        back, or one another engine took in - failover, ``acd.arrivals`` - keeps their place
+        among the others; their wait counts from then); ``seq``: that engine's global number."""
         q = self.queue(queue)
         if uniqueid in self.calls:
             raise AcdError(f"call {uniqueid!r} is already in the distribution")
         if self.active_calls() >= self.cfg.max_calls:
             return Admission.REJECTED_BUSY
         now = self.clock()
+        entered = now if entered_at is None else min(entered_at, now)
         c = QueuedCall(
-            uniqueid,
-            queue,
-            q.priority if priority is None else priority,
-            now if entered_at is None else min(entered_at, now),
-            self._seq if seq is None else seq,
-            caller,
-        )
+            uniqueid, queue, q.priority if priority is None else priority, entered,
+            self._seq if seq is None else seq, caller, queue_entered_at=now,
+        )  # fmt: skip
         c.ticket = ticket
         c.in_ivr = in_ivr
         self._seq = max(self._seq, c.seq) + 1
@@ -380,6 +379,34 @@ class Dispatcher:
         holder = c.offered_to
         tr = c.callback_failed(self.clock(), cb.max_attempts, cb.retry_after_s, pos)
         return self._then_release(tr, holder, miss=False)
+
+    def resume_connected(self, uniqueid: str, agent_id: str | None, peer: str = "") -> None:
+        """Asterisk shows the caller already talking to an agent (answered while the engine was
+        down, so the answer event went to a dead process): the call is connected, to
+        ``agent_id`` when that agent is ours and free in our books (their phone is busy, which
+        is why the device flag is set aside for the bookkeeping offer)."""
+        c = self.call(uniqueid)
+        if c.state is _S.CONNECTED:
+            return
+        if c.state is _S.OFFERED and c.offered_to is not None and c.offered_to != agent_id:
+            self.cancel_offer(uniqueid)
+        if c.state is _S.OFFERED:
+            self.answered(uniqueid, peer)
+            return
+        if c.state is not _S.WAITING:  # a callback: its own legs tell how it went
+            raise AcdError(f"call {uniqueid}: cannot resume as connected while {c.state.value}")
+        now = self.clock()
+        a = self.agents.get(agent_id or "")
+        free = a is not None and a.state is AgentState.AVAILABLE
+        self._emit_call(c.offer(agent_id or "", now))
+        if a is not None and free:
+            busy, a.device_in_use = a.device_in_use, False
+            try:
+                self._emit_agent(a.offer(uniqueid))
+            finally:
+                a.device_in_use = busy
+            self._emit_agent(a.answered())
+        self._emit_call(c.answered(now, peer))
 
     def call_completed(self, uniqueid: str, by: str) -> CallTransition:
         """The conversation ended; ``by`` = "caller" or "agent" (COMPLETECALLER/COMPLETEAGENT)."""

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from acd.arrivals import Arrival
 from acd.voice import VoiceAdapter
 from ivr.handover import QueuedCaller
+from pbx.channels import channel_started
 
 
 class AcdHandover:
@@ -45,8 +46,11 @@ class AcdHandover:
             if q.announce_every_s > 0
         }
 
+    def _standing_by(self) -> bool:
+        return self.leading is not None and self.forward is not None and not self.leading()
+
     def admit(self, caller: QueuedCaller, queue: str) -> bool:
-        if self.leading is not None and self.forward is not None and not self.leading():
+        if self._standing_by():
             name = self.dist.d.cfg.queue_or_general(queue)
             self._standby[caller.uniqueid] = Arrival(
                 caller.uniqueid, caller.channel, name, caller.number, caller.ticket, self.clock()
@@ -72,3 +76,27 @@ class AcdHandover:
         if self._standby.pop(uniqueid, None) is not None:
             return  # left the IVR before the hand-over (hung up, or sent to the general queue)
         self.dist.ivr_done(uniqueid)
+
+    def ready(self) -> bool:
+        # a standby hands rejoining callers to the leader: nothing of its own to wait for
+        return self._standing_by() or self.dist.started
+
+    def rejoin(self, caller: QueuedCaller, queue: str) -> bool:
+        """Back in line by the channel's creation time (``pbx.channels``), so callers lost in
+        one crash keep their order among themselves and ahead of those who called later."""
+        uid = caller.uniqueid
+        if self._standing_by() and self.forward is not None:
+            # failover: the leader takes them back, in their place (the wait loop reads Redis)
+            entered = channel_started(uid) or self.clock()
+            name = self.dist.d.cfg.queue_or_general(queue)
+            self.forward(Arrival(uid, caller.channel, name, caller.number, caller.ticket, entered))
+            return True
+        if not self.dist.waiting(uid):
+            arrived = channel_started(uid)
+            number, ticket = caller.number, caller.ticket
+            if not self.dist.enqueue(
+                uid, caller.channel, queue, number, ticket, entered_at=arrived
+            ):
+                return False
+        self.dist.ivr_done(uid)
+        return True

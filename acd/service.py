@@ -87,6 +87,7 @@ class AcdService:
         if self.conversation_loader is not None:
             await self.messaging.rebuild(self.conversation_loader)
         await self.voice.resync()
+        self.voice.started = True
 
     async def run(self, events: AsyncIterable[AmiHeaders]) -> None:
         """The router's loops and the voice adapter's AMI events, until cancelled."""

@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterable, Coroutine
+from collections.abc import AsyncIterable, Coroutine, Sequence
 from typing import Any
 
 from acd.agent import AcdError, Agent, Transition
@@ -50,12 +50,16 @@ from acd.router import Router
 from acd.voice_events import CallEvents
 from acd.waits import WaitNews, wait_news
 from pbx.ami_messages import HeaderValue
+from pbx.channels import channel_started
 from pbx.ports import AmiActions, AmiHeaders
 from tongdai.errors import AmiError
 
 log = logging.getLogger(__name__)
 
 _S = CallState
+#: where callers wait for an agent of ours: the music loop, and ``[tongdai-rejoin]`` (the
+#: engine that served them died; they ask every second for the next one)
+WAITING_CONTEXTS = ("tongdai-acd-wait", "tongdai-rejoin")
 
 
 def _seconds(hms: str) -> int:
@@ -78,6 +82,9 @@ class VoiceAdapter:
         self._early: list[Coroutine[Any, Any, None]] = []
         self.events = CallEvents(router, self.legs, ami, recorder, self._spawn, self._resync_soon)
         router.voice = self
+        #: the stored state is back and Asterisk was asked what is up (``AcdService.start``):
+        #: only then are callers a crashed engine lost taken back (``ivr.rejoin``)
+        self.started = False
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -112,7 +119,8 @@ class VoiceAdapter:
         seq: int | None = None,
     ) -> bool:
         """Put a caller in line; False when the system is full (the IVR plays "busy").
-        ``entered_at``/``seq``: a caller another engine took in (``acd.arrivals``)."""
+        ``entered_at``/``seq``: a caller taken back after a crash, or one another engine took
+        in (``acd.arrivals``), keeps their place (``call_arrived``)."""
         queue = self.d.cfg.queue_or_general(queue)
         admission = self.d.call_arrived(
             uniqueid,
@@ -326,8 +334,11 @@ class VoiceAdapter:
 
     async def resync(self) -> None:
         """Rebuild our view from Asterisk (after a start or an AMI reconnection): device
-        states, callers waiting in ``[tongdai-acd-wait]`` (kept in the order they arrived),
-        and calls we hold whose channel no longer exists (Asterisk restarted: they ended)."""
+        states; calls we hold whose channel no longer exists (they ended while we were away);
+        callers already talking to an agent (``_resume_bridged``: answered while we were away,
+        never offered again); callers waiting in ``WAITING_CONTEXTS`` that we do not hold,
+        taken back in the order they arrived (a caller in ``[tongdai-rejoin]`` with no ticket
+        yet is left to its rejoin AGI, which opens the ticket)."""
         try:
             states = await self.ami.action("DeviceStateList")
             channels = await self.ami.action("CoreShowChannels")
@@ -344,10 +355,12 @@ class VoiceAdapter:
                 leg.caller_channel = ev.get("Channel") or ""
         for uid in [u for u in self.legs.calls if u not in alive]:
             self.events.hangup(uid)
+        self._resume_bridged(channels.events)
         waiting = [
             ev
             for ev in channels.events
-            if ev.get("Context") == "tongdai-acd-wait"
+            if ev.get("Context") in WAITING_CONTEXTS
+            and not ev.get("BridgeId")  # Bridge() took them out of the music: not waiting
             and (ev.get("Uniqueid") or "") not in self.d.calls
         ]
         waiting.sort(key=lambda ev: -_seconds(ev.get("Duration") or ""))  # longest wait first
@@ -355,13 +368,44 @@ class VoiceAdapter:
             await self._take_back(ev)
         self.router.flush()
 
+    def _resume_bridged(self, channels: Sequence[AmiHeaders]) -> None:
+        """Calls of ours whose caller is in a bridge with another channel (an agent's phone)
+        are connected, whatever our stored state says; their agent leg is linked so that its
+        hang-up ends the conversation."""
+        bridges: dict[str, list[AmiHeaders]] = {}
+        for ev in channels:
+            if ev.get("BridgeId"):
+                bridges.setdefault(ev.get("BridgeId") or "", []).append(ev)
+        endpoints = {a.config.endpoint: a.id for a in self.d.agents.values()}
+        for members in bridges.values():
+            for ev in members:
+                uid = ev.get("Uniqueid") or ""
+                call, leg = self.d.calls.get(uid), self.legs.get(uid)
+                peer = next((m for m in members if m is not ev), None)
+                if call is None or leg is None or peer is None:
+                    continue
+                peer_uid, peer_chan = peer.get("Uniqueid") or "", peer.get("Channel") or ""
+                if call.state is not _S.CONNECTED:
+                    agent = endpoints.get(peer_chan.rsplit("-", 1)[0])
+                    try:
+                        self.d.resume_connected(uid, agent, peer_uid)
+                    except AcdError as exc:
+                        log.warning("bridged call %s not resumed: %s", uid, exc)
+                        continue
+                    log.info("call %s was answered while we were away (%s)", uid, peer_chan)
+                if leg.agent_uid is None and peer_uid:
+                    self.legs.link_agent(uid, peer_uid, peer_chan)
+
     async def _take_back(self, ev: AmiHeaders) -> None:
         uid, channel = ev.get("Uniqueid") or "", ev.get("Channel") or ""
         queue = await self._getvar(channel, "TONGDAI_QUEUE") or "chung"
         ticket = await self._getvar(channel, "TONGDAI_TICKET")
         if uid in self.d.calls:  # taken in while we asked (the IVR's hand-over, a resync)
             return
-        if self.enqueue(uid, channel, queue, ev.get("CallerIDNum"), ticket):
+        if ev.get("Context") == "tongdai-rejoin" and not ticket:
+            return  # no ticket yet: its rejoin AGI opens one and takes the caller in then
+        arrived = channel_started(uid)
+        if self.enqueue(uid, channel, queue, ev.get("CallerIDNum"), ticket, entered_at=arrived):
             self.ivr_done(uid)
             log.info("took back waiting caller %s (%s)", uid, queue)
 

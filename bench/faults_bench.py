@@ -2,7 +2,8 @@
 to our ACD; per fault, what happened to the calls and their tickets.
 
     tongdai bench faults [--calls 40] [--rate 4] [--agents 20] [--talk-s 4] [--outage-s 10]
-                         [--faults redis,database,ami,fastagi_garbage,vanish,engine_kill] [--json]
+                         [--faults redis,database,ami,fastagi_garbage,vanish,engine_kill,...]
+                         [--json]
 
 One lab Asterisk and one engine (``tongdai serve``, our own ACD with its live state in a
 private ``redis-server`` on a free port, tickets in a PostgreSQL database made for the run and
@@ -20,6 +21,13 @@ the general queue, an agent), and ``inject_at_s`` seconds into the phase the fau
     vanish           10 more callers reach the menu and vanish (no BYE, no media): Asterisk
                      must end them (rtp_timeout) within 45 s, each with an abandoned ticket
     engine_kill      SIGKILL of the engine, restarted at once (as systemd would)
+    vanish_queue     20 more callers press 0 (the general queue) and vanish 4 s later, in
+                     line or with an agent: each must end (rtp_timeout) with one ticket
+    asterisk_kill    SIGKILL of Asterisk, restarted at once: the calls up die with it (each
+                     ticket must still get an outcome); the engine reconnects and resyncs
+    ami_flood        a second AMI session sends UserEvents as fast as Asterisk takes them for
+                     --outage-s (200 in flight); each reaches the engine's AMI session, which
+                     subscribes to UserEvent (agent commands)
 
 Per fault: calls offered, SIPp's completed/failed, answered by an agent (ticket outcome),
 tickets written against calls (missing, duplicated), calls lost (no ticket outcome that
@@ -60,24 +68,35 @@ from lab.sipp_run import (
     AgentPhones,
     SippResult,
     SipTarget,
+    Step,
     Vanish,
     Wait,
     build_caller_scenario,
     run_callers,
 )
 from lab.sipp_run import Key as SipKey
+from pbx.ami import AmiClient
 from tickets.model import Outcome, Ticket
 from tickets.sql import open_store
 from tongdai.health import read_file as read_health
 from tongdai.settings import Settings, home_path, load_settings
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-FAULTS = ("redis", "database", "ami", "fastagi_garbage", "vanish", "engine_kill")
+FAULTS = (
+    "redis", "database", "ami", "fastagi_garbage", "vanish", "engine_kill",
+    "vanish_queue", "asterisk_kill", "ami_flood",
+)  # fmt: skip
 #: which dependency of the health file each fault takes away
 DEPENDENCY = {"redis": "redis", "database": "database", "ami": "asterisk"}
 #: outcomes that explain a call that reached no agent
 EXPLAINED = {o.value for o in Outcome} - {"answered", "error"}
-VANISHERS = 10
+#: callers who vanish (no BYE, no media), per fault: how many, and their journey before it
+VANISHERS: dict[str, tuple[int, list[Step]]] = {
+    "vanish": (10, [Wait(1500), SipKey("1"), Wait(1000), Vanish(45_000)]),
+    "vanish_queue": (20, [Wait(1500), SipKey("0"), Wait(4000), Vanish(45_000)]),
+}
+#: UserEvents sent at once by the AMI flood (each a round trip to Asterisk)
+FLOOD_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -262,6 +281,40 @@ async def fault_vanish(lab: Lab) -> dict[str, Any]:
     return {}  # the vanishing callers are placed by run_phase
 
 
+async def fault_asterisk_kill(lab: Lab) -> dict[str, Any]:
+    pid = asterisk.running_pid(lab.settings)
+    if pid is None:
+        raise LabError("bench faults: Asterisk is not running")
+    os.kill(pid, signal.SIGKILL)
+    await wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10, 0.05)
+    t0 = time.monotonic()
+    new = await asyncio.to_thread(asterisk.start, lab.settings)
+    return {"killed_pid": pid, "new_pid": new, "restart_s": round(time.monotonic() - t0, 2)}
+
+
+async def fault_ami_flood(lab: Lab) -> dict[str, Any]:
+    s = lab.settings
+    client = AmiClient(
+        s.ami.host, s.ami.port, s.ami.username, asterisk.ami_secret(s),
+        connect_timeout=10, action_timeout=10, events="off",
+    )  # fmt: skip
+    sent = failed = 0
+    await client.start()
+    try:
+        end = time.monotonic() + lab.opts.outage_s
+        while time.monotonic() < end:
+            batch = [
+                client.action("UserEvent", UserEvent="TongdaiBenchFlood", N=str(sent + i))
+                for i in range(FLOOD_BATCH)
+            ]
+            done = await asyncio.gather(*batch, return_exceptions=True)
+            failed += sum(1 for d in done if isinstance(d, BaseException))
+            sent += len(done)
+    finally:
+        await client.close()
+    return {"user_events": sent, "refused": failed, "per_s": round(sent / lab.opts.outage_s)}
+
+
 FAULT_FUNCS: dict[str, Callable[[Lab], Awaitable[dict[str, Any]]]] = {
     "redis": fault_redis,
     "database": fault_database,
@@ -269,6 +322,9 @@ FAULT_FUNCS: dict[str, Callable[[Lab], Awaitable[dict[str, Any]]]] = {
     "fastagi_garbage": fault_fastagi_garbage,
     "vanish": fault_vanish,
     "engine_kill": fault_engine_kill,
+    "vanish_queue": fault_vanish,
+    "asterisk_kill": fault_asterisk_kill,
+    "ami_flood": fault_ami_flood,
 }
 
 
@@ -403,14 +459,13 @@ async def run_phase(lab: Lab, name: str, index: int) -> dict[str, Any]:
         )  # fmt: skip
         await asyncio.sleep(opts.inject_at_s)
         phase.fault_start = time.time()
-        if name == "vanish":
-            vanishers = [f"06{index:02d}{i:05d}" for i in range(VANISHERS)]
-            vanish_xml = build_caller_scenario(
-                [Wait(1500), SipKey("1"), Wait(1000), Vanish(45_000)], name="bench vanish"
-            )
+        if name in VANISHERS:
+            count, steps = VANISHERS[name]
+            vanishers = [f"06{index:02d}{i:05d}" for i in range(count)]
+            vanish_xml = build_caller_scenario(steps, name=f"bench {name}")
             vanish_task = asyncio.create_task(
                 run_callers(
-                    vanish_xml, target=target, calls=VANISHERS, rate=10, concurrent=VANISHERS,
+                    vanish_xml, target=target, calls=count, rate=10, concurrent=count,
                     callers=vanishers, timeout_s=120,
                 )
             )  # fmt: skip

@@ -52,7 +52,7 @@ from hotline.recordings import link_recordings
 from hotline.sdnotify import notify, watchdog
 from hotline.watch import HEALTH_FILE, Probe, database_probe, health_file, redis_probe, watch_probes
 from hotline.watch import watch_ami as watch_ami_health
-from ivr import agi, runner
+from ivr import agi, rejoin, runner
 from ivr.fastagi import AgiScripts, FastAgiServer
 from ivr.handover import AppQueueHandover, QueueHandover
 from pbx.ami import AmiClient
@@ -190,6 +190,7 @@ async def run_engine(
         desk = build_desk(settings, engine, messaging.outbox)
         scripts = AgiScripts()
         runner.register_scripts(scripts, ctx)
+        rejoin.register_scripts(scripts, ctx)  # callers a crashed engine lost come back here
         acd_bench.register_scripts(
             scripts, acd.voice if acd is not None else None, settings.acd.announce_every_s
         )

@@ -4,7 +4,8 @@
 ``acd.handover.AcdHandover`` puts the caller in line in the engine's own ACD. The runner calls,
 in order: ``admit`` (False: the system is full, the caller hears "busy"), ``variables`` (what
 the dialplan reads after the AGI returns), ``hand_over`` (the IVR's last step) and, always,
-``release`` (the IVR is done with the call, also after an error or a hang-up).
+``release`` (the IVR is done with the call, also after an error or a hang-up). ``rejoin`` is
+the way back in for a caller whose engine died under them (``ivr.rejoin``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ class QueueHandover(Protocol):
     def release(self, uniqueid: str) -> None:
         """The IVR is finished with the call (idempotent; called on every path)."""
 
+    def ready(self) -> bool:
+        """May ``rejoin`` be called now? False while the distribution is still coming back
+        after a start (its stored state not read yet): the caller is asked to try again."""
+
+    def rejoin(self, caller: QueuedCaller, queue: str) -> bool:
+        """A caller the engine lost (``ivr.rejoin``) comes back: put them in ``queue``'s line,
+        at the place their arrival gives them, ready for an agent (nothing to do if they are
+        there already); False when the system holds its maximum."""
+
 
 class AppQueueHandover:
     """The dialplan runs ``Queue(${TONGDAI_QUEUE})``; ``on_queued(uniqueid, ticket)`` tells
@@ -57,3 +67,10 @@ class AppQueueHandover:
 
     def release(self, uniqueid: str) -> None:
         return None
+
+    def ready(self) -> bool:
+        return True
+
+    def rejoin(self, caller: QueuedCaller, queue: str) -> bool:
+        self.hand_over(caller)
+        return True

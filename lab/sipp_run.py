@@ -216,6 +216,10 @@ async def run_callers(
     _injection_file(workdir / "callers.csv", numbers, caller_names)
     media_port = free_udp_port(span=4)
     control_port = free_udp_port(span=1)
+    # SIPp's own SIP port defaults to 5060 when free: a lab instance's callers would then
+    # take instance 0's SIP port, and the next Asterisk of instance 0 (a benchmark) could not
+    # bind it (seen: a whole `bench faults` run with every call refused)
+    sip_port = local_port if local_port is not None else free_udp_port(span=1)
     args = [
         SIPP, f"{target.host}:{target.port}", "-sf", str(scenario), "-s", target.extension,
         "-inf", str(workdir / "callers.csv"), "-i", "127.0.0.1", "-mi", "127.0.0.1",
@@ -224,9 +228,8 @@ async def run_callers(
         "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "1",
         "-trace_err", "-error_file", str(workdir / "errors.log"),
         "-trace_screen", "-screen_file", str(workdir / "screen.log"),
+        "-p", str(sip_port),
     ]  # fmt: skip
-    if local_port is not None:
-        args += ["-p", str(local_port)]
     if concurrent is not None:
         args += ["-l", str(concurrent)]
     started = time.monotonic()
@@ -250,6 +253,8 @@ async def run_callers(
                     await asyncio.shield(process.wait())
     release_udp_ports(media_port, 4)
     release_udp_ports(control_port)
+    if local_port is None:
+        release_udp_ports(sip_port)
     successful, failed = _parse_stats(workdir / "stat.csv")
     result = SippResult(
         calls=calls,

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import Stack, engine_log, ticket_of
+from conftest import Stack, engine_log, ticket_of, until
 
-from lab import engine
+from lab import asterisk, engine
 from lab.sipp_run import (
     AgentPhones,
     ExpectHangup,
@@ -214,19 +214,29 @@ async def test_a_recorded_complaint_is_saved_and_linked_to_the_ticket(
     assert size > 16_000  # > 1 s of 8 kHz 16-bit audio
 
 
-async def test_when_the_engine_is_stopped_calls_still_reach_the_queue_and_get_tickets_later(
+def in_rejoin(stack: Stack) -> int:
+    """Callers on music in ``[tongdai-rejoin]``, waiting for an engine, per Asterisk."""
+    out = asterisk.rx(stack.settings, "core show channels concise")
+    return sum(1 for line in out.splitlines() if line.split("!")[1:2] == ["tongdai-rejoin"])
+
+
+async def test_when_the_engine_is_stopped_a_caller_waits_for_it_and_is_queued_with_a_ticket(
     stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
 ) -> None:
+    """The engine is down when the call comes (its FastAGI refused): the caller hears music in
+    ``[tongdai-rejoin]`` until the engine is back, which opens the call's ticket and queues
+    it (app_queue here). The fallback after the tries run out is ``test_lab``'s."""
     answered_before = agents.answered
     assert engine.stop_engine(stack.settings)
     try:
-        (caller,) = await call(stack, [Wait(500), ExpectHangup(30_000)])
-        assert agents.answered > answered_before  # an agent answered it: it reached the queue
+        waiting = asyncio.create_task(call(stack, [Wait(500), ExpectHangup(60_000)]))
+        await until(lambda: in_rejoin(stack) == 1, "the caller waiting for the engine", 15)
     finally:
         engine.start_engine(stack.settings, str(stack.config))
-    # the restarted engine reads Asterisk's queue_log back: the call gets its ticket
+    (caller,) = await waiting
+    assert agents.answered > answered_before  # an agent answered it: it reached the queue
     t = await ticket_of(tickets, caller, timeout_s=30)
-    assert [s.node for s in t.ivr_path] == ["fallback"]
+    assert [s.node for s in t.ivr_path] == ["rejoin"]
     assert (t.queue, t.outcome) == ("chung", Outcome.ANSWERED)
 
 

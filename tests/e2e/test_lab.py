@@ -1,10 +1,11 @@
 """The lab end to end: real Asterisk 22 in the chroot, AMI, SIPp calls to 1022, clean stop.
 
 No engine runs (``--no-engine`` semantics). The FastAGI URL points at a port of this test:
-closed (the engine is "unreachable": the dialplan's safety net must still queue the caller in
-"chung") or served by a stub that answers like the engine (sets TONGDAI_ACTION/TONGDAI_QUEUE).
-Nobody answers at the agents' address (the instance's agents port), so SIPp hangs up after a few
-seconds. The lab runs on this test process's lab instance, its lab lock held for each test.
+closed (the engine is "unreachable": after the rejoin tries, the dialplan's safety net must
+still queue the caller in "chung") or served by a stub that answers like the engine (sets
+TONGDAI_ACTION/TONGDAI_QUEUE). Nobody answers at the agents' address (the instance's agents
+port), so SIPp hangs up after a few seconds. The lab runs on this test process's lab instance,
+its lab lock held for each test.
 """
 
 from __future__ import annotations
@@ -170,10 +171,12 @@ def test_given_the_lab_when_started_then_ami_works_and_stop_cleans_up(lab: Setti
     assert asterisk.status(lab) == asterisk.AsteriskStatus(None, False, False)
 
 
-def test_given_no_engine_when_1022_is_called_then_the_caller_waits_in_chung(
+def test_given_no_engine_when_1022_is_called_then_after_the_rejoin_tries_it_waits_in_chung(
     lab: Settings, tmp_path: Path
 ) -> None:
     asterisk.start(lab)
+    # one try ([tongdai-rejoin] asks a missing engine 30 times, a second apart, by default)
+    asterisk.rx(lab, "dialplan set global TONGDAI_REJOIN_TRIES 1")
     caller = _call_1022(lab, tmp_path)
     events = _wait_abandon(lab, caller, "chung")
     assert events[0] == "ENTERQUEUE" and events[-1] == "ABANDON"
