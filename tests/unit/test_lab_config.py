@@ -208,7 +208,7 @@ def test_given_extensions_conf_when_read_then_the_engine_contract_is_there() -> 
     assert "exten => 1022,1," in text
     for needle in (
         "AGI(agi://127.0.0.1:4573/ivr)",
-        '$["${AGISTATUS}" = "FAILURE"]?fallback',
+        '$["${AGISTATUS}" = "FAILURE"]?tongdai-rejoin,s,1',
         '$["${TONGDAI_ACTION}" = "queue"]?queue',
         "Queue(${TONGDAI_QUEUE},t,,,",
         '${IF($["${TONGDAI_MAXWAIT}" = ""]?1800:${TONGDAI_MAXWAIT})}',
