@@ -58,7 +58,9 @@ from lab.chroot import ensure_chroot
 from lab.procs import LabError
 from tongdai.settings import Settings, home_path, load_settings
 
-QUEUES = ("thu_tuc", "tra_cuu_ho_so", "phan_anh", "dau_tu", "du_lich", "buu_chinh", "chung")
+QUEUES = (
+    "thu_tuc", "tra_cuu_ho_so", "phan_anh", "dau_tu", "du_lich", "buu_chinh", "su_co", "chung",
+)  # fmt: skip
 DOSSIERS = 1000
 
 
