@@ -96,9 +96,38 @@ def rank(query: str, candidates: Iterable[Procedure], *, limit: int = 20) -> lis
     return [p for _, _, p in hits[:limit]]
 
 
+#: a procedure code written in a sentence
+CODE_IN_TEXT = re.compile(r"(?<![0-9.])([0-9]\.[0-9]{6})(?![0-9])")
+#: the fewest words of a name ``mentioned`` accepts (shorter names are too common to be meant)
+MIN_NAME_WORDS = 3
+
+
+def code_in(text: str) -> str | None:
+    """A procedure code (``1.004227``) written anywhere in ``text``."""
+    m = CODE_IN_TEXT.search(text)
+    return m.group(1) if m else None
+
+
+def mentioned(text: str, candidates: Iterable[Procedure]) -> Procedure | None:
+    """The procedure whose whole name is in ``text`` (every folded word of it, any order),
+    the longest such name if several: "thủ tục đăng ký khai sinh mất bao lâu" names "Đăng
+    ký khai sinh". Names of fewer than ``MIN_NAME_WORDS`` words are not matched."""
+    have = set(words(text))
+    best: tuple[int, Procedure] | None = None
+    for p in candidates:
+        name = words(p.name)
+        fits = len(name) >= MIN_NAME_WORDS and all(w in have for w in name)
+        if fits and (best is None or len(name) > best[0]):
+            best = (len(name), p)
+    return best[1] if best else None
+
+
 class ProcedureCatalogue(Protocol):
     async def find(self, code: str) -> Procedure | None:
         """The procedure with this code (``1.004227``), or None."""
+
+    async def all(self) -> list[Procedure]:
+        """Every procedure, by code."""
 
     async def search(self, query: str, *, limit: int = 20) -> list[Procedure]:
         """Procedures matching ``query`` (``rank``), best first."""
@@ -112,6 +141,9 @@ class MemoryCatalogue:
 
     async def find(self, code: str) -> Procedure | None:
         return self._by_code.get(code)
+
+    async def all(self) -> list[Procedure]:
+        return sorted(self._by_code.values(), key=lambda p: p.code)
 
     async def search(self, query: str, *, limit: int = 20) -> list[Procedure]:
         return rank(query, self._by_code.values(), limit=limit)

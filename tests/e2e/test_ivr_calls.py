@@ -171,7 +171,7 @@ async def test_three_invalid_keys_send_the_caller_to_the_general_queue(
 ) -> None:
     (caller,) = await call(
         stack,
-        [Wait(GAP), Key("8"), Wait(3000), Key("#"), Wait(3000), Key("8"), ExpectHangup(60_000)],
+        [Wait(GAP), Key("#"), Wait(3000), Key("#"), Wait(3000), Key("#"), ExpectHangup(60_000)],
     )
     t = await ticket_of(tickets, caller)
     assert [s.detail for s in t.ivr_path].count("invalid") == 3
