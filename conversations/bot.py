@@ -186,7 +186,10 @@ class Bot:
             return None
 
     async def procedure_by_code(self, code: str) -> BotAnswer:
-        found = await self.procedure(code)
+        try:
+            found = await self.procedures.find(code) if self.procedures else None
+        except StoreError:
+            return BotAnswer((self.texts("procedure_unavailable"),))
         if found is None:
             return BotAnswer((self.texts("procedure_not_found", procedure=code),))
         return self.procedure_answer(found)

@@ -27,6 +27,7 @@ REQUIRED: dict[str, frozenset[str]] = {
     "kb_answer": frozenset({"question", "answer"}),
     "procedure_answer": frozenset({"code", "title", "time_limit", "fee", "online"}),
     "procedure_not_found": frozenset({"procedure"}),
+    "procedure_unavailable": frozenset(),
 }
 
 
