@@ -69,7 +69,7 @@ async def test_given_fuzzed_requests_from_the_document_then_the_api_never_answer
             "12345678", "Cấp phép", "Sở Xây dựng", DossierStatus.RECEIVED, date(2026, 1, 5), None
         )
         await upsert_dossiers(rig.deps.engine, [dossier])
-        birth = Procedure("1.001612", "Đăng ký khai sinh", "ubnd_tam_ky", "", 0, 0, OnlineLevel.FULL)
+        birth = Procedure("1.001612", "Khai sinh", "ubnd_tam_ky", "", 0, 0, OnlineLevel.FULL)
         await upsert_procedures(rig.deps.engine, [birth])
         sock = listen("127.0.0.1", 0)
         stop, ready = asyncio.Event(), asyncio.Event()
