@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import Stack, engine_log, ticket_of
+from conftest import Stack, engine_log, engine_log_count, ticket_of
 
 from lab import engine
 from lab.sipp_run import (
@@ -63,6 +65,8 @@ def path_keys(t: Ticket) -> list[tuple[str, str | None]]:
         ("4", "dau_tu", "dau_tu"),
         ("5", "du_lich", "du_lich"),
         ("6", "buu_chinh", "buu_chinh"),
+        ("81", "su_co", "su_co"),
+        ("82", "su_co", "su_co"),
         ("0", "chung", "chung"),
     ],
 )
@@ -164,6 +168,34 @@ async def test_key_7_a_real_tickets_code_keyed_over_sip_info_is_read_out_and_rec
     looked = await tickets.get(old.code)
     assert looked is not None
     assert [s.detail for s in looked.ivr_path] == [f"looked_up:{t.code}:found"]
+
+
+async def test_a_procedure_code_keyed_over_sip_info_is_read_out_with_its_name(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    """1, 5, then a procedure's seven digits: the catalogue imported by ``tongdai procedures
+    import`` (which also speaks the names) answers, and every prompt played exists."""
+    sample = PROJECT_HOME / "dossiers/sample_procedures_quangnam.csv"
+    argv = [sys.executable, "-m", "hotline.cli", "--config", str(stack.config)]
+    imported = await asyncio.to_thread(
+        subprocess.run, [*argv, "procedures", "import", str(sample)],
+        check=True, capture_output=True, text=True, cwd=PROJECT_HOME, timeout=300,
+    )  # fmt: skip
+    assert "imported 17 procedures" in imported.stdout, imported.stdout + imported.stderr
+    sounds = PROJECT_HOME / stack.settings.ivr.sounds_dir
+    assert (sounds / "thu_tuc" / "tt_1001045.wav").is_file()
+    failures = engine_log_count(stack, "failed on a live channel")
+    (caller,) = await call(
+        stack,
+        [Wait(GAP), Key("1"), Wait(GAP), Key("5"), Wait(2500), Keys("1001045#"), Wait(12000),
+         HangUp()],
+    )  # fmt: skip
+    t = await ticket_of(tickets, caller)
+    assert ("tra_cuu_thu_tuc", "1.001045") in path_keys(t), t.ivr_path
+    assert [s.detail for s in t.ivr_path if s.key == "1.001045"] == ["found"]
+    assert (t.category, t.outcome, t.queue) == ("thu_tuc", Outcome.SELF_SERVICE, None)
+    # Asterisk found every file the engine asked it to play (the name's own folder included)
+    assert engine_log_count(stack, "failed on a live channel") == failures, engine_log(stack)
 
 
 async def test_three_invalid_keys_send_the_caller_to_the_general_queue(
