@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dossiers.procedures import CODE_RE, OnlineLevel, Procedure, rank
-from dossiers.sql import upsert_rows
+from dossiers.sql import row_by_code, upsert_rows
 from tongdai.db import DB_ERRORS, Base, describe, store_error
 
 #: seconds a search reuses the rows it read (an import clears it in this process)
@@ -64,13 +64,7 @@ class SqlCatalogue:
     async def find(self, code: str) -> Procedure | None:
         if not CODE_RE.match(code):
             return None
-        try:
-            async with self.engine.connect() as conn:
-                row = (await conn.execute(select(P).where(P.c.code == code))).one_or_none()
-        except DB_ERRORS as exc:
-            raise store_error(
-                f"cannot look up procedure {code} ({describe(self.engine.url)})", exc
-            ) from exc
+        row = await row_by_code(self.engine, P, code, "procedure")
         return _procedure(row) if row is not None else None
 
     async def all(self) -> list[Procedure]:

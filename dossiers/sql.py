@@ -50,14 +50,21 @@ class SqlDossierLookup:
     async def find(self, code: str) -> Dossier | None:
         if not CODE_RE.match(code):
             return None
-        try:
-            async with self.engine.connect() as conn:
-                row = (await conn.execute(select(D).where(D.c.code == code))).one_or_none()
-        except DB_ERRORS as exc:
-            raise store_error(
-                f"cannot look up dossier {code} ({describe(self.engine.url)})", exc
-            ) from exc
+        row = await row_by_code(self.engine, D, code, "dossier")
         return _dossier(row) if row is not None else None
+
+
+async def row_by_code(
+    engine: AsyncEngine, table: Table, code: str, what: str
+) -> Row[tuple[object, ...]] | None:
+    """The row of ``table`` whose ``code`` is ``code``; a database error is a ``StoreError``
+    naming ``what`` was looked up and where."""
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.code == code))).one_or_none()
+    except DB_ERRORS as exc:
+        raise store_error(f"cannot look up {what} {code} ({describe(engine.url)})", exc) from exc
+    return row
 
 
 async def upsert_dossiers(engine: AsyncEngine, dossiers: Sequence[Dossier]) -> int:

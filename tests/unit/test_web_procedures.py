@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bench.web_rig import WebRig, login, web_rig
+from bench.web_rig import WebRig, api_client, login, web_rig
 from dossiers.procedures import OnlineLevel, Procedure
 from dossiers.procedures_csv import read_procedures
 from dossiers.procedures_sql import upsert_procedures
@@ -25,14 +25,8 @@ async def rig(db_url: str) -> AsyncIterator[WebRig]:
         yield r
 
 
-def api(rig: WebRig, who: str | None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {rig.tokens[who]}"} if who else {}
-    transport = httpx.ASGITransport(app=rig.app)
-    return httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers)
-
-
 async def test_an_agent_searches_by_words_or_code_and_reads_one(rig: WebRig) -> None:
-    async with api(rig, "tdv101") as c:
+    async with api_client(rig, "tdv101") as c:
         r = await c.get("/api/v1/procedures", params={"q": "giay phep LAI xe"})
         assert r.status_code == 200, r.text
         (found,) = r.json()["procedures"]
@@ -60,13 +54,13 @@ async def test_an_agent_searches_by_words_or_code_and_reads_one(rig: WebRig) -> 
 
 
 async def test_without_login_the_catalogue_is_closed(rig: WebRig) -> None:
-    async with api(rig, None) as c:
+    async with api_client(rig, None) as c:
         assert (await c.get("/api/v1/procedures", params={"q": "khai sinh"})).status_code == 401
         assert (await c.get("/api/v1/procedures/1.001612")).status_code == 401
 
 
 async def test_bad_queries_are_refused(rig: WebRig) -> None:
-    async with api(rig, "tdv101") as c:
+    async with api_client(rig, "tdv101") as c:
         for params in ({"q": "x" * 301}, {"q": "a", "limit": "0"}, {"q": "a\x00"}):
             r = await c.get("/api/v1/procedures", params=params)
             assert r.status_code == 422, params
