@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,10 @@ from dossiers.procedures import (
 from dossiers.procedures_csv import HEADER, read_procedures
 from dossiers.procedures_sql import SqlCatalogue, upsert_procedures
 from hotline import cli as tongdai_cli
+from lab import engine
 from tongdai.db import make_engine, migrate
 from tongdai.errors import ConfigError
+from tongdai.settings import DatabaseSettings, IvrSettings, Settings
 
 SAMPLE = Path(procedures_cli.__file__).parent / "sample_procedures_quangnam.csv"
 AGENCIES = {a.id for a in load_agencies()}
@@ -204,3 +207,19 @@ def test_cli_import_speaks_every_name_for_the_ivr(
     one = write(tmp_path, GOOD)
     assert run_cli(["--config", str(config), "procedures", "import", str(one)]) == 0
     assert (sounds / "thu_tuc" / "tt_1001612.wav").stat().st_size > 1000
+
+
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+    reason="needs espeak-ng and sox",
+)
+def test_lab_up_seeds_the_sample_catalogue_once_with_its_names(tmp_path: Path) -> None:
+    sounds = tmp_path / "sounds"
+    settings = replace(
+        Settings(),
+        database=replace(DatabaseSettings(), url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}"),
+        ivr=replace(IvrSettings(), sounds_dir=str(sounds)),
+    )
+    assert engine.seed_procedures(settings) == len(read_procedures(SAMPLE))
+    assert len(list((sounds / "thu_tuc").glob("tt_*.wav"))) == len(read_procedures(SAMPLE))
+    assert engine.seed_procedures(settings) == 0  # not empty: the province's data is kept
