@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import Stack, engine_log, engine_log_count, ticket_of
 
+from agencies.sql import SqlForwardStore
 from lab import engine
 from lab.sipp_run import (
     AgentPhones,
@@ -30,6 +31,7 @@ from lab.sipp_run import (
 )
 from tickets.model import Outcome, Ticket
 from tickets.sql import SqlTicketStore
+from tongdai.db import make_engine
 from tongdai.settings import PROJECT_HOME
 
 pytestmark = pytest.mark.e2e
@@ -195,6 +197,42 @@ async def test_a_procedure_code_keyed_over_sip_info_is_read_out_with_its_name(
     assert [s.detail for s in t.ivr_path if s.key == "1.001045"] == ["found"]
     assert (t.category, t.outcome, t.queue) == ("thu_tuc", Outcome.SELF_SERVICE, None)
     # Asterisk found every file the engine asked it to play (the name's own folder included)
+    assert engine_log_count(stack, "failed on a live channel") == failures, engine_log(stack)
+
+
+async def test_key_7_a_forwarded_tickets_owner_hears_its_agency_named(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    """The agencies' names are built with the prompts; Asterisk plays the one of the agency
+    the ticket was forwarded to (a missing file would be logged as a failed prompt)."""
+    number = "0905777002"
+    old = await tickets.open(
+        channel="voice", caller=number, uniqueid=None, started_at=datetime.now(UTC)
+    )
+    engine_ = make_engine(stack.db_url)
+    try:
+        await SqlForwardStore(engine_).create(
+            ticket_code=old.code, agency_id="so_xay_dung", due_at=datetime.now(UTC),
+            by="giamsat", at=datetime.now(UTC),
+        )  # fmt: skip
+    finally:
+        await engine_.dispose()
+    sounds = PROJECT_HOME / stack.settings.ivr.sounds_dir
+    assert (sounds / "co_quan" / "so_xay_dung.wav").is_file()
+    failures = engine_log_count(stack, "failed on a live channel")
+    digits = old.code.removeprefix("1022-").replace("-", "")
+    result = await run_callers(
+        build_caller_scenario(
+            [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(12000), HangUp()]
+        ),
+        target=stack.target,
+        calls=1,
+        callers=[number],
+        timeout_s=120,
+    )
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+    t = await ticket_of(tickets, number)
+    assert (old.code, "found") in [(s.key, s.detail) for s in t.ivr_path]
     assert engine_log_count(stack, "failed on a live channel") == failures, engine_log(stack)
 
 
