@@ -331,16 +331,16 @@ def procedure_prompt(keyed: str) -> str:
 
 
 def build_names(
-    names: Mapping[str, str], settings: Settings, folder: str, source: str
+    names: Mapping[str, str], settings: Settings, folder: str, source: str, *, force: bool = False
 ) -> BuildReport:
     """Speak ``names`` (prompt name -> text) into ``folder`` of the sounds folder."""
     out = home_path(settings.ivr.sounds_dir) / folder
-    return build(Catalogue(names, source=source), out, progress=False)
+    return build(Catalogue(names, source=source), out, progress=False, force=force)
 
 
-def ensure_built(settings: Settings, *, progress: bool = False) -> BuildReport:
+def ensure_built(settings: Settings, *, progress: bool = False, force: bool = False) -> BuildReport:
     """Build the configured catalogue into the configured sounds folder (what the lab calls),
-    and the agencies' names into its ``co_quan`` folder."""
+    and the agencies' names into its ``co_quan`` folder; ``force``: all of them again."""
     path = home_path(settings.ivr.prompts)
     catalogue = load_catalogue(path)
     absent = missing(catalogue, WORD_PROMPTS)
@@ -350,7 +350,7 @@ def ensure_built(settings: Settings, *, progress: bool = False) -> BuildReport:
             "prompts",
             f"missing word prompts needed to speak numbers and codes: {', '.join(absent)}",
         )
-    report = build(catalogue, home_path(settings.ivr.sounds_dir), progress=progress)
+    report = build(catalogue, home_path(settings.ivr.sounds_dir), progress=progress, force=force)
     book = load_agencies(home_path(settings.back_office.agencies))
-    build_names({a.id: a.name for a in book}, settings, AGENCY_DIR, book.source)
+    build_names({a.id: a.name for a in book}, settings, AGENCY_DIR, book.source, force=force)
     return report
