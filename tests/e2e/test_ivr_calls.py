@@ -54,6 +54,14 @@ async def call(stack: Stack, steps: list[Step], *, calls: int = 1, rate: int = 1
     return result.callers
 
 
+async def call_as(stack: Stack, number: str, steps: list[Step]) -> None:
+    """One call from ``number`` (the caller id the engine sees)."""
+    result = await run_callers(
+        build_caller_scenario(steps), target=stack.target, calls=1, callers=[number], timeout_s=120
+    )
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+
+
 def path_keys(t: Ticket) -> list[tuple[str, str | None]]:
     return [(s.node, s.key) for s in t.ivr_path if s.key is not None]
 
@@ -146,16 +154,9 @@ async def test_key_7_a_real_tickets_code_keyed_over_sip_info_is_read_out_and_rec
     )
     digits = old.code.removeprefix("1022-").replace("-", "")
     assert len(digits) == 14
-    result = await run_callers(
-        build_caller_scenario(
-            [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(9000), HangUp()]
-        ),
-        target=stack.target,
-        calls=1,
-        callers=[number],
-        timeout_s=120,
+    await call_as(
+        stack, number, [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(9000), HangUp()]
     )
-    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
     deadline = asyncio.get_running_loop().time() + 20
     while True:  # the caller's own new ticket (the old one has the same number)
         mine = [t for t in await tickets.list() if t.caller == number and t.code != old.code]
@@ -221,16 +222,9 @@ async def test_key_7_a_forwarded_tickets_owner_hears_its_agency_named(
     assert (sounds / "co_quan" / "so_xay_dung.wav").is_file()
     failures = engine_log_count(stack, "failed on a live channel")
     digits = old.code.removeprefix("1022-").replace("-", "")
-    result = await run_callers(
-        build_caller_scenario(
-            [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(12000), HangUp()]
-        ),
-        target=stack.target,
-        calls=1,
-        callers=[number],
-        timeout_s=120,
+    await call_as(
+        stack, number, [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(12000), HangUp()]
     )
-    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
     t = await ticket_of(tickets, number)
     assert (old.code, "found") in [(s.key, s.detail) for s in t.ivr_path]
     assert engine_log_count(stack, "failed on a live channel") == failures, engine_log(stack)
