@@ -19,7 +19,7 @@ from agencies.model import load_agencies
 from dossiers.procedures import ONLINE_LABELS, Procedure
 from dossiers.procedures_csv import HEADER, read_procedures
 from dossiers.procedures_sql import SqlCatalogue, upsert_procedures
-from ivr.prompts import PROCEDURE_DIR, build_names, procedure_prompt
+from ivr.prompts import PROCEDURE_DIR, build_names, procedure_names
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.settings import Settings, home_path, load_settings
 
@@ -46,8 +46,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     count, everything = asyncio.run(_import(settings, procedures))
     print(f"imported {count} procedures from {args.file} ({len(everything)} in the catalogue)")
     if not args.no_prompts:
-        names = {procedure_prompt(p.keyed).split("/", 1)[1]: p.name for p in everything}
-        report = build_names(names, settings, PROCEDURE_DIR, args.file)
+        report = build_names(procedure_names(everything), settings, PROCEDURE_DIR, args.file)
         print(f"names: {report.summary()}")
     return 0
 

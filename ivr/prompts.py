@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agencies.model import load_agencies
+from dossiers.procedures import Procedure
 from ivr.say import WORD_PROMPTS
 from tongdai.config_file import read_toml
 from tongdai.errors import ConfigError, TongdaiError
@@ -328,6 +329,11 @@ def agency_prompt(agency_id: str) -> str:
 def procedure_prompt(keyed: str) -> str:
     """The prompt saying a procedure's name, by the digits of its code (``1004227``)."""
     return f"{PROCEDURE_DIR}/tt_{keyed}"
+
+
+def procedure_names(procedures: Iterable[Procedure]) -> dict[str, str]:
+    """What ``build_names`` speaks into ``PROCEDURE_DIR``: ``tt_<digits>`` -> the name."""
+    return {procedure_prompt(p.keyed).removeprefix(f"{PROCEDURE_DIR}/"): p.name for p in procedures}
 
 
 def build_names(

@@ -188,15 +188,14 @@ def seed_procedures(settings: Settings) -> int:
     try:
         from dossiers.procedures_csv import read_procedures
         from dossiers.procedures_sql import P, upsert_procedures
-        from ivr.prompts import PROCEDURE_DIR, build_names, procedure_prompt
+        from ivr.prompts import PROCEDURE_DIR, build_names, procedure_names
 
         url = settings.database.resolved_url()
         path = home_path(SAMPLE_PROCEDURES)
         stored = asyncio.run(_seed(url, P, lambda: read_procedures(path), upsert_procedures))
         if stored:
-            names = {procedure_prompt(p.keyed).split("/", 1)[1]: p.name for p in stored}
             with lock.exclusive("prompts"):
-                build_names(names, settings, PROCEDURE_DIR, str(path))
+                build_names(procedure_names(stored), settings, PROCEDURE_DIR, str(path))
         return len(stored)
     except ImportError as exc:
         raise LabError(f"cannot seed procedures: {exc}") from exc
