@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from acd.config import load_acd
 from dossiers.memory import MemoryDossierLookup
 from dossiers.procedures import MemoryCatalogue, OnlineLevel, Procedure
 from ivr import procedure, say
@@ -206,3 +207,11 @@ async def test_key_7_an_agency_store_down_still_tells_the_status(h: Harness) -> 
     s, t = await h.call("7", keyed(code) + "#", "H")
     assert "phieu_trang_thai_new" in s.prompts and "co_quan_xu_ly" not in s.prompts
     assert t.outcome == Outcome.SELF_SERVICE
+
+
+def test_every_queue_the_menu_names_is_served_by_our_acd_and_by_app_queue() -> None:
+    named = {n.queue for n in MENU.nodes.values() if n.queue} | {MENU.general_queue}
+    assert "su_co" in named
+    assert named <= set(load_acd(PROJECT_HOME / "acd/agents_1022.toml").queues)
+    conf = (PROJECT_HOME / "asterisk_conf/queues.conf").read_text(encoding="utf-8")
+    assert all(f"\n[{q}](tongdai-queue)" in conf for q in named), named
