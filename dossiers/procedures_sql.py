@@ -1,5 +1,5 @@
 """The procedure catalogue in the database: the ``procedures`` table (migration
-0007_procedures), ``SqlCatalogue`` and the upsert ``tongdai procedures import`` uses.
+0008_procedures), ``SqlCatalogue`` and the upsert ``tongdai procedures import`` uses.
 
 A province's catalogue is a few hundred to two thousand procedures: a search reads the
 table once and ranks it in Python with ``dossiers.procedures.rank`` (the same folding as the

@@ -2,8 +2,8 @@
 time limit in working days, fee in đồng and level of online service, imported from the
 province's CSV by ``tongdai procedures import`` (``dossiers.procedures_sql``).
 
-Revision ID: 0007_procedures
-Revises: 0006
+Revision ID: 0008_procedures
+Revises: 0007_postal (written as 0007_procedures on 0006; re-chained after main merged 0007_postal)
 Create Date: 2026-12-07
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_procedures"
-down_revision = "0006"
+revision = "0008_procedures"
+down_revision = "0007_postal"
 branch_labels = None
 depends_on = None
 
