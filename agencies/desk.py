@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from agencies.calendar import WorkCalendar
-from agencies.forwards import Forward, ForwardState, Notify
+from agencies.forwards import Forward, ForwardState, Notify, current
 from agencies.model import Agency, AgencyBook
 from agencies.store import ForwardStore
 from conversations.model import (
@@ -206,10 +206,7 @@ class ForwardDesk:
 
     async def current(self, code: str) -> Forward | None:
         """The ticket's latest forward that was not sent back (None: with the centre)."""
-        kept = [
-            f for f in await self.forwards.of_ticket(code) if f.state is not ForwardState.SENT_BACK
-        ]
-        return kept[-1] if kept else None
+        return current(await self.forwards.of_ticket(code))
 
     async def resolve(self, code: str, *, by: str, text: str | None = None) -> Forward:
         """Give the agency's answer (or ``text``, the centre's wording of it) back to the

@@ -107,3 +107,10 @@ class Forward:
         if self.nearly_due(now):
             return "nearly_due"
         return None
+
+
+def current(forwards: list[Forward]) -> Forward | None:
+    """Of a ticket's forwards (oldest first), the latest that was not sent back (None: the
+    ticket is with the centre)."""
+    kept = [f for f in forwards if f.state is not ForwardState.SENT_BACK]
+    return kept[-1] if kept else None

@@ -61,7 +61,9 @@ from tongdai.settings import Settings, home_path, load_settings
 
 #: ``--nodes 2`` runs these by default (our ACD does not span two nodes yet)
 NO_AGENT_JOURNEYS = tuple(j.name for j in JOURNEYS if j.ending != "agent")
-QUEUES = ("thu_tuc", "tra_cuu_ho_so", "phan_anh", "dau_tu", "du_lich", "buu_chinh", "chung")
+QUEUES = (
+    "thu_tuc", "tra_cuu_ho_so", "phan_anh", "dau_tu", "du_lich", "buu_chinh", "su_co", "chung",
+)  # fmt: skip
 DOSSIERS = 1000
 
 

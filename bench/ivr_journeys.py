@@ -15,7 +15,7 @@ dossier_found           25%    2, a known 10-digit code + #, hangs up while the
 dossier_unknown         10%    2, an unknown 10-digit code + #, 0: an agent
 procedures              15%    1, then 2 in the procedures menu: an agent
 procedures_wrong_key     5%    1, 7 (invalid), then 4: an agent
-wrong_key_main           5%    8 during the greeting (invalid), then 5: an agent
+wrong_key_main           5%    # during the greeting (invalid), then 5: an agent
 back_key                 5%    1, * (back to the main menu), then 6: an agent
 repeat_investment        5%    9 (repeat), then 4: an agent
 complaint_message       10%    3, 2, talks 7 s after the beep, #: the IVR hangs up
@@ -112,7 +112,7 @@ JOURNEYS: tuple[Journey, ...] = (
     ),
     Journey(
         "wrong_key_main", 5,
-        (Wait(GREETING_KEY_MS), Key("8"), Wait(5_000), Key("5")),
+        (Wait(GREETING_KEY_MS), Key("#"), Wait(5_000), Key("5")),
         "agent",
         Expect(_ANSWERED, "du_lich", "du_lich",
                (("main", None, "invalid"), ("main", "5", None), _q("q_du_lich", "du_lich"))),

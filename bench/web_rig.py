@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 from argon2 import PasswordHasher
 
 from accounts.model import User
@@ -136,6 +137,13 @@ class WebRig:
     app: Any
     accounts: dict[str, Account]
     tokens: dict[str, str]
+
+
+def api_client(rig: WebRig, who: str | None) -> httpx.AsyncClient:
+    """An HTTP client into ``rig``'s app with ``who``'s API token (None: no token)."""
+    headers = {"Authorization": f"Bearer {rig.tokens[who]}"} if who else {}
+    transport = httpx.ASGITransport(app=rig.app)
+    return httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers)
 
 
 #: the rig's accounts: name -> (role, agent id, phone)

@@ -4,6 +4,11 @@ texts, the same dossier source); "gặp tổng đài viên" (with or without dia
 widget's button) asks for an agent; anything else gets the help text once, and the second
 time goes to an agent (a person should read a question the bot cannot answer).
 
+With the procedure catalogue (``dossiers.procedures``), a procedure code (``1.004227``, or its
+seven digits alone when no dossier has them) or a procedure's whole name in the message gets
+its time limit, fee and level of online service; a catalogue that is down is skipped. The name
+is tried after the knowledge base (a published answer about that procedure says more).
+
 With a knowledge base (``tickets.kb``), a question of at least ``KB_MIN_WORDS`` words that
 holds most words of a published question gets that entry's public answer (with the question
 it answers, and how to reach a person); a knowledge base that is down is skipped.
@@ -20,6 +25,14 @@ from typing import Protocol
 
 from conversations.texts import Texts
 from dossiers.model import CODE_RE, Dossier, DossierLookup, DossierStatus
+from dossiers.procedures import (
+    ONLINE_LABELS,
+    Procedure,
+    ProcedureCatalogue,
+    code_in,
+    code_of_keys,
+    mentioned,
+)
 from tickets.kb import KbHit, words
 from tongdai.errors import StoreError
 
@@ -97,6 +110,8 @@ class BotAnswer:
     self_served: bool = False
     #: the knowledge-base entry answered
     kb_entry: int | None = None
+    #: the procedure answered (its code)
+    procedure: str | None = None
 
 
 class Bot:
@@ -107,16 +122,21 @@ class Bot:
         phrases: Mapping[str, str],
         today: Callable[[], date],
         kb: KbSearch | None = None,
+        procedures: ProcedureCatalogue | None = None,
     ) -> None:
         self.texts = texts
         self.dossiers = dossiers
         self.phrases = phrases
         self.today = today
         self.kb = kb
+        self.procedures = procedures
 
     async def answer(self, text: str, *, helped_before: int) -> BotAnswer:
         if wants_agent(text):
             return BotAnswer(to_agent=True)
+        written = code_in(text)
+        if written is not None and self.procedures is not None:
+            return await self.procedure_by_code(written)
         code = dossier_code_in(text)
         if code is not None:
             try:
@@ -124,6 +144,9 @@ class Bot:
             except StoreError:
                 return BotAnswer((self.texts("dossier_unavailable"),), dossier_code=code)
             if dossier is None:
+                as_procedure = code_of_keys(code)
+                if as_procedure is not None and (got := await self.procedure(as_procedure)):
+                    return self.procedure_answer(got)
                 return BotAnswer(
                     (self.texts("dossier_not_found", dossier=code),), dossier_code=code
                 )
@@ -132,6 +155,9 @@ class Bot:
         found = await self.from_kb(text)
         if found is not None:
             return found
+        named = await self.procedure_named(text)
+        if named is not None:
+            return self.procedure_answer(named)
         if helped_before >= 1:
             return BotAnswer(to_agent=True)
         return BotAnswer((self.texts("help"),), helped=True)
@@ -149,3 +175,48 @@ class Bot:
         e = hits[0].entry
         reply = self.texts("kb_answer", question=e.question, answer=e.answer)
         return BotAnswer((reply,), self_served=True, kb_entry=e.id)
+
+    async def procedure(self, code: str) -> Procedure | None:
+        """The catalogue's procedure ``code``; None when unknown or the catalogue is down."""
+        if self.procedures is None:
+            return None
+        try:
+            return await self.procedures.find(code)
+        except StoreError:
+            return None
+
+    async def procedure_by_code(self, code: str) -> BotAnswer:
+        try:
+            found = await self.procedures.find(code) if self.procedures else None
+        except StoreError:
+            return BotAnswer((self.texts("procedure_unavailable"),))
+        if found is None:
+            return BotAnswer((self.texts("procedure_not_found", procedure=code),))
+        return self.procedure_answer(found)
+
+    async def procedure_named(self, text: str) -> Procedure | None:
+        if self.procedures is None or len(words(text)) < KB_MIN_WORDS:
+            return None
+        try:
+            return mentioned(text, await self.procedures.all())
+        except StoreError:
+            return None
+
+    def procedure_answer(self, p: Procedure) -> BotAnswer:
+        reply = self.texts(
+            "procedure_answer",
+            code=p.code,
+            title=p.name,
+            time_limit=procedure_time_limit(p),
+            fee=procedure_fee(p),
+            online=ONLINE_LABELS[p.online_level],
+        )
+        return BotAnswer((reply,), self_served=True, procedure=p.code)
+
+
+def procedure_time_limit(p: Procedure) -> str:
+    return f"{p.time_limit_days} ngày làm việc" if p.time_limit_days else "trong ngày"
+
+
+def procedure_fee(p: Procedure) -> str:
+    return f"{p.fee_vnd:,} đồng".replace(",", ".") if p.fee_vnd else "không thu"

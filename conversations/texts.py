@@ -25,6 +25,9 @@ REQUIRED: dict[str, frozenset[str]] = {
     "dossier_overdue": frozenset(),
     "resolved": frozenset(),
     "kb_answer": frozenset({"question", "answer"}),
+    "procedure_answer": frozenset({"code", "title", "time_limit", "fee", "online"}),
+    "procedure_not_found": frozenset({"procedure"}),
+    "procedure_unavailable": frozenset(),
 }
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from dossiers.model import CODE_RE, MAX_CODE_DIGITS, Dossier, DossierStatus
 from tongdai.errors import ConfigError
 
+T = TypeVar("T")
 HEADER = ("code", "procedure", "agency", "status", "received_date", "due_date")
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _STATUS_VALUES = frozenset(s.value for s in DossierStatus)
@@ -72,8 +75,10 @@ def _check_row(where: str, cells: list[str], problems: list[ConfigError]) -> Dos
     return Dossier(code, procedure, agency, DossierStatus(status), received_date, due_date)
 
 
-def read_dossiers(path: str | Path) -> list[Dossier]:
-    """Every dossier of the CSV file, or ``DossierFileError`` listing every bad row."""
+def open_csv(path: str | Path, header: tuple[str, ...]) -> Iterator[tuple[str, list[str]]]:
+    """The rows of a UTF-8 CSV file with exactly ``header``, as ``("FILE:LINE", cells)``;
+    blank rows are skipped. A missing, unreadable or empty file, a wrong header and bad CSV
+    quoting are ``ConfigError`` naming the file and the line."""
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
@@ -84,40 +89,58 @@ def read_dossiers(path: str | Path) -> list[Dossier]:
     except OSError as exc:
         raise ConfigError(name, "-", f"cannot read: {exc.strerror}") from None
     if not text.strip():
-        raise ConfigError(f"{name}:1", "header", f"file is empty; expected {','.join(HEADER)}")
-
+        raise ConfigError(f"{name}:1", "header", f"file is empty; expected {','.join(header)}")
     reader = csv.reader(text.splitlines(keepends=True))
-    header = [cell.strip() for cell in next(reader)]
-    if tuple(header) != HEADER:
+    found = [cell.strip() for cell in next(reader)]
+    if tuple(found) != header:
         raise ConfigError(
-            f"{name}:1", "header", f"expected {','.join(HEADER)}, found {','.join(header)}"
+            f"{name}:1", "header", f"expected {','.join(header)}, found {','.join(found)}"
         )
-    problems: list[ConfigError] = []
-    dossiers: list[Dossier] = []
-    first_line: dict[str, int] = {}
     line = reader.line_num
     try:
         for cells in reader:
             start, line = line + 1, reader.line_num
-            if not any(c.strip() for c in cells):
-                continue
-            where = f"{name}:{start}"
-            dossier = _check_row(where, cells, problems)
-            if dossier is None:
-                continue
-            if dossier.code in first_line:
-                problems.append(
-                    ConfigError(
-                        where, "code", f"{dossier.code} repeats line {first_line[dossier.code]}"
-                    )
-                )
-                continue
-            first_line[dossier.code] = start
-            dossiers.append(dossier)
+            if any(c.strip() for c in cells):
+                yield f"{name}:{start}", cells
     except csv.Error as exc:
-        problems.append(ConfigError(f"{name}:{reader.line_num}", "row", f"bad CSV: {exc}"))
+        raise ConfigError(f"{name}:{reader.line_num}", "row", f"bad CSV: {exc}") from None
+
+
+def read_checked(
+    path: str | Path,
+    header: tuple[str, ...],
+    check: Callable[[str, list[str], list[ConfigError]], T | None],
+    code: Callable[[T], str],
+    what: str,
+) -> list[T]:
+    """Every row of a CSV file that ``check`` accepts (it appends its problems), each ``code``
+    once; ``DossierFileError`` listing every problem if there is one."""
+    name = str(path)
+    problems: list[ConfigError] = []
+    out: list[T] = []
+    first_line: dict[str, str] = {}
+    try:
+        for where, cells in open_csv(path, header):
+            item = check(where, cells, problems)
+            if item is None:
+                continue
+            key = code(item)
+            if key in first_line:
+                problems.append(ConfigError(where, "code", f"{key} repeats line {first_line[key]}"))
+                continue
+            first_line[key] = where.rsplit(":", 1)[1]
+            out.append(item)
+    except ConfigError as exc:
+        if exc.field != "row":  # the file itself: missing, unreadable, empty, wrong header
+            raise
+        problems.append(exc)  # bad CSV quoting: reported with the bad rows before it
     if problems:
         raise DossierFileError(name, problems)
-    if not dossiers:
-        raise ConfigError(f"{name}:2", "row", "no dossiers after the header")
-    return dossiers
+    if not out:
+        raise ConfigError(f"{name}:2", "row", f"no {what} after the header")
+    return out
+
+
+def read_dossiers(path: str | Path) -> list[Dossier]:
+    """Every dossier of the CSV file, or ``DossierFileError`` listing every bad row."""
+    return read_checked(path, HEADER, _check_row, lambda d: d.code, "dossiers")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Date, Row, String, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,20 +50,25 @@ class SqlDossierLookup:
     async def find(self, code: str) -> Dossier | None:
         if not CODE_RE.match(code):
             return None
-        try:
-            async with self.engine.connect() as conn:
-                row = (await conn.execute(select(D).where(D.c.code == code))).one_or_none()
-        except DB_ERRORS as exc:
-            raise store_error(
-                f"cannot look up dossier {code} ({describe(self.engine.url)})", exc
-            ) from exc
+        row = await row_by_code(self.engine, D, code, "dossier")
         return _dossier(row) if row is not None else None
+
+
+async def row_by_code(
+    engine: AsyncEngine, table: Table, code: str, what: str
+) -> Row[tuple[object, ...]] | None:
+    """The row of ``table`` whose ``code`` is ``code``; a database error is a ``StoreError``
+    naming ``what`` was looked up and where."""
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.code == code))).one_or_none()
+    except DB_ERRORS as exc:
+        raise store_error(f"cannot look up {what} {code} ({describe(engine.url)})", exc) from exc
+    return row
 
 
 async def upsert_dossiers(engine: AsyncEngine, dossiers: Sequence[Dossier]) -> int:
     """Insert or replace (by code) every dossier in one transaction; returns how many."""
-    if not dossiers:
-        return 0
     rows = [
         {
             "code": d.code,
@@ -75,21 +80,31 @@ async def upsert_dossiers(engine: AsyncEngine, dossiers: Sequence[Dossier]) -> i
         }
         for d in dossiers
     ]
-    columns = ("procedure", "agency", "status", "received_date", "due_date")
+    return await upsert_rows(engine, D, rows, "dossiers")
+
+
+async def upsert_rows(
+    engine: AsyncEngine, table: Table, rows: list[dict[str, Any]], what: str
+) -> int:
+    """Insert or replace (by the ``code`` primary key) ``rows`` of ``table`` in one
+    transaction (PostgreSQL's and SQLite's ``ON CONFLICT DO UPDATE``); returns how many."""
+    if not rows:
+        return 0
+    columns = [c for c in rows[0] if c != "code"]
     try:
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                pg = postgresql.insert(D)
+                pg = postgresql.insert(table)
                 set_pg = {c: pg.excluded[c] for c in columns}
                 await conn.execute(
-                    pg.on_conflict_do_update(index_elements=[D.c.code], set_=set_pg), rows
+                    pg.on_conflict_do_update(index_elements=[table.c.code], set_=set_pg), rows
                 )
             else:
-                lite = sqlite.insert(D)
+                lite = sqlite.insert(table)
                 set_lite = {c: lite.excluded[c] for c in columns}
                 await conn.execute(
-                    lite.on_conflict_do_update(index_elements=[D.c.code], set_=set_lite), rows
+                    lite.on_conflict_do_update(index_elements=[table.c.code], set_=set_lite), rows
                 )
     except DB_ERRORS as exc:
-        raise store_error(f"cannot import dossiers into {describe(engine.url)}", exc) from exc
+        raise store_error(f"cannot import {what} into {describe(engine.url)}", exc) from exc
     return len(rows)

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from acd import cli as acd_cli
     from bench import cli as bench_cli
     from dossiers import cli as dossiers_cli
+    from dossiers import procedures_cli
     from hotline import doctor as doctor_cli
     from hotline import purge as purge_cli
     from ivr import cli as ivr_cli
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         tickets_cli,
         dossiers_cli,
         postal_cli,
+        procedures_cli,
         acd_cli,
         reports_cli,
         staffing_cli,

@@ -42,6 +42,7 @@ from conversations.outbox import Outbox, WindowCheck
 from conversations.process import JournalProcessor, Parser
 from conversations.texts import DEFAULT as DEFAULT_TEXTS
 from conversations.texts import load_texts
+from dossiers.procedures_sql import SqlCatalogue
 from dossiers.sql import SqlDossierLookup
 from ivr.prompts import load_catalogue
 from ivr.schedule import load_schedule
@@ -165,6 +166,7 @@ def build_messaging(
         phrases,
         lambda: utcnow().astimezone(VN_TZ).date(),
         kb=SqlKnowledgeBase(engine),
+        procedures=SqlCatalogue(engine),
     )
     inbox = Inbox(
         tickets,

@@ -20,6 +20,10 @@ from acd.queue_log import QueueLogWriter
 from acd.service import AcdService
 from acd.store import StateStore
 from agencies.desk import ForwardDesk
+from agencies.forwards import current
+from agencies.sql import SqlForwardStore
+from agencies.store import ForwardStore
+from dossiers.procedures_sql import SqlCatalogue
 from dossiers.sql import SqlDossierLookup
 from hotline.metrics import Metrics
 from ivr.announcements import active_announcement
@@ -94,6 +98,9 @@ def build_context(
         records=recording_queues(settings).__contains__,
         calls_asterisk=settings.ivr.asterisk_calls_dir,
         recording_notice=settings.ivr.recording_notice,
+        procedures=SqlCatalogue(engine),
+        agency_of=agency_source(SqlForwardStore(engine)),
+        sounds_host=home_path(settings.ivr.sounds_dir),
     )
 
 
@@ -106,6 +113,16 @@ def recording_queues(settings: Settings) -> frozenset[str]:
         log.warning("no ACD file at %s: no queue records its calls", path)
         return frozenset()
     return frozenset(q.name for q in load_acd(path).queues.values() if q.record)
+
+
+def agency_source(forwards: ForwardStore) -> Callable[[str], Awaitable[str | None]]:
+    """The agency a ticket is with: its latest forward not sent back (``ForwardDesk.current``)."""
+
+    async def agency_of(code: str) -> str | None:
+        fwd = current(await forwards.of_ticket(code))
+        return fwd.agency_id if fwd is not None else None
+
+    return agency_of
 
 
 def read_ami_secret(settings: Settings) -> str | None:

@@ -62,14 +62,7 @@ def _menu_check(args: argparse.Namespace) -> int:
 
 def _prompts_build(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    if args.force:
-        report = build(
-            load_catalogue(home_path(settings.ivr.prompts)),
-            home_path(settings.ivr.sounds_dir),
-            force=True,
-        )
-    else:
-        report = ensure_built(settings, progress=True)
+    report = ensure_built(settings, progress=True, force=args.force)
     print(report.summary())
     return 0
 

@@ -13,7 +13,8 @@ from (``PLAIN_BACK_<node>``), a wrong key plays the invalid prompt, no key repea
 (``DB(dossier/<code>)``, seeded by ``bench.plain_ivr``: the prompt names ``ivr.runner`` would
 play, joined by ``&``) and read out with ``Background()``. Left out, as a plain IVR has no
 engine: tickets and their codes (no ticket code is read out; the follow-up by ticket code
-goes straight to its agents' queue), office hours and special
+goes straight to its agents' queue), the procedure catalogue (the look-up by procedure code
+goes straight to its agents' queue too), office hours and special
 announcements (the lab runs always open), recordings' linking to a ticket. A queue node plays
 its prompts and hands the caller to ``<handover>,<queue>,1`` (in the lab: the same hop into
 our ACD as the benchmark's ``acd_enter``; in a FreePBX deployment: a context running
@@ -194,6 +195,10 @@ class _Writer:
 
     def node_followup(self, node: Node) -> None:
         # a ticket's status needs the engine's tickets: a plain IVR hands the caller over
+        self.exten("s", self.goto_node(node.agent or self.m.general_queue, node.id), "an agent")
+
+    def node_procedure(self, node: Node) -> None:
+        # the procedure catalogue lives in the engine's database: a plain IVR hands over
         self.exten("s", self.goto_node(node.agent or self.m.general_queue, node.id), "an agent")
 
     def node_record(self, node: Node) -> None:

@@ -3,7 +3,8 @@
 The caller keys the 14 digits of a code ``1022-YYYYMMDD-NNNNNN`` (the day and the sequence) and
 ``#``; ``code_of_keys`` turns them into the stored code. ``words`` is what the caller hears, as
 word prompts: the caller whose number opened the ticket (or whose number is unknown) hears the
-status and the dates (received, due, answered); anybody else hears the status only, and an
+status, the agency handling it (``agency_prompt``: its name, when the ticket was forwarded)
+and the dates (received, due, answered); anybody else hears the status only, and an
 unknown code hears "not found" - never the name, number, category or content of a ticket.
 
 ``ivr.runner.CallFlow.followup_node`` does the I/O around these.
@@ -35,6 +36,7 @@ PROMPTS: frozenset[str] = frozenset(
         "han_tra_loi",
         "ngay_tra_loi",
         "phieu_qua_han",
+        "co_quan_xu_ly",
         *(f"phieu_trang_thai_{s.value}" for s in Status),
     }
 )
@@ -84,14 +86,23 @@ def disclosure(ticket: Ticket | None, caller: str | None) -> Disclosure:
     return Disclosure.OTHER_CALLER
 
 
-def words(code: str, ticket: Ticket | None, shown: Disclosure, today: date) -> list[str]:
-    """The word prompts telling the caller about ticket ``code``."""
+def words(
+    code: str,
+    ticket: Ticket | None,
+    shown: Disclosure,
+    today: date,
+    agency_prompt: str | None = None,
+) -> list[str]:
+    """The word prompts telling the caller about ticket ``code``; ``agency_prompt`` says the
+    name of the agency handling it (only its own caller hears it)."""
     if ticket is None or shown is Disclosure.NOT_FOUND:
         return ["phieu_khong_tim_thay"]
     spoken = code.removeprefix(f"{PREFIX}-").replace("-", "")
     out = ["phieu_ma", *say.digits(spoken), f"phieu_trang_thai_{ticket.status.value}"]
     if shown is not Disclosure.FOUND:
         return out
+    if agency_prompt is not None:
+        out += ["co_quan_xu_ly", agency_prompt]
     out += ["ngay_tiep_nhan", *say.date_vi(ticket.started_at.astimezone(VN_TZ).date())]
     open_ = ticket.status in (Status.NEW, Status.IN_PROGRESS)
     if ticket.resolved_at is not None and not open_:

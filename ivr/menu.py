@@ -7,7 +7,8 @@ The province edits ``ivr/menu_1022.toml``; ``tongdai menu check FILE`` runs ``lo
 Node types: ``menu`` (prompts + one key + branch), ``play`` (prompts then ``next``), ``collect``
 (digits into a variable), ``branch`` (on a variable), ``queue`` (hand the call to a queue),
 ``dossier`` (look up a dossier code), ``followup`` (look up a ticket by its code: the
-result of a complaint or a question), ``record`` (leave a message), ``hangup``.
+result of a complaint or a question), ``procedure`` (look up a procedure of the catalogue by its
+code: name, time limit and fee), ``record`` (leave a message), ``hangup``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tongdai.config_file import Fields, read_toml
 from tongdai.errors import ConfigError
 
 KEYS = frozenset("0123456789*#")
+#: node types where the caller keys a code, hears what it names, then 1 again, 2 another, 0 agent
+LOOKUPS = ("dossier", "followup", "procedure")
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -89,6 +92,7 @@ _NODE_FIELDS: dict[str, set[str]] = {
     "queue": {"prompts", "queue", "max_wait_s", "topic", "category", "say_code"},
     "dossier": {"prompts", "after_prompt", "agent", "max_digits", "timeout_s", "category"},
     "followup": {"prompts", "after_prompt", "agent", "timeout_s", "category"},
+    "procedure": {"prompts", "after_prompt", "agent", "timeout_s", "category"},
     "record": {"prompts", "max_seconds", "silence_s", "thanks", "say_code", "category"},
     "hangup": {"prompts", "category"},
 }
@@ -100,6 +104,7 @@ _REQUIRED: dict[str, set[str]] = {
     "queue": {"queue"},
     "dossier": {"prompts", "after_prompt", "agent"},
     "followup": {"prompts", "after_prompt", "agent"},
+    "procedure": {"prompts", "after_prompt", "agent"},
     "record": {"prompts"},
     "hangup": set(),
 }
@@ -218,7 +223,7 @@ def _check_links(menu: Menu, r: Fields) -> None:
                     f"nodes.{n.id}.options.{key}",
                     "key is reserved (repeat / back) everywhere",
                 )
-        if n.type in ("dossier", "followup") and menu.nodes[n.agent or ""].type != "queue":
+        if n.type in LOOKUPS and menu.nodes[n.agent or ""].type != "queue":
             raise ConfigError(file, f"nodes.{n.id}.agent", "must name a queue node")
 
 

@@ -9,6 +9,11 @@ The build is incremental: ``manifest.json`` in the output folder keeps a hash of
 text and voice, and a prompt whose WAV exists with the same hash is skipped. Files are written
 to a temporary name and renamed, so Asterisk never plays half a file. No CLI here:
 ``ivr/cli.py`` wires ``tongdai prompts build`` to these.
+
+Names that are data rather than catalogue entries get folders of their own, each with its own
+manifest: the agencies' names (``co_quan/<agency id>``, from the agencies file, built with the
+catalogue) said by the ticket follow-up, and the procedures' names (``thu_tuc/tt_<code digits>``,
+built by ``tongdai procedures import``) said by the procedure look-up.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from agencies.model import load_agencies
+from dossiers.procedures import Procedure
 from ivr.say import WORD_PROMPTS
 from tongdai.config_file import read_toml
 from tongdai.errors import ConfigError, TongdaiError
@@ -44,6 +51,10 @@ MANIFEST = "manifest.json"
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 #: seconds one espeak-ng or sox run may take before the build gives up on it
 TOOL_TIMEOUT = 60.0
+
+#: the folders (under the sounds folder) of the agencies' and the procedures' names
+AGENCY_DIR = "co_quan"
+PROCEDURE_DIR = "thu_tuc"
 
 _APT_PACKAGES = {"espeak-ng": "espeak-ng", "sox": "sox"}
 #: sox output options: what Asterisk plays without transcoding (8 kHz, mono, 16-bit signed PCM)
@@ -310,8 +321,32 @@ def _build_all(
     return built, failures
 
 
-def ensure_built(settings: Settings, *, progress: bool = False) -> BuildReport:
-    """Build the configured catalogue into the configured sounds folder (what the lab calls)."""
+def agency_prompt(agency_id: str) -> str:
+    """The prompt (relative to the sounds folder) saying an agency's name."""
+    return f"{AGENCY_DIR}/{agency_id}"
+
+
+def procedure_prompt(keyed: str) -> str:
+    """The prompt saying a procedure's name, by the digits of its code (``1004227``)."""
+    return f"{PROCEDURE_DIR}/tt_{keyed}"
+
+
+def procedure_names(procedures: Iterable[Procedure]) -> dict[str, str]:
+    """What ``build_names`` speaks into ``PROCEDURE_DIR``: ``tt_<digits>`` -> the name."""
+    return {procedure_prompt(p.keyed).removeprefix(f"{PROCEDURE_DIR}/"): p.name for p in procedures}
+
+
+def build_names(
+    names: Mapping[str, str], settings: Settings, folder: str, source: str, *, force: bool = False
+) -> BuildReport:
+    """Speak ``names`` (prompt name -> text) into ``folder`` of the sounds folder."""
+    out = home_path(settings.ivr.sounds_dir) / folder
+    return build(Catalogue(names, source=source), out, progress=False, force=force)
+
+
+def ensure_built(settings: Settings, *, progress: bool = False, force: bool = False) -> BuildReport:
+    """Build the configured catalogue into the configured sounds folder (what the lab calls),
+    and the agencies' names into its ``co_quan`` folder; ``force``: all of them again."""
     path = home_path(settings.ivr.prompts)
     catalogue = load_catalogue(path)
     absent = missing(catalogue, WORD_PROMPTS)
@@ -321,4 +356,7 @@ def ensure_built(settings: Settings, *, progress: bool = False) -> BuildReport:
             "prompts",
             f"missing word prompts needed to speak numbers and codes: {', '.join(absent)}",
         )
-    return build(catalogue, home_path(settings.ivr.sounds_dir), progress=progress)
+    report = build(catalogue, home_path(settings.ivr.sounds_dir), progress=progress, force=force)
+    book = load_agencies(home_path(settings.back_office.agencies))
+    build_names({a.id: a.name for a in book}, settings, AGENCY_DIR, book.source, force=force)
+    return report

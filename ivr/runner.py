@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dossiers.model import CODE_RE, MAX_CODE_DIGITS, Dossier, DossierLookup, DossierStatus
-from ivr import followup, postal_offer, say
+from dossiers.procedures import KEYED_RE, ProcedureCatalogue, code_of_keys
+from ivr import followup, postal_offer, procedure, say
 from ivr.agi import DIGITS, AgiSession
 from ivr.fastagi import AgiScripts
 from ivr.handover import AppQueueHandover, QueuedCaller, QueueHandover
-from ivr.menu import Menu, Node
+from ivr.menu import LOOKUPS, Menu, Node
+from ivr.prompts import agency_prompt, procedure_prompt
 from ivr.schedule import Schedule
 from postal.store import PostalStore
 from tickets.model import IvrStep, Outcome
@@ -58,6 +60,12 @@ class IvrContext:
     calls_asterisk: str = "/srv/tongdai/recordings/calls"
     #: say "cuộc gọi có thể được ghi âm" right after the greeting (``[ivr] recording_notice``)
     recording_notice: bool = False
+    #: the procedure catalogue (menu 1 then 5); None: every code is "not found"
+    procedures: ProcedureCatalogue | None = None
+    #: the id of the agency handling a ticket (key 7 says its name); None: never said
+    agency_of: Callable[[str], Awaitable[str | None]] | None = None
+    #: the host's view of the sounds folder: a name (agency, procedure) is said only if built
+    sounds_host: Path | None = None
 
 
 #: the notice of ``IvrContext.recording_notice``
@@ -175,7 +183,7 @@ class CallFlow:
                 self.st.category = node.category
             t = await self.visit(node)
             if isinstance(t, Go):
-                if node.type in ("menu", "dossier", "followup"):
+                if node.type == "menu" or node.type in LOOKUPS:
                     stack.append(current)
                 current = t.node
             elif isinstance(t, Back):
@@ -192,6 +200,8 @@ class CallFlow:
             return await self.dossier_node(node)
         if node.type == "followup":
             return await self.followup_node(node)
+        if node.type == "procedure":
+            return await self.procedure_node(node)
         if node.type == "record":
             return await self.record_node(node)
         if node.type == "play":
@@ -329,11 +339,40 @@ class CallFlow:
     async def followup_node(self, node: Node) -> Transition:
         """Key 7: the caller keys a ticket code's 14 digits and ``#`` and hears its status
         (``ivr.followup`` decides how much); both tickets' paths record the look-up."""
+        return await self.keyed_node(
+            node,
+            followup.MAX_KEYED + 1,
+            followup.code_of_keys,
+            "ma_phieu_khong_hop_le",
+            lambda code: self.tell_ticket(node, code),
+        )
+
+    async def procedure_node(self, node: Node) -> Transition:
+        """Menu 1 then 5: the caller keys a procedure code's seven digits and ``#`` and hears
+        its name, time limit and fee (``ivr.procedure``)."""
+        return await self.keyed_node(
+            node,
+            procedure.MAX_KEYED,
+            lambda keyed: keyed if KEYED_RE.match(keyed) else None,
+            "ma_thu_tuc_khong_hop_le",
+            lambda keyed: self.tell_procedure(node, keyed),
+        )
+
+    async def keyed_node(
+        self,
+        node: Node,
+        max_keys: int,
+        parse: Callable[[str], str | None],
+        malformed_prompt: str,
+        tell: Callable[[str], Awaitable[Transition | None]],
+    ) -> Transition:
+        """Ask for a code ended by ``#`` until ``tell`` (given what ``parse`` made of the keys)
+        returns a transition; keys ``parse`` refuses are told with ``malformed_prompt``."""
         failures = 0
         while True:
             await self.play(node.prompts[:-1])
             keyed, _ = await self.s.get_data(
-                self.path(node.prompts[-1]), int(node.timeout_s * 1000), followup.MAX_KEYED + 1
+                self.path(node.prompts[-1]), int(node.timeout_s * 1000), max_keys
             )
             if not keyed:
                 failures += 1
@@ -343,28 +382,61 @@ class CallFlow:
             if keyed.startswith(self.m.back_key):
                 self.step(node.id, keyed, "back")
                 return Back()
-            code = followup.code_of_keys(keyed)
+            code = parse(keyed)
             if code is None:
                 failures += 1
                 self.step(node.id, keyed[:32], "malformed")
                 if failures >= self.m.max_failures:
                     return ToQueue(None)
-                await self.play(["ma_phieu_khong_hop_le"], barge=False)
+                await self.play([malformed_prompt], barge=False)
                 continue
-            t = await self.tell_ticket(node, code)
+            t = await tell(code)
             if t is not None:
                 return t
             failures = 0
+
+    async def lookup_failed(self, node: Node, code: str, exc: StoreError) -> Transition:
+        """The store behind a look-up is down: say so and hand the caller to the agents."""
+        log.error("look-up of %s failed: %s", code, exc)
+        self.step(node.id, code, "lookup_error")
+        await self.play([self.m.error_prompt], barge=False)
+        return Go(node.agent or self.m.start)
+
+    def built(self, prompt: str) -> bool:
+        """Is there audio for ``prompt`` (a name built from data, which may lag the data)?"""
+        host = self.ctx.sounds_host
+        return host is None or (host / f"{prompt}.wav").is_file()
+
+    async def tell_procedure(self, node: Node, keyed: str) -> Transition | None:
+        """Say the procedure's name, time limit and fee, then the after-menu."""
+        code = code_of_keys(keyed) or keyed
+        try:
+            found = await self.ctx.procedures.find(code) if self.ctx.procedures else None
+        except StoreError as exc:
+            return await self.lookup_failed(node, code, exc)
+        self.step(node.id, code, "found" if found else "not_found")
+        name = procedure_prompt(keyed)
+        spoken = procedure.words(keyed, found, name if self.built(name) else None)
+        return await self.after_menu(node, lambda: self.say_followup(spoken, found is not None))
+
+    async def agency_prompt(self, code: str) -> str | None:
+        """The prompt naming the agency handling ticket ``code``, if forwarded and built."""
+        if self.ctx.agency_of is None:
+            return None
+        try:
+            agency = await self.ctx.agency_of(code)
+        except StoreError as exc:
+            log.error("agency of %s unknown: %s", code, exc)
+            return None
+        prompt = agency_prompt(agency) if agency else None
+        return prompt if prompt is not None and self.built(prompt) else None
 
     async def tell_ticket(self, node: Node, code: str) -> Transition | None:
         """Say ticket ``code``'s status, then the after-menu; None means: ask for another."""
         try:
             ticket = await self.ctx.tickets.get(code)
         except StoreError as exc:
-            log.error("ticket look-up failed: %s", exc)
-            self.step(node.id, code, "lookup_error")
-            await self.play([self.m.error_prompt], barge=False)
-            return Go(node.agent or self.m.start)
+            return await self.lookup_failed(node, code, exc)
         shown = followup.disclosure(ticket, self.s.env.get("agi_callerid"))
         self.step(node.id, code, shown.value)
         if ticket is not None and ticket.code != self.st.code:
@@ -373,7 +445,9 @@ class CallFlow:
                 await self.ctx.tickets.append_steps(ticket.code, [mark])
             except StoreError as exc:
                 log.error("could not mark the look-up on %s: %s", ticket.code, exc)
-        spoken = followup.words(code, ticket, shown, self.ctx.now().astimezone(VN_TZ).date())
+        agency = await self.agency_prompt(code) if shown is followup.Disclosure.FOUND else None
+        today = self.ctx.now().astimezone(VN_TZ).date()
+        spoken = followup.words(code, ticket, shown, today, agency)
         return await self.after_menu(node, lambda: self.say_followup(spoken, ticket is not None))
 
     async def after_menu(

@@ -118,6 +118,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     seeded = engine.seed_dossiers(settings)
     if seeded:
         print(f"dossiers: imported {seeded} sample dossiers ({engine.SAMPLE_DOSSIERS})")
+    seeded = engine.seed_procedures(settings)
+    if seeded:
+        print(f"procedures: imported {seeded} sample procedures ({engine.SAMPLE_PROCEDURES})")
     flag = _no_engine_flag(settings)
     if ast_pid is None:
         with lock.hold(settings, command="tongdai lab up"):

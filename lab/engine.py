@@ -14,7 +14,9 @@ import importlib.util
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lab import lock, procs
 from lab.procs import LabError
@@ -22,7 +24,9 @@ from tongdai.settings import PROJECT_HOME, Settings, home_path
 
 ENGINE_MARKERS = ("hotline.cli", "serve")
 ENGINE_TIMEOUT = 30.0
+T = TypeVar("T")
 SAMPLE_DOSSIERS = "dossiers/sample_dossiers.csv"
+SAMPLE_PROCEDURES = "dossiers/sample_procedures_quangnam.csv"
 _TCP_LISTEN = "0A"  # socket state in /proc/net/tcp
 
 
@@ -132,33 +136,66 @@ def build_prompts(settings: Settings) -> str:
         return prompts.ensure_built(settings).summary()
 
 
-async def _seed_dossiers(url: str, csv_path: Path) -> int:
+async def _seed(
+    url: str,
+    table: Any,
+    rows: Callable[[], list[T]],
+    upsert: Callable[[Any, list[T]], Awaitable[int]],
+) -> list[T]:
+    """Upsert ``rows()`` into ``table`` if it is empty; the rows stored ([] if none)."""
     from sqlalchemy import func, select
 
-    from dossiers.importer import read_dossiers
-    from dossiers.sql import D, upsert_dossiers
     from tongdai.db import make_engine, upgrade_engine
 
     engine = make_engine(url)
     try:
         await upgrade_engine(engine)
         async with engine.connect() as conn:
-            count = (await conn.execute(select(func.count()).select_from(D))).scalar_one()
+            count = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
         if count:
-            return 0
-        return await upsert_dossiers(engine, read_dossiers(csv_path))
+            return []
+        stored = rows()
+        await upsert(engine, stored)
+        return stored
     finally:
         await engine.dispose()
 
 
+def _needs(what: str, *modules: str) -> None:
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise LabError(f"cannot seed {what}: {module} is not installed yet")
+
+
 def seed_dossiers(settings: Settings) -> int:
     """Import the sample dossiers if the table is empty; returns how many were imported."""
-    for module in ("dossiers.importer", "dossiers.sql", "tongdai.db"):
-        if importlib.util.find_spec(module) is None:
-            raise LabError(f"cannot seed dossiers: {module} is not installed yet")
+    _needs("dossiers", "dossiers.importer", "dossiers.sql", "tongdai.db")
     try:
-        return asyncio.run(
-            _seed_dossiers(settings.database.resolved_url(), home_path(SAMPLE_DOSSIERS))
-        )
+        from dossiers.importer import read_dossiers
+        from dossiers.sql import D, upsert_dossiers
+
+        url = settings.database.resolved_url()
+        path = home_path(SAMPLE_DOSSIERS)
+        return len(asyncio.run(_seed(url, D, lambda: read_dossiers(path), upsert_dossiers)))
     except ImportError as exc:
         raise LabError(f"cannot seed dossiers: {exc}") from exc
+
+
+def seed_procedures(settings: Settings) -> int:
+    """Import the sample procedure catalogue if the table is empty, and speak its names for
+    the IVR (under the prompts lock); returns how many were imported."""
+    _needs("procedures", "dossiers.procedures_csv", "dossiers.procedures_sql", "ivr.prompts")
+    try:
+        from dossiers.procedures_csv import read_procedures
+        from dossiers.procedures_sql import P, upsert_procedures
+        from ivr.prompts import PROCEDURE_DIR, build_names, procedure_names
+
+        url = settings.database.resolved_url()
+        path = home_path(SAMPLE_PROCEDURES)
+        stored = asyncio.run(_seed(url, P, lambda: read_procedures(path), upsert_procedures))
+        if stored:
+            with lock.exclusive("prompts"):
+                build_names(procedure_names(stored), settings, PROCEDURE_DIR, str(path))
+        return len(stored)
+    except ImportError as exc:
+        raise LabError(f"cannot seed procedures: {exc}") from exc

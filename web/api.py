@@ -20,6 +20,7 @@ from tickets.model import Outcome, Status
 from web import agent_ops, privacy, stats, ticket_query, users
 from web import errors as v
 from web import kb as kb_api
+from web import procedures as procedures_api
 from web.errors import ApiError
 from web.security import Principal, guard
 from web.ticket_actions import ACTIONS, COMPLAINT_TYPES, MAX_NOTES, Change
@@ -327,5 +328,6 @@ def routes() -> list[BaseRoute]:
         Route(f"{r}/users/{{name}}", user, methods=["GET", "PATCH"]),
         Route(f"{r}/users/{{name}}/password", user_password, methods=["PUT"]),
         *kb_api.routes(r),
+        *procedures_api.routes(r),
         *privacy.routes(r),
     ]

@@ -51,6 +51,8 @@ from agencies.model import load_agencies
 from agencies.sql import SqlForwardStore
 from conversations.outbox import Outbox
 from dossiers.model import DossierLookup
+from dossiers.procedures import ProcedureCatalogue
+from dossiers.procedures_sql import SqlCatalogue
 from dossiers.sql import SqlDossierLookup
 from postal.desk import PostalDesk
 from postal.places import load_places
@@ -78,6 +80,7 @@ from web import (
     pages_tickets,
     pages_users,
     postal,
+    procedures,
     stats,
 )
 from web import health as web_health
@@ -129,6 +132,8 @@ class WebDeps:
     dossiers: DossierLookup | None = None
     #: the knowledge base (default: on ``engine``)
     kb: KnowledgeBase | None = None
+    #: the procedure catalogue (default: on ``engine``)
+    procedures: ProcedureCatalogue | None = None
     #: the callers' messages (host path): ``/recordings/<name>.wav`` serves only these
     messages_dir: Path = field(default_factory=lambda: home_path("recordings/messages"))
     #: the agents' call recordings (host path): ``/recordings/calls/<code>.wav``, supervisors
@@ -317,6 +322,7 @@ def create_app(deps: WebDeps) -> Starlette:
             *pages_postal.routes(),
             *lookup.routes(),
             *kb.page_routes(),
+            *procedures.page_routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
@@ -335,6 +341,7 @@ def create_app(deps: WebDeps) -> Starlette:
     app.state.dossiers = deps.dossiers or SqlDossierLookup(deps.engine)
     app.state.desk = desk
     app.state.kb = deps.kb or SqlKnowledgeBase(deps.engine)
+    app.state.procedures = deps.procedures or SqlCatalogue(deps.engine)
     app.state.audit = audit
     app.state.postal = PostalDesk(
         deps.postal or SqlPostalStore(deps.engine), load_places(), clock=deps.clock

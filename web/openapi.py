@@ -10,6 +10,7 @@ from typing import Any
 
 from accounts.model import MIN_PASSWORD, Role
 from acd.agent import AgentState
+from dossiers.procedures import OnlineLevel
 from tickets.model import Outcome, Status
 from web.control import PAUSE_REASONS
 from web.ticket_actions import ACTIONS, CATEGORIES, COMPLAINT_TYPES
@@ -163,6 +164,16 @@ SCHEMAS: S = {
         status=STR,
         received_date=STR,
         due_date=N_STR,
+    ),
+    "Procedure": _obj(
+        ["code", "name", "agency", "documents", "time_limit_days", "fee_vnd", "online_level"],
+        code=STR,
+        name=STR,
+        agency=STR,
+        documents={"type": "array", "items": STR},
+        time_limit_days=INT,
+        fee_vnd=INT,
+        online_level={"enum": [lv.value for lv in OnlineLevel]},
     ),
     "UserAccount": _obj(
         ["name", "role", "disabled"],
@@ -568,6 +579,29 @@ def document() -> S:
                     ticket={"type": "string", "pattern": "^1022-[0-9]{8}-[0-9]{6,}$"},
                 ),
             ),
+        },
+        "/api/v1/procedures": {
+            "get": _op(
+                "Search the procedure catalogue by code or words (diacritics ignored)",
+                _json(
+                    _obj(
+                        ["query", "procedures"],
+                        query=STR,
+                        procedures={"type": "array", "items": _ref("Procedure")},
+                    )
+                ),
+                params=[
+                    _query("q", _text(300), "a code (1.001612) or words, e.g. dang ky khai sinh"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                ],
+            )
+        },
+        "/api/v1/procedures/{code}": {
+            "get": _op(
+                "A procedure by its national code",
+                _json(_ref("Procedure")),
+                params=[_path_param("code", "^[0-9][.][0-9]{6}$", "1.001612")],
+            )
         },
         "/api/v1/kb/{entry_id}": {
             "delete": _op(

@@ -37,6 +37,7 @@ CATEGORIES: dict[str, str] = {
     "dau_tu": "Đầu tư",
     "du_lich": "Du lịch",
     "buu_chinh": "Bưu chính công ích",
+    "su_co": "Sự cố hạ tầng, kinh tế - xã hội",
     "chung": "Thông tin chung",
 }
 #: complaint sub-types a person may pick, with their labels; "none" clears the sub-type

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import Stack, engine_log, ticket_of, until
+from conftest import Stack, engine_log, engine_log_count, ticket_of, until
 
+from agencies.sql import SqlForwardStore
 from lab import asterisk, engine
 from lab.sipp_run import (
     AgentPhones,
@@ -28,6 +31,7 @@ from lab.sipp_run import (
 )
 from tickets.model import Outcome, Ticket
 from tickets.sql import SqlTicketStore
+from tongdai.db import make_engine
 from tongdai.settings import PROJECT_HOME
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +54,14 @@ async def call(stack: Stack, steps: list[Step], *, calls: int = 1, rate: int = 1
     return result.callers
 
 
+async def call_as(stack: Stack, number: str, steps: list[Step]) -> None:
+    """One call from ``number`` (the caller id the engine sees)."""
+    result = await run_callers(
+        build_caller_scenario(steps), target=stack.target, calls=1, callers=[number], timeout_s=120
+    )
+    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
+
+
 def path_keys(t: Ticket) -> list[tuple[str, str | None]]:
     return [(s.node, s.key) for s in t.ivr_path if s.key is not None]
 
@@ -63,6 +75,8 @@ def path_keys(t: Ticket) -> list[tuple[str, str | None]]:
         ("4", "dau_tu", "dau_tu"),
         ("5", "du_lich", "du_lich"),
         ("6", "buu_chinh", "buu_chinh"),
+        ("81", "su_co", "su_co"),
+        ("82", "su_co", "su_co"),
         ("0", "chung", "chung"),
     ],
 )
@@ -140,16 +154,9 @@ async def test_key_7_a_real_tickets_code_keyed_over_sip_info_is_read_out_and_rec
     )
     digits = old.code.removeprefix("1022-").replace("-", "")
     assert len(digits) == 14
-    result = await run_callers(
-        build_caller_scenario(
-            [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(9000), HangUp()]
-        ),
-        target=stack.target,
-        calls=1,
-        callers=[number],
-        timeout_s=120,
+    await call_as(
+        stack, number, [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(9000), HangUp()]
     )
-    assert result.ok, result.describe() + "\n--- engine log ---\n" + engine_log(stack)
     deadline = asyncio.get_running_loop().time() + 20
     while True:  # the caller's own new ticket (the old one has the same number)
         mine = [t for t in await tickets.list() if t.caller == number and t.code != old.code]
@@ -166,12 +173,69 @@ async def test_key_7_a_real_tickets_code_keyed_over_sip_info_is_read_out_and_rec
     assert [s.detail for s in looked.ivr_path] == [f"looked_up:{t.code}:found"]
 
 
+async def test_a_procedure_code_keyed_over_sip_info_is_read_out_with_its_name(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    """1, 5, then a procedure's seven digits: the catalogue imported by ``tongdai procedures
+    import`` (which also speaks the names) answers, and every prompt played exists."""
+    sample = PROJECT_HOME / "dossiers/sample_procedures_quangnam.csv"
+    argv = [sys.executable, "-m", "hotline.cli", "--config", str(stack.config)]
+    imported = await asyncio.to_thread(
+        subprocess.run, [*argv, "procedures", "import", str(sample)],
+        check=True, capture_output=True, text=True, cwd=PROJECT_HOME, timeout=300,
+    )  # fmt: skip
+    assert "imported 17 procedures" in imported.stdout, imported.stdout + imported.stderr
+    sounds = PROJECT_HOME / stack.settings.ivr.sounds_dir
+    assert (sounds / "thu_tuc" / "tt_1001045.wav").is_file()
+    failures = engine_log_count(stack, "failed on a live channel")
+    (caller,) = await call(
+        stack,
+        [Wait(GAP), Key("1"), Wait(GAP), Key("5"), Wait(2500), Keys("1001045#"), Wait(12000),
+         HangUp()],
+    )  # fmt: skip
+    t = await ticket_of(tickets, caller)
+    assert ("tra_cuu_thu_tuc", "1.001045") in path_keys(t), t.ivr_path
+    assert [s.detail for s in t.ivr_path if s.key == "1.001045"] == ["found"]
+    assert (t.category, t.outcome, t.queue) == ("thu_tuc", Outcome.SELF_SERVICE, None)
+    # Asterisk found every file the engine asked it to play (the name's own folder included)
+    assert engine_log_count(stack, "failed on a live channel") == failures, engine_log(stack)
+
+
+async def test_key_7_a_forwarded_tickets_owner_hears_its_agency_named(
+    stack: Stack, tickets: SqlTicketStore
+) -> None:
+    """The agencies' names are built with the prompts; Asterisk plays the one of the agency
+    the ticket was forwarded to (a missing file would be logged as a failed prompt)."""
+    number = "0905777002"
+    old = await tickets.open(
+        channel="voice", caller=number, uniqueid=None, started_at=datetime.now(UTC)
+    )
+    engine_ = make_engine(stack.db_url)
+    try:
+        await SqlForwardStore(engine_).create(
+            ticket_code=old.code, agency_id="so_xay_dung", due_at=datetime.now(UTC),
+            by="giamsat", at=datetime.now(UTC),
+        )  # fmt: skip
+    finally:
+        await engine_.dispose()
+    sounds = PROJECT_HOME / stack.settings.ivr.sounds_dir
+    assert (sounds / "co_quan" / "so_xay_dung.wav").is_file()
+    failures = engine_log_count(stack, "failed on a live channel")
+    digits = old.code.removeprefix("1022-").replace("-", "")
+    await call_as(
+        stack, number, [Wait(GAP), Key("7"), Wait(2500), Keys(digits + "#"), Wait(12000), HangUp()]
+    )
+    t = await ticket_of(tickets, number)
+    assert (old.code, "found") in [(s.key, s.detail) for s in t.ivr_path]
+    assert engine_log_count(stack, "failed on a live channel") == failures, engine_log(stack)
+
+
 async def test_three_invalid_keys_send_the_caller_to_the_general_queue(
     stack: Stack, agents: AgentPhones, tickets: SqlTicketStore
 ) -> None:
     (caller,) = await call(
         stack,
-        [Wait(GAP), Key("8"), Wait(3000), Key("#"), Wait(3000), Key("8"), ExpectHangup(60_000)],
+        [Wait(GAP), Key("#"), Wait(3000), Key("#"), Wait(3000), Key("#"), ExpectHangup(60_000)],
     )
     t = await ticket_of(tickets, caller)
     assert [s.detail for s in t.ivr_path].count("invalid") == 3

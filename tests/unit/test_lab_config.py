@@ -19,7 +19,9 @@ from tongdai.settings import (
 )
 
 CONF = PROJECT_HOME / "asterisk_conf"
-QUEUES = ("thu_tuc", "tra_cuu_ho_so", "phan_anh", "dau_tu", "du_lich", "buu_chinh", "chung")
+QUEUES = (
+    "thu_tuc", "tra_cuu_ho_so", "phan_anh", "dau_tu", "du_lich", "buu_chinh", "su_co", "chung",
+)  # fmt: skip
 
 Section = tuple[str, str, list[tuple[str, str]]]  # name, template spec, (key, value) lines
 

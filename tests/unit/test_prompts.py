@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from agencies.model import load_agencies
 from ivr import followup, prompts, say
-from ivr.prompts import Catalogue, build, ensure_built, load_catalogue, missing
+from ivr.prompts import (
+    Catalogue,
+    agency_prompt,
+    build,
+    ensure_built,
+    load_catalogue,
+    missing,
+)
 from tongdai.errors import ConfigError, TongdaiError
 from tongdai.settings import IvrSettings, Settings
 
@@ -215,6 +223,9 @@ def test_given_settings_when_ensure_built_then_catalogue_built_into_sounds_dir(
     assert sorted(report.built) == sorted(say.WORD_PROMPTS)
     assert report.out_dir == sounds
     assert ensure_built(settings).built == ()
+    # the agencies' names, for the key-7 follow-up, in a folder of their own
+    for agency in load_agencies():
+        assert (sounds / agency_prompt(agency.id)).with_suffix(".wav").stat().st_size > 1000
 
 
 def test_given_catalogue_without_word_prompts_when_ensure_built_then_config_error(

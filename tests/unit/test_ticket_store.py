@@ -19,6 +19,7 @@ import accounts.store  # noqa: F401
 import agencies.sql  # noqa: F401
 import conversations.canned
 import conversations.journal  # noqa: F401
+import dossiers.procedures_sql
 import dossiers.sql  # noqa: F401
 import postal.sql  # noqa: F401
 import tickets.audit

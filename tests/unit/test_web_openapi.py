@@ -17,6 +17,8 @@ from starlette.routing import Route
 
 from bench.web_rig import SimAcd, web_rig
 from dossiers.model import Dossier, DossierStatus
+from dossiers.procedures import OnlineLevel, Procedure
+from dossiers.procedures_sql import upsert_procedures
 from dossiers.sql import upsert_dossiers
 from tickets.model import Ticket
 from web import api, back_office, postal
@@ -67,6 +69,8 @@ async def test_given_fuzzed_requests_from_the_document_then_the_api_never_answer
             "12345678", "Cấp phép", "Sở Xây dựng", DossierStatus.RECEIVED, date(2026, 1, 5), None
         )
         await upsert_dossiers(rig.deps.engine, [dossier])
+        birth = Procedure("1.001612", "Khai sinh", "ubnd_tam_ky", "", 0, 0, OnlineLevel.FULL)
+        await upsert_procedures(rig.deps.engine, [birth])
         sock = listen("127.0.0.1", 0)
         stop, ready = asyncio.Event(), asyncio.Event()
         server = asyncio.create_task(serve(rig.app, sock, stop, ready=ready))
