@@ -26,7 +26,7 @@ def test_the_shipped_menu_is_valid_and_every_prompt_is_in_the_catalogue() -> Non
     menu = load_menu(PROJECT_HOME / "ivr/menu_1022.toml")
     catalogue = load_catalogue(PROJECT_HOME / "ivr/prompts_vi.toml")
     assert check_prompts(menu, set(catalogue)) == []
-    assert set(menu.nodes["main"].options) == set("12345670")
+    assert set(menu.nodes["main"].options) == set("123456780")
 
 
 @pytest.mark.parametrize(
