@@ -36,3 +36,16 @@ def test_given_no_events_then_the_bench_says_so() -> None:
     args = argparse.Namespace(events=0, store=["sqlite"], pg_admin_dsn="", json=True)
     with pytest.raises(BenchError, match="--events"):
         cmd_bench_process(args)
+
+
+async def test_the_round_trips_per_message_stay_within_their_budget(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Measured before this budget: 31 statements in 11 transactions per first message, 23 in
+    9 per follow-up, 6 in 4 per reply delivered. A change that reads again what is in hand
+    shows here."""
+    report = await run_process(db_url, "test", 6, tmp_path / "files")
+    first, follow, deliver = report.phases
+    assert first.statements_per_item <= 15 and first.transactions_per_item <= 6.5
+    assert follow.statements_per_item <= 13 and follow.transactions_per_item <= 6.5
+    assert deliver.statements_per_item <= 3.5 and deliver.transactions_per_item <= 2
