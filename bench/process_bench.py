@@ -183,8 +183,10 @@ async def _drain(processor: JournalProcessor) -> None:
         pass
 
 
-async def run_process(url: str, store: str, events: int, tmp: Path) -> Report:
-    engine = make_engine(url)
+async def run_process(
+    url: str, store: str, events: int, tmp: Path, *, pre_ping: bool = False
+) -> Report:
+    engine = make_engine(url, pre_ping=pre_ping)
     try:
         await upgrade_engine(engine)
         counter = SqlCounter(engine)
@@ -222,7 +224,7 @@ async def run_process(url: str, store: str, events: int, tmp: Path) -> Report:
         return Report(
             store=store,
             events=events,
-            pre_ping=bool(getattr(engine.pool, "_pre_ping", False)),
+            pre_ping=pre_ping,
             phases=phases,
             tickets=int(n_tickets),
             messages=int(n_messages),
@@ -234,12 +236,16 @@ async def run_process(url: str, store: str, events: int, tmp: Path) -> Report:
         await engine.dispose()
 
 
-async def bench_process(events: int, stores: list[str], pg_admin_dsn: str) -> list[Report]:
+async def bench_process(
+    events: int, stores: list[str], pg_admin_dsn: str, pre_pings: list[bool]
+) -> list[Report]:
     reports: list[Report] = []
     for store in stores:
-        async with fresh_database(STORES[store], pg_admin_dsn) as url:
-            with tempfile.TemporaryDirectory(prefix="tongdai_bench_files_") as tmp:
-                reports.append(await run_process(url, store, events, Path(tmp)))
+        for pre_ping in pre_pings if store == "postgresql" else [False]:
+            async with fresh_database(STORES[store], pg_admin_dsn) as url:
+                with tempfile.TemporaryDirectory(prefix="tongdai_bench_files_") as tmp:
+                    report = await run_process(url, store, events, Path(tmp), pre_ping=pre_ping)
+                    reports.append(report)
     return reports
 
 
@@ -271,6 +277,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(STORES),
         help="database to run on (repeatable; default both)",
     )
+    parser.add_argument(
+        "--pre-ping",
+        choices=("off", "on", "both"),
+        default="off",
+        help="PostgreSQL pool pre-ping (the engine's default is off; both: a run of each)",
+    )
     parser.add_argument("--pg-admin-dsn", default=PG_ADMIN_DSN)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -281,7 +293,8 @@ def cmd_bench_process(args: argparse.Namespace) -> int:
     stores = list(dict.fromkeys(args.store or ["sqlite", "postgresql"]))
     for noisy in ("conversations", "tongdai.db", "alembic"):  # a line per message and migration
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    reports = asyncio.run(bench_process(args.events, stores, args.pg_admin_dsn))
+    pre_pings = {"off": [False], "on": [True], "both": [False, True]}[args.pre_ping]
+    reports = asyncio.run(bench_process(args.events, stores, args.pg_admin_dsn, pre_pings))
     if args.json:
         json.dump([asdict(r) for r in reports], sys.stdout, indent=2)
         print()

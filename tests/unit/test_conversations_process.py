@@ -295,7 +295,7 @@ async def test_given_events_finishing_while_one_is_marked_then_they_are_marked_i
     await asyncio.wait(started)
     assert all(t.result() for t in started)
     assert [len(b) for b in gated.batches] == [1, 5]
-    assert len(set(sum(gated.batches, []))) == 6
+    assert len({i for b in gated.batches for i in b}) == 6
     assert await journal.pending() == []
 
 

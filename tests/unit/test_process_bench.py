@@ -33,7 +33,9 @@ async def test_given_visitors_when_processed_then_every_message_is_stored_once_a
 
 
 def test_given_no_events_then_the_bench_says_so() -> None:
-    args = argparse.Namespace(events=0, store=["sqlite"], pg_admin_dsn="", json=True)
+    args = argparse.Namespace(
+        events=0, store=["sqlite"], pg_admin_dsn="", json=True, pre_ping="off"
+    )
     with pytest.raises(BenchError, match="--events"):
         cmd_bench_process(args)
 
