@@ -43,8 +43,8 @@ from tickets.messages import (
     Message,
     NewMessage,
 )
-from tickets.model import Status, StatusChange, Ticket
-from tickets.sql import OPENED_BY, SqlTicketStore, T, insert_ticket
+from tickets.model import Status, Ticket
+from tickets.sql import SqlTicketStore, T, insert_ticket
 from tongdai.clock import as_utc, utcnow
 from tongdai.db import DB_ERRORS, Base, UtcDateTime, describe, store_error
 
@@ -224,7 +224,7 @@ class SqlConversationStore:
                         message, code = found
                         tickets = await self.tickets._load(conn, select(T).where(T.c.code == code))
                         return tickets[0], message, False
-                    ticket_id, code = await insert_ticket(
+                    ticket = await insert_ticket(
                         conn,
                         channel=channel,
                         caller=caller,
@@ -233,22 +233,8 @@ class SqlConversationStore:
                         contact_id=contact_id,
                         subject=subject,
                     )
-                    message = await self._insert(conn, ticket_id, code, first)
-                # what was just written, without reading it back
-                ticket = Ticket(
-                    id=ticket_id,
-                    code=code,
-                    channel=channel,
-                    caller=caller,
-                    uniqueid=None,
-                    started_at=at,
-                    contact_id=contact_id,
-                    subject=subject,
-                    history=[
-                        StatusChange(at=at, from_status=None, to_status=Status.NEW, by=OPENED_BY)
-                    ],
-                )
-                return ticket, message, True
+                    message = await self._insert(conn, ticket.id, ticket.code, first)
+                    return ticket, message, True
             except IntegrityError as exc:  # a concurrent delivery of the same message won
                 if attempt:
                     raise store_error("conversation store: duplicate message", exc) from exc
