@@ -44,7 +44,7 @@ from tickets.messages import (
     NewMessage,
 )
 from tickets.model import Status, Ticket
-from tickets.sql import SqlTicketStore, T, insert_ticket
+from tickets.sql import SqlTicketStore, T, insert_ticket, ticket_id
 from tongdai.clock import as_utc, utcnow
 from tongdai.db import DB_ERRORS, Base, UtcDateTime, describe, store_error
 
@@ -256,10 +256,8 @@ class SqlConversationStore:
                     found = await self._existing(conn, message.channel, message.external_id)
                     if found is not None:
                         return found[0], False
-                    tid = (await conn.execute(select(T.c.id).where(T.c.code == code))).scalar()
-                    if tid is None:
-                        raise KeyError(code)
-                    return await self._insert(conn, int(tid), code, message), True
+                    tid = await ticket_id(conn, code)
+                    return await self._insert(conn, tid, code, message), True
             except IntegrityError as exc:
                 if attempt:
                     raise store_error("conversation store: duplicate message", exc) from exc

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from pg_admin import pg_admin
 from sqlalchemy import text
 
-from pg_admin import pg_admin
 from tickets.sql import SqlTicketStore
 from tongdai.db import make_engine, upgrade_engine
 from tongdai.errors import StoreError
