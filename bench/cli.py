@@ -4,19 +4,27 @@
 ``tongdai bench faults`` faults injected under a SIPp load,
 ``tongdai bench channels`` web chat visitors and mails with agents answering,
 ``tongdai bench webhooks`` signed Zalo/Facebook webhooks against the engine on SQLite and
-PostgreSQL."""
+PostgreSQL, ``tongdai bench process`` the conversation processor's SQL round trips per message."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from bench import acd_bench, channels_bench, faults_bench, ivr_bench, webhooks_bench
+from bench import (
+    acd_bench,
+    channels_bench,
+    faults_bench,
+    ivr_bench,
+    process_bench,
+    webhooks_bench,
+)
 from bench.reports_bench import add_arguments, cmd_bench_reports
 
 
 def register(sub: Any) -> None:
-    """Add ``bench reports``, ``acd``, ``ivr``, ``faults``, ``channels``, ``webhooks``."""
+    """Add ``bench reports``, ``acd``, ``ivr``, ``faults``, ``channels``, ``webhooks``,
+    ``process``."""
     parser: argparse.ArgumentParser = sub.add_parser("bench", help="benchmarks")
     commands = parser.add_subparsers(dest="bench_command", required=True)
     reports = commands.add_parser(
@@ -78,3 +86,13 @@ def register(sub: Any) -> None:
     )
     webhooks_bench.add_arguments(hooks)
     hooks.set_defaults(func=webhooks_bench.cmd_bench_webhooks)
+    process = commands.add_parser(
+        "process",
+        help="journaled chat messages to tickets and bot answers: SQL round trips per message",
+        description="On a fresh SQLite and/or PostgreSQL database, journal --events web chat "
+        "visitors' first and second messages, process them (journal -> inbox -> bot -> "
+        "outbox) and deliver the replies, in this process; print per phase events/s and "
+        "SQL statements, transactions and pool checkouts per message.",
+    )
+    process_bench.add_arguments(process)
+    process.set_defaults(func=process_bench.cmd_bench_process)

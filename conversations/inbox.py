@@ -80,9 +80,12 @@ class Inbox:
         if m.kind in (InboundKind.FOLLOW, InboundKind.UNFOLLOW):
             await self.conv.contact_for(m.sender.kind.value, m.sender.value, m.sender_name)
             return Received(None, created=False, duplicate=False)
-        found = await self.conv.find_message(m.channel, m.external_id)
-        if found is not None:
-            return Received(found.ticket_code, created=False, duplicate=True)
+        if m.attachments:
+            # a redelivery must not keep its files twice: look before saving them. Without
+            # attachments the store's own check (same channel and external id) is enough.
+            found = await self.conv.find_message(m.channel, m.external_id)
+            if found is not None:
+                return Received(found.ticket_code, created=False, duplicate=True)
         contact = await self.conv.contact_for(m.sender.kind.value, m.sender.value, m.sender_name)
         saved = await self.files.save(m.attachments, m.received_at)
         body = "\n".join(x for x in (m.text, *saved.refused) if x)
@@ -98,10 +101,9 @@ class Inbox:
             attachments=saved.attachments,
             meta={k: str(v) for k, v in m.meta.items()} | ({"kind": m.kind.value}),
         )
-        code = await self._thread(m, contact.id)
-        if code is not None:
-            stored, added = await self.conv.add_message(code, new)
-            ticket = await self.tickets.get(code)
+        ticket: Ticket | None = await self._thread(m, contact.id)
+        if ticket is not None:
+            stored, added = await self.conv.add_message(ticket.code, new)
             created = False
         else:
             ticket, stored, created = await self.conv.start_conversation(
@@ -112,7 +114,7 @@ class Inbox:
                 first=new,
             )
             added = created
-        if not added or ticket is None:
+        if not added:
             return Received(stored.ticket_code, created=False, duplicate=True)
         self._tell(stored)
         try:
@@ -129,21 +131,23 @@ class Inbox:
             except Exception:
                 log.exception("message listener %r failed", listener)
 
-    async def _thread(self, m: InboundMessage, contact_id: int) -> str | None:
-        """The open ticket this message belongs to, if any."""
+    async def _thread(self, m: InboundMessage, contact_id: int) -> Ticket | None:
+        """The open ticket this message belongs to, if any (as read now: the caller keeps it
+        in hand instead of reading it again)."""
         if m.channel is Channel.EMAIL:
             code = await self.conv.ticket_of_external(m.channel, m.in_reply_to)
             if code is None and m.ticket_code:
-                hinted = await self.tickets.get(m.ticket_code)
-                if hinted is not None and hinted.contact_id == contact_id:
-                    code = hinted.code
-            if code is not None:
-                t = await self.tickets.get(code)
-                if t is not None and t.status is Status.CLOSED:
-                    return None  # a closed case is not reopened by mail: a new ticket
-            return code
-        t = await self.conv.open_conversation(contact_id, m.channel)
-        return t.code if t is not None else None
+                code = m.ticket_code
+                hinted = await self.tickets.get(code)
+                if hinted is None or hinted.contact_id != contact_id:
+                    return None
+                ticket: Ticket | None = hinted
+            else:
+                ticket = await self.tickets.get(code) if code is not None else None
+            if ticket is not None and ticket.status is Status.CLOSED:
+                return None  # a closed case is not reopened by mail: a new ticket
+            return ticket
+        return await self.conv.open_conversation(contact_id, m.channel)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -154,7 +158,9 @@ class Inbox:
             ack = self.acknowledgement.get(m.channel)
             text = ack(ticket) if ack else self.texts("ticket_code", code=ticket.code)
             if text:  # a channel's acknowledgement may decline (email: a months-old mail)
-                await self.outbox.reply(ticket.code, text, author=Author.SYSTEM, automatic=True)
+                await self.outbox.reply(
+                    ticket.code, text, author=Author.SYSTEM, automatic=True, ticket=ticket
+                )
         if ticket.queued_at is not None and ticket.status in _OPEN:
             # already with the agents: (back) in the ACD, the "no reply" clock starts
             await self._to_agents(ticket, quiet=True)
@@ -167,13 +173,17 @@ class Inbox:
             return
         if m.kind is InboundKind.STICKER and not m.text:
             return
-        helped = sum(
-            1 for x in await self.conv.messages(ticket.code) if x.meta.get("bot") == "help"
-        )
+        helped = 0  # a ticket opened by this very message has no help answer yet
+        if not created:
+            helped = sum(
+                1 for x in await self.conv.messages(ticket.code) if x.meta.get("bot") == "help"
+            )
         answer = await self.bot.answer(m.text, helped_before=helped)
         for reply in answer.replies:
             meta = {"bot": "help"} if answer.helped else None
-            await self.outbox.reply(ticket.code, reply, author=Author.SYSTEM, meta=meta)
+            await self.outbox.reply(
+                ticket.code, reply, author=Author.SYSTEM, meta=meta, ticket=ticket
+            )
         changes: dict[str, object] = {}
         if answer.dossier_code:
             changes["dossier_code"] = answer.dossier_code[:32]
@@ -195,12 +205,18 @@ class Inbox:
         if taken:
             if not quiet:
                 await self.outbox.reply(
-                    ticket.code, self.texts("queued_no_position"), author=Author.SYSTEM
+                    ticket.code,
+                    self.texts("queued_no_position"),
+                    author=Author.SYSTEM,
+                    ticket=ticket,
                 )
             return
         if ticket.outcome is None:
             await self.tickets.update(ticket.code, outcome=Outcome.MESSAGE_LEFT)
         if not quiet:
             await self.outbox.reply(
-                ticket.code, self.texts("offline", code=ticket.code), author=Author.SYSTEM
+                ticket.code,
+                self.texts("offline", code=ticket.code),
+                author=Author.SYSTEM,
+                ticket=ticket,
             )

@@ -143,9 +143,16 @@ class SqlEventJournal:
         ]
 
     async def done(self, event_id: int) -> None:
-        async with self._tx("cannot mark an event processed") as conn:
+        await self.done_many([event_id])
+
+    async def done_many(self, event_ids: Iterable[int]) -> None:
+        """Mark events processed, all in one statement."""
+        ids = list(event_ids)
+        if not ids:
+            return
+        async with self._tx(f"cannot mark {len(ids)} events processed") as conn:
             await conn.execute(
-                update(E).where(E.c.id == event_id).values(processed_at=as_utc(self._clock()))
+                update(E).where(E.c.id.in_(ids)).values(processed_at=as_utc(self._clock()))
             )
 
     async def failed(self, event_id: int, error: str) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -93,14 +94,17 @@ class Outbox:
         attachments: tuple[Attachment, ...] = (),
         automatic: bool = False,
         meta: Mapping[str, str] | None = None,
+        ticket: Ticket | None = None,
     ) -> Message:
-        """Store a reply for delivery; ``ReplyRefused`` when it cannot go (say why)."""
+        """Store a reply for delivery; ``ReplyRefused`` when it cannot go (say why).
+        ``ticket``: the ticket ``code`` as the caller has it in hand (not read again)."""
         text = text.strip()
         if not text and not attachments:
             raise ReplyRefused("Nội dung trả lời trống. / The reply is empty.")
         if len(text) > MAX_TEXT:
             raise ReplyRefused(f"Nội dung quá dài (tối đa {MAX_TEXT} ký tự).")
-        ticket = await self.tickets.get(code)
+        if ticket is None or ticket.code != code:
+            ticket = await self.tickets.get(code)
         if ticket is None:
             raise KeyError(code)
         channel = Channel(ticket.channel)
@@ -156,17 +160,24 @@ class Outbox:
         of different tickets go side by side (``workers`` at once), a ticket's in order."""
         due = await self.conv.due_deliveries(self.clock())
         if due:
-            jobs = [self._pool.submit([m.ticket_code], partial(self._deliver, m)) for m in due]
+            # a ticket is read once per pass, whatever the number of its replies due: they go
+            # one after the other in the ticket's lane, so the first read serves the others
+            tickets: dict[str, Ticket | None] = {}
+            jobs = [
+                self._pool.submit([m.ticket_code], partial(self._deliver, m, tickets)) for m in due
+            ]
             await asyncio.gather(*jobs)
         return len(due)
 
     async def _outbound(self, msg: Message, ticket: Ticket) -> OutboundMessage:
         channel = Channel(msg.channel)
-        thread = tuple(
-            m.external_id
-            for m in await self.conv.messages(msg.ticket_code)
-            if m.external_id and m.id != msg.id
-        )
+        thread: tuple[str, ...] = ()
+        if channel is Channel.EMAIL:  # threading headers: only mail has them
+            thread = tuple(
+                m.external_id
+                for m in await self.conv.messages(msg.ticket_code)
+                if m.external_id and m.id != msg.id
+            )
         return OutboundMessage(
             channel=channel,
             ticket_code=msg.ticket_code,
@@ -183,9 +194,12 @@ class Outbox:
             automatic=msg.meta.get("automatic") == "1",
         )
 
-    async def _deliver(self, msg: Message) -> None:
+    async def _deliver(self, msg: Message, tickets: dict[str, Ticket | None]) -> None:
         sender = self.senders.get(Channel(msg.channel))
-        ticket = await self.tickets.get(msg.ticket_code)
+        if msg.ticket_code in tickets:
+            ticket = tickets[msg.ticket_code]
+        else:
+            ticket = tickets[msg.ticket_code] = await self.tickets.get(msg.ticket_code)
         if sender is None or ticket is None or not ticket.caller:
             await self.conv.set_delivery(
                 msg.id, Delivery.FAILED, error="không có kênh gửi hoặc người nhận"
@@ -198,26 +212,35 @@ class Outbox:
         await self._record(msg, result)
 
     async def _record(self, msg: Message, result: SendResult) -> None:
+        error: str | None
+        when: datetime | None = None
         if result.status is SendStatus.SENT:
-            await self.conv.set_delivery(msg.id, Delivery.SENT, external_id=result.external_id)
+            delivery, error = Delivery.SENT, None
+            await self.conv.set_delivery(msg.id, delivery, external_id=result.external_id)
             log.info("message %s of %s sent", msg.id, msg.ticket_code)
         elif result.status is SendStatus.RETRY and msg.attempts + 1 < self.max_attempts:
             delay = result.retry_after_s or self.base_delay_s * 2**msg.attempts
             when = self.clock() + timedelta(seconds=min(delay, 3600))
-            await self.conv.set_delivery(
-                msg.id, Delivery.PENDING, error=result.error, next_attempt_at=when
-            )
+            delivery, error = Delivery.PENDING, result.error
+            await self.conv.set_delivery(msg.id, delivery, error=error, next_attempt_at=when)
             log.warning("message %s: retry in %.0f s (%s)", msg.id, delay, result.error)
         else:
-            await self.conv.set_delivery(
-                msg.id, Delivery.FAILED, error=result.error or "gửi không thành công"
-            )
+            delivery, error = Delivery.FAILED, result.error or "gửi không thành công"
+            await self.conv.set_delivery(msg.id, delivery, error=error)
             log.error("message %s of %s failed: %s", msg.id, msg.ticket_code, result.error)
-        stored = next(
-            (m for m in await self.conv.messages(msg.ticket_code) if m.id == msg.id), None
+        # the message as set_delivery left it, without reading the ticket's messages again
+        self._tell(
+            replace(
+                msg,
+                delivery=delivery,
+                delivery_error=error,
+                next_attempt_at=when,
+                attempts=msg.attempts + 1,
+                external_id=result.external_id
+                if delivery is Delivery.SENT and result.external_id is not None
+                else msg.external_id,
+            )
         )
-        if stored is not None:
-            self._tell(stored)
 
     async def run(self, interval_s: float = 1.0) -> None:
         """Deliver until cancelled: at once when woken, and every ``interval_s`` for retries."""

@@ -14,6 +14,12 @@ channel and external id) one after the other, so the second finds the first stor
 processes the store's unique ``(channel, external_id)`` is the backstop: a message stored
 concurrently elsewhere (``IntegrityError``) is received again and found as a duplicate.
 
+An event is marked done with the others finishing meanwhile (``_mark_done``, a group
+commit): whoever finds no mark under way writes every id waiting, in one UPDATE; those
+finishing during that write wait and the first of them writes the next batch. A batch that
+fails (or is cut by a stop) leaves its events pending: they are processed again and found
+stored.
+
 Events under way are kept in memory and left out of the next reads of the journal, so each is
 taken once by this processor; one processor runs per database (``tongdai serve``). Stopping
 (``run`` cancelled) lets the events under way finish for ``grace_s``; those still unfinished
@@ -78,6 +84,11 @@ class JournalProcessor:
         self._in_flight: dict[int, asyncio.Task[bool]] = {}
         #: set when an event under way finishes (a full processor reads again)
         self._room = asyncio.Event()
+        #: events processed, waiting to be marked done; their batch's future (its result is
+        #: the error that kept the batch unmarked, or None); the batch being written
+        self._done_ids: list[int] = []
+        self._done_batch: asyncio.Future[Exception | None] | None = None
+        self._marking: asyncio.Future[Exception | None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -140,7 +151,7 @@ class JournalProcessor:
         try:
             error = jobs if isinstance(jobs, str) else await self._outcome(ev, jobs)
             if error is None:
-                await self.journal.done(ev.id)
+                await self._mark_done(ev.id)
                 return True
             await self.journal.failed(ev.id, error)
         except StoreError as exc:  # not marked: the event stays pending, taken again later
@@ -151,6 +162,39 @@ class JournalProcessor:
                     job.cancel()
             raise
         return False
+
+    @staticmethod
+    def _new_batch() -> asyncio.Future[Exception | None]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _mark_done(self, event_id: int) -> None:
+        """Mark ``event_id`` done in one UPDATE with the events finishing meanwhile; raises
+        ``StoreError`` when its batch could not be marked (the events stay pending)."""
+        self._done_ids.append(event_id)
+        if self._done_batch is None:
+            self._done_batch = self._new_batch()
+        mine = self._done_batch
+        while not mine.done():
+            if self._marking is not None:  # a batch is being written: ours is the next one
+                await asyncio.wait([self._marking])
+                continue
+            ids, self._done_ids = self._done_ids, []
+            self._done_batch = self._new_batch()
+            self._marking = mine
+            error: Exception | None = None
+            try:
+                await self.journal.done_many(ids)
+            except Exception as exc:  # StoreError mostly: raised below, to each of the batch
+                error = exc
+            except asyncio.CancelledError:
+                error = StoreError(f"stopped before {len(ids)} events were marked done")
+                raise
+            finally:
+                self._marking = None
+                mine.set_result(error)
+        error = mine.result()
+        if error is not None:
+            raise error
 
     async def _outcome(self, ev: JournalEvent, jobs: list[asyncio.Task[None]]) -> str | None:
         if not jobs:

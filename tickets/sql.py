@@ -139,9 +139,10 @@ async def insert_ticket(
     uniqueid: str | None,
     started_at: datetime,
     **fields: Any,
-) -> tuple[int, str]:
+) -> Ticket:
     """Insert a new ticket (code taken from the day's counter) and its first history entry
-    inside the caller's transaction; returns (id, code)."""
+    inside the caller's transaction; returns the ticket as written (``fields`` are Ticket
+    fields), without reading it back."""
     code = await allocate_code(conn, started_at)
     ticket_id = (
         await conn.execute(
@@ -167,7 +168,16 @@ async def insert_ticket(
             changed_by=OPENED_BY,
         )
     )
-    return int(ticket_id), code
+    return Ticket(
+        id=int(ticket_id),
+        code=code,
+        channel=channel,
+        caller=caller,
+        uniqueid=uniqueid,
+        started_at=started_at,
+        history=[StatusChange(at=started_at, from_status=None, to_status=Status.NEW, by=OPENED_BY)],
+        **fields,
+    )
 
 
 async def ticket_id(conn: AsyncConnection, code: str) -> int:
@@ -207,20 +217,9 @@ class SqlTicketStore:
     ) -> Ticket:
         started_at = as_utc(started_at, "started_at")
         async with self._tx("cannot open a ticket") as conn:
-            ticket_id, code = await insert_ticket(
+            return await insert_ticket(
                 conn, channel=channel, caller=caller, uniqueid=uniqueid, started_at=started_at
             )
-        return Ticket(
-            id=ticket_id,
-            code=code,
-            channel=channel,
-            caller=caller,
-            uniqueid=uniqueid,
-            started_at=started_at,
-            history=[
-                StatusChange(at=started_at, from_status=None, to_status=Status.NEW, by=OPENED_BY)
-            ],
-        )
 
     async def import_ticket(self, ticket: Ticket) -> bool:
         """Insert a ticket made elsewhere (``tickets.spool``) under its own code, with its fields,

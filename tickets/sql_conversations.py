@@ -44,7 +44,7 @@ from tickets.messages import (
     NewMessage,
 )
 from tickets.model import Status, Ticket
-from tickets.sql import SqlTicketStore, T, insert_ticket
+from tickets.sql import SqlTicketStore, T, insert_ticket, ticket_id
 from tongdai.clock import as_utc, utcnow
 from tongdai.db import DB_ERRORS, Base, UtcDateTime, describe, store_error
 
@@ -221,33 +221,33 @@ class SqlConversationStore:
                 async with self._tx("cannot open a conversation") as conn:
                     found = await self._existing(conn, first.channel, first.external_id)
                     if found is not None:
-                        ticket_code = found[1]
-                        created = False
-                        message = found[0]
-                    else:
-                        ticket_id, ticket_code = await insert_ticket(
-                            conn,
-                            channel=channel,
-                            caller=caller,
-                            uniqueid=None,
-                            started_at=at,
-                            contact_id=contact_id,
-                            subject=subject,
-                        )
-                        mid = (
-                            await conn.execute(
-                                insert(M).values(**self._values(ticket_id, first)).returning(M.c.id)
-                            )
-                        ).scalar_one()
-                        row = (await conn.execute(select(M).where(M.c.id == mid))).one()
-                        message, created = _message(row, ticket_code), True
-                break
+                        message, code = found
+                        tickets = await self.tickets._load(conn, select(T).where(T.c.code == code))
+                        return tickets[0], message, False
+                    ticket = await insert_ticket(
+                        conn,
+                        channel=channel,
+                        caller=caller,
+                        uniqueid=None,
+                        started_at=at,
+                        contact_id=contact_id,
+                        subject=subject,
+                    )
+                    message = await self._insert(conn, ticket.id, ticket.code, first)
+                    return ticket, message, True
             except IntegrityError as exc:  # a concurrent delivery of the same message won
                 if attempt:
                     raise store_error("conversation store: duplicate message", exc) from exc
-        ticket = await self.tickets.get(ticket_code)
-        assert ticket is not None
-        return ticket, message, created
+        raise AssertionError("unreachable")
+
+    async def _insert(
+        self, conn: AsyncConnection, ticket_id: int, code: str, message: NewMessage
+    ) -> Message:
+        """Insert ``message`` and return it as stored (one statement: INSERT .. RETURNING)."""
+        row = (
+            await conn.execute(insert(M).values(**self._values(ticket_id, message)).returning(M))
+        ).one()
+        return _message(row, code)
 
     async def add_message(self, code: str, message: NewMessage) -> tuple[Message, bool]:
         for attempt in range(2):
@@ -256,16 +256,8 @@ class SqlConversationStore:
                     found = await self._existing(conn, message.channel, message.external_id)
                     if found is not None:
                         return found[0], False
-                    tid = (await conn.execute(select(T.c.id).where(T.c.code == code))).scalar()
-                    if tid is None:
-                        raise KeyError(code)
-                    mid = (
-                        await conn.execute(
-                            insert(M).values(**self._values(int(tid), message)).returning(M.c.id)
-                        )
-                    ).scalar_one()
-                    row = (await conn.execute(select(M).where(M.c.id == mid))).one()
-                    return _message(row, code), True
+                    tid = await ticket_id(conn, code)
+                    return await self._insert(conn, tid, code, message), True
             except IntegrityError as exc:
                 if attempt:
                     raise store_error("conversation store: duplicate message", exc) from exc
@@ -347,8 +339,13 @@ class SqlConversationStore:
         row = (await conn.execute(select(C).where(C.c.id == contact_id))).first()
         if row is None:
             return None
+        return await self._with_identities(conn, row)
+
+    @staticmethod
+    async def _with_identities(conn: AsyncConnection, row: Row[Any]) -> Contact:
+        """The contact of ``row`` (a contacts row) with its identities."""
         ids = await conn.execute(
-            select(I.c.kind, I.c.value).where(I.c.contact_id == contact_id).order_by(I.c.id)
+            select(I.c.kind, I.c.value).where(I.c.contact_id == row.id).order_by(I.c.id)
         )
         return Contact(
             id=int(row.id),
@@ -370,24 +367,37 @@ class SqlConversationStore:
         return contact_id
 
     async def contact_for(self, kind: str, value: str, name: str | None) -> Contact:
+        # the common case is one statement (the identity's contact, when it was never merged)
+        # and the identities; a new citizen is two inserts and nothing read back
         for attempt in range(2):
             try:
                 async with self._tx("cannot find or create a contact") as conn:
-                    cid = (
+                    row = (
                         await conn.execute(
-                            select(I.c.contact_id).where(I.c.kind == kind, I.c.value == value)
+                            select(C)
+                            .join(I, I.c.contact_id == C.c.id)
+                            .where(I.c.kind == kind, I.c.value == value)
                         )
-                    ).scalar()
-                    if cid is None:
+                    ).first()
+                    if row is None:
+                        created_at = as_utc(self._clock())
                         cid = (
                             await conn.execute(
-                                insert(C)
-                                .values(name=name, created_at=as_utc(self._clock()))
-                                .returning(C.c.id)
+                                insert(C).values(name=name, created_at=created_at).returning(C.c.id)
                             )
                         ).scalar_one()
                         await conn.execute(insert(I).values(contact_id=cid, kind=kind, value=value))
-                    cid = await self._resolve(conn, int(cid))
+                        return Contact(
+                            id=int(cid),
+                            name=name,
+                            created_at=created_at,
+                            identities=(ContactIdentity(kind, value),),
+                        )
+                    cid = int(row.id)
+                    if row.merged_into is not None:
+                        cid = await self._resolve(conn, cid)
+                    elif not (name and row.name is None):
+                        return await self._with_identities(conn, row)
                     if name:
                         await conn.execute(
                             update(C).where(C.c.id == cid, C.c.name.is_(None)).values(name=name)

@@ -33,6 +33,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: connect timeout (seconds) and per-statement timeout for PostgreSQL
 PG_CONNECT_TIMEOUT = 10.0
 PG_COMMAND_TIMEOUT = 60.0
+#: a pooled PostgreSQL connection older than this is replaced at its next checkout (seconds)
+PG_POOL_RECYCLE_S = 1800
 #: key of the PostgreSQL advisory lock that serialises concurrent ``migrate`` calls
 _MIGRATE_LOCK_KEY = 1022_0001
 
@@ -120,10 +122,19 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, pre_ping: bool = False) -> AsyncEngine:
     """An asyncio engine for a ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URL.
 
     For a SQLite file the parent folder is created. Raises ``StoreError`` for a bad URL.
+
+    PostgreSQL connections are not pinged at checkout unless ``pre_ping``: a ping is one
+    more round trip per transaction (a third of the conversation processor's round trips,
+    ``tongdai bench process``). The pool copes without it: a connection older than
+    ``PG_POOL_RECYCLE_S`` is replaced at checkout (server or firewall idle timeouts), and a
+    statement failing on a dead connection (PostgreSQL restarted, connections ended) makes
+    SQLAlchemy invalidate every connection of the pool, so only the transactions that met a
+    dead connection fail, as ``StoreError``, which their callers survive (the ticket spool,
+    the journal's retry; ``tongdai bench faults --faults database``).
     """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -139,7 +150,8 @@ def make_engine(url: str) -> AsyncEngine:
         return engine
     return create_async_engine(
         parsed,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
+        pool_recycle=PG_POOL_RECYCLE_S,
         connect_args={"timeout": PG_CONNECT_TIMEOUT, "command_timeout": PG_COMMAND_TIMEOUT},
     )
 

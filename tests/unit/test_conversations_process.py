@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tickets.model import Channel
 from tickets.sql import SqlTicketStore
 from tickets.sql_conversations import SqlConversationStore
 from tongdai.db import make_engine, upgrade_engine
+from tongdai.errors import StoreError
 
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 DEADLINE_S = 10.0
@@ -257,3 +259,61 @@ async def test_stopping_lets_events_under_way_finish_and_leaves_the_rest_pending
     again = SlowSink()
     assert await JournalProcessor(journal, {Channel.ZALO: parse}, again).process_pending() == 1
     assert [m.external_id for m in again.got] == ["m9"]
+
+
+class GatedJournal(SqlEventJournal):
+    """A journal whose marks wait for ``gate`` (the first one only when ``first_only``) and
+    whose batches are recorded; ``fail`` makes a mark fail as when the database is away."""
+
+    def __init__(self, inner: SqlEventJournal) -> None:
+        super().__init__(inner.engine)
+        self.gate = asyncio.Event()
+        self.batches: list[list[int]] = []
+        self.fail = False
+
+    async def done_many(self, event_ids: Iterable[int]) -> None:
+        ids = list(event_ids)
+        self.batches.append(ids)
+        await self.gate.wait()
+        if self.fail:
+            raise StoreError("event journal: the database is away")
+        await super().done_many(ids)
+
+
+async def test_given_events_finishing_while_one_is_marked_then_they_are_marked_in_one_batch(
+    journal: SqlEventJournal,
+) -> None:
+    for n in range(6):
+        await journal.append(Channel.ZALO, f"e{n}", payload((f"c{n}", f"m{n}")))
+    gated = GatedJournal(journal)
+    proc = JournalProcessor(gated, {Channel.ZALO: parse}, SlowSink(), workers=6)
+    started = await proc.dispatch()
+    # the first to finish writes its mark alone; the five others wait behind it
+    await wait_for(lambda: sum(map(len, gated.batches)) + len(proc._done_ids) == 6, "all done")
+    assert len(gated.batches) == 1 and len(gated.batches[0]) == 1
+    gated.gate.set()
+    await asyncio.wait(started)
+    assert all(t.result() for t in started)
+    assert [len(b) for b in gated.batches] == [1, 5]
+    assert len({i for b in gated.batches for i in b}) == 6
+    assert await journal.pending() == []
+
+
+async def test_given_a_batch_that_cannot_be_marked_then_all_its_events_stay_pending(
+    journal: SqlEventJournal,
+) -> None:
+    for n in range(4):
+        await journal.append(Channel.ZALO, f"e{n}", payload((f"c{n}", f"m{n}")))
+    gated = GatedJournal(journal)
+    gated.fail = True
+    sink = SlowSink()
+    proc = JournalProcessor(gated, {Channel.ZALO: parse}, sink, workers=4)
+    started = await proc.dispatch()
+    await wait_for(lambda: len(sink.got) == 4, "all four received")
+    gated.gate.set()
+    await asyncio.wait(started)
+    assert [t.result() for t in started] == [False] * 4
+    assert len(await journal.pending()) == 4  # taken again later, found stored by the inbox
+    gated.fail = False
+    assert await proc.process_pending() == 4
+    assert await journal.pending() == []
