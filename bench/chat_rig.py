@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from acd.agent import AcdError
 from bench.web_rig import WebRig, web_rig
 from channels.webchat.events import parse_webchat
 from channels.webchat.routes import Webchat, webchat_routes
@@ -46,6 +47,8 @@ class OneAgentRouting:
 
     def __init__(self, agent: str | None = "agent101") -> None:
         self.agent = agent
+        #: agents who cannot take a conversation now (a transfer to them is refused)
+        self.refuse: set[str] = set()
         self.held: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -63,7 +66,14 @@ class OneAgentRouting:
         self.calls.append(("agent_replied", code))
 
     def transfer(self, code: str, *, queue: str | None = None, agent: str | None = None) -> None:
+        """To ``agent`` (any name the rig's accounts use), or back in ``queue`` (nobody's)."""
         self.calls.append(("transfer", code))
+        if agent in self.refuse:
+            raise AcdError(f"agent {agent} cannot take another conversation now")
+        if agent is not None:
+            self.held[code] = agent
+        else:
+            self.held.pop(code, None)
 
     def finished(self, code: str) -> None:
         self.held.pop(code, None)
