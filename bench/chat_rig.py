@@ -131,7 +131,9 @@ async def chat_rig(
         connect(chat, conv, inbox, outbox)
         canned = CannedAnswers(engine)
         web.deps.extra_routes = webchat_routes(chat)
-        web.deps.conversations = ConversationDeps(conv, outbox, canned, files, inbox=inbox)
+        web.deps.conversations = ConversationDeps(
+            conv, outbox, canned, files, inbox=inbox, typing=chat.typing
+        )
         app = create_app(web.deps)
         rig = ChatRig(web, app, chat, conv, inbox, outbox, journal, canned, routing, processor)
         rig.tasks = [

@@ -11,6 +11,9 @@
                                                  up to S s for a change after version V)
     GET  /api/conversations/{code}/messages      the conversation (``?after=ID&wait=S``)
     POST /api/conversations/{code}/messages      {"text"}: a reply through ``Outbox.reply``
+    POST /api/conversations/{code}/typing        the agent types (the web chat's visitor sees
+                                                 it; ``conversations.typing``); the messages'
+                                                 JSON says ``typing.citizen`` likewise
     GET  /api/canned                             the canned answers
     POST /api/canned, DELETE /api/canned/{id}    supervisors: add, change, remove one
     POST /api/contacts/merge                     {"keep", "merge"}: supervisors
@@ -44,6 +47,7 @@ from conversations.files import AttachmentStore
 from conversations.inbox import Inbox
 from conversations.model import ConversationRouting
 from conversations.outbox import Outbox, ReplyRefused
+from conversations.typing import Typing
 from tickets.messages import Author, Contact, Message
 from tickets.model import Status, Ticket
 from tickets.store import ConversationStore
@@ -105,8 +109,12 @@ class ConversationDeps:
     files: AttachmentStore
     inbox: Inbox | None = None
     feed: ConversationFeed = field(default_factory=ConversationFeed)
+    #: the web chat's typing board (None: no web chat, nobody's typing is shown)
+    typing: Typing | None = None
 
     def __post_init__(self) -> None:
+        if self.typing is not None and self.feed.changed not in self.typing.to_agents:
+            self.typing.to_agents.append(self.feed.changed)
         if self.feed.on_message not in self.outbox.listeners:
             self.outbox.listeners.append(self.feed.on_message)
         if self.inbox is not None and self.feed.on_message not in self.inbox.listeners:
@@ -244,6 +252,7 @@ async def _conversation(
             for e in earlier
         ],
         "messages": [message_json(t.code, m) for m in msgs if m.id > after],
+        "typing": {"citizen": d.typing is not None and d.typing.citizen_typing(t.code)},
         "version": version,
     }
 
@@ -314,6 +323,19 @@ async def api_messages(request: Request, p: Principal) -> Response:
         t = await ticket_of(request, code)
     data = await _conversation(d, request, t, after)
     return JSONResponse(await privacy.conversation_view(request, p, t, data))
+
+
+@guard(P.CONSOLE, api=True)
+async def api_typing(request: Request, p: Principal) -> Response:
+    """The agent types in the reply box: the web chat's visitor is told (throttled; other
+    channels have no typing, and nothing is stored). 204 either way."""
+    d = deps_of(request)
+    t = await ticket_of(request, v.text(request.path_params["code"], "code", max_len=32))
+    if not may_reply(d, p.user, t):
+        raise ApiError(403, "forbidden", "this conversation is held by another agent")
+    if d.typing is not None and t.channel == "webchat" and t.caller:
+        d.typing.agent(t.code, t.caller)
+    return Response(status_code=204)
 
 
 @guard(P.CONSOLE, api=True)
@@ -489,6 +511,7 @@ def routes() -> list[BaseRoute]:
         Route("/console/conversations/{code}/merge", merge_page, methods=["POST"]),
         Route("/api/conversations", api_list, methods=["GET"]),
         Route("/api/conversations/{code}/messages", api_messages, methods=["GET", "POST"]),
+        Route("/api/conversations/{code}/typing", api_typing, methods=["POST"]),
         Route("/api/canned", api_canned, methods=["GET"]),
         Route("/api/canned", api_canned_save, methods=["POST"]),
         Route("/api/canned/{id}", api_canned_delete, methods=["DELETE"]),

@@ -180,7 +180,8 @@ async def test_given_a_chat_when_the_agent_transfers_it_then_the_colleague_sees_
     site: Site,
 ) -> None:
     """tdv101 hands the chat to agent102 with the transfer form; tdv102's open list shows it
-    without a reload; tdv102 resolves it with a final answer, which reaches the citizen."""
+    without a reload; each side sees the other typing; tdv102 resolves it with a final
+    answer, which reaches the citizen."""
     citizen = await site.page(400, 700)
     await citizen.goto(f"{site.url}/chat")
     await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
@@ -207,6 +208,15 @@ async def test_given_a_chat_when_the_agent_transfers_it_then_the_colleague_sees_
     await row.wait_for(timeout=5000)  # moved into "mine" by the long poll, no reload
     await row.locator("a").click()
     await colleague.wait_for_selector("#resolve-form")
+    # typing, both ways: each page shows the other typing (never stored)
+    await asyncio.sleep(0.3)  # the page's long poll is in place
+    await citizen.fill("#text", "Tôi đang gõ")
+    await colleague.wait_for_selector("#typing:not([hidden])", timeout=3000)
+    assert "Người dân đang nhập" in await colleague.inner_text("#typing")
+    await colleague.fill("#reply", "Chờ một chút")
+    await citizen.wait_for_selector("#typing:not([hidden])", timeout=3000)
+    assert "Tổng đài viên đang nhập" in await citizen.inner_text("#typing")
+    await colleague.fill("#reply", "")
     await colleague.fill("#resolve-answer", "Hồ sơ của anh chị đã có kết quả, xin cảm ơn.")
     await colleague.click("#btn-resolve")
     await colleague.wait_for_url(f"**/console/conversations/{code}?ok=resolved", timeout=5000)
