@@ -225,8 +225,9 @@ async def run_callers(
         "-trace_err", "-error_file", str(workdir / "errors.log"),
         "-trace_screen", "-screen_file", str(workdir / "screen.log"),
     ]  # fmt: skip
-    if local_port is not None:
-        args += ["-p", str(local_port)]
+    # never SIPp's default 5060: it would take instance 0's SIP port from its Asterisk while
+    # that lab starts (another lab's callers running meanwhile)
+    args += ["-p", str(local_port if local_port is not None else free_udp_port(span=1))]
     if concurrent is not None:
         args += ["-l", str(concurrent)]
     started = time.monotonic()
