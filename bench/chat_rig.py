@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from acd.agent import AcdError
 from bench.web_rig import WebRig, web_rig
 from channels.webchat.events import parse_webchat
@@ -152,3 +154,10 @@ async def chat_rig(
             for t in rig.tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+
+
+def api_client(rig: ChatRig, who: str | None) -> httpx.AsyncClient:
+    """An API client of the rig's app, in process, with ``who``'s token (None: anonymous)."""
+    headers = {"Authorization": f"Bearer {rig.web.tokens[who]}"} if who else {}
+    transport = httpx.ASGITransport(app=rig.app)
+    return httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers)

@@ -122,25 +122,10 @@ def prepare(base: Path, out: Path) -> Path:
 
 def settings_text(base: str, lab: MailLab, origin: str) -> str:
     """``base`` (a tongdai.toml without [channels]) plus the lab's mail and the chat."""
-    q = json.dumps  # a TOML basic string
     return (
-        base
-        + f"""
-# added by lab.demo_messages: the lab's mail server and the portal's chat
-[channels.email]
-imap_url = {q(lab.imap_url())}
-username = {q(lab.province.address)}
-password_file = {q(str(lab.province.password_file))}
-smtp_url = {q(lab.smtp_url())}
-from_address = {q(lab.province.address)}
-from_name = "Tổng đài 1022 Quảng Nam"
-domain = {q(lab.domain)}
-timeout_s = 10.0
-poll_s = 1.0
-
-[channels.webchat]
-allowed_origins = [{q(origin)}]
-"""
+        f"{base}\n# added by lab.demo_messages: the lab's mail server and the portal's chat\n"
+        f"{lab.email_channel_toml(poll_s=1.0)}\n"
+        f"[channels.webchat]\nallowed_origins = [{json.dumps(origin)}]\n"
     )
 
 

@@ -42,17 +42,7 @@ state_dir = {q(str(tmp_path / "state"))}
 [channels]
 attachments_dir = {q(str(tmp_path / "files"))}
 
-[channels.email]
-imap_url = {q(lab.imap_url())}
-username = {q(lab.province.address)}
-password_file = {q(str(lab.province.password_file))}
-smtp_url = {q(lab.smtp_url())}
-from_address = {q(lab.province.address)}
-from_name = "Tổng đài 1022 Quảng Nam"
-domain = {q(lab.domain)}
-timeout_s = 10.0
-poll_s = 0.5
-""",
+{lab.email_channel_toml(poll_s=0.5)}""",
         encoding="utf-8",
     )
     return load_settings(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.chat_rig import ChatRig, chat_rig
+from bench.chat_rig import ChatRig, api_client, chat_rig
 from bench.web_rig import login
 from conversations.model import Identity, IdentityKind, InboundMessage
 from tickets.messages import Author, Direction
@@ -27,10 +27,7 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[ChatRig]:
         yield r
 
 
-def api(rig: ChatRig, who: str | None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {rig.web.tokens[who]}"} if who else {}
-    transport = httpx.ASGITransport(app=rig.app)
-    return httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers)
+api = api_client
 
 
 async def _handed_over(

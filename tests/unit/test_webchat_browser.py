@@ -92,6 +92,18 @@ async def site(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIterat
         yield s
 
 
+async def _asks_for_an_agent(site: Site) -> tuple[Any, str]:
+    """A citizen's page on the chat that asked for an agent, and their ticket code."""
+    citizen = await site.page(400, 700)
+    await citizen.goto(f"{site.url}/chat")
+    await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
+    await citizen.click("#btn-agent")
+    ack = citizen.locator("#log li.out", has_text="1022-")
+    await ack.wait_for(timeout=5000)
+    code = next(w for w in (await ack.inner_text()).split() if w.startswith("1022-")).rstrip(".")
+    return citizen, code
+
+
 async def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -155,13 +167,7 @@ async def test_given_a_resolved_conversation_when_the_agent_replies_then_the_pag
     site: Site,
 ) -> None:
     """A reply the server refuses shows its reason next to the reply box; nothing is sent."""
-    citizen = await site.page(400, 700)
-    await citizen.goto(f"{site.url}/chat")
-    await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
-    await citizen.click("#btn-agent")
-    ack = citizen.locator("#log li.out", has_text="1022-")
-    await ack.wait_for(timeout=5000)
-    code = next(w for w in (await ack.inner_text()).split() if w.startswith("1022-")).rstrip(".")
+    citizen, code = await _asks_for_an_agent(site)
     agent = await site.agent("tdv101")
     await agent.goto(f"{site.url}/console/conversations/{code}")
     await agent.wait_for_selector("#reply-form")
@@ -182,13 +188,7 @@ async def test_given_a_chat_when_the_agent_transfers_it_then_the_colleague_sees_
     """tdv101 hands the chat to agent102 with the transfer form; tdv102's open list shows it
     without a reload; each side sees the other typing; tdv102 resolves it with a final
     answer, which reaches the citizen."""
-    citizen = await site.page(400, 700)
-    await citizen.goto(f"{site.url}/chat")
-    await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
-    await citizen.click("#btn-agent")
-    ack = citizen.locator("#log li.out", has_text="1022-")
-    await ack.wait_for(timeout=5000)
-    code = next(w for w in (await ack.inner_text()).split() if w.startswith("1022-")).rstrip(".")
+    citizen, code = await _asks_for_an_agent(site)
 
     colleague = await site.agent("tdv102")
     await colleague.goto(f"{site.url}/console/conversations")
