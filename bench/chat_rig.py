@@ -14,6 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from acd.agent import AcdError
 from bench.web_rig import WebRig, web_rig
 from channels.webchat.events import parse_webchat
 from channels.webchat.routes import Webchat, webchat_routes
@@ -46,6 +49,8 @@ class OneAgentRouting:
 
     def __init__(self, agent: str | None = "agent101") -> None:
         self.agent = agent
+        #: agents who cannot take a conversation now (a transfer to them is refused)
+        self.refuse: set[str] = set()
         self.held: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -63,7 +68,14 @@ class OneAgentRouting:
         self.calls.append(("agent_replied", code))
 
     def transfer(self, code: str, *, queue: str | None = None, agent: str | None = None) -> None:
+        """To ``agent`` (any name the rig's accounts use), or back in ``queue`` (nobody's)."""
         self.calls.append(("transfer", code))
+        if agent in self.refuse:
+            raise AcdError(f"agent {agent} cannot take another conversation now")
+        if agent is not None:
+            self.held[code] = agent
+        else:
+            self.held.pop(code, None)
 
     def finished(self, code: str) -> None:
         self.held.pop(code, None)
@@ -121,7 +133,9 @@ async def chat_rig(
         connect(chat, conv, inbox, outbox)
         canned = CannedAnswers(engine)
         web.deps.extra_routes = webchat_routes(chat)
-        web.deps.conversations = ConversationDeps(conv, outbox, canned, files, inbox=inbox)
+        web.deps.conversations = ConversationDeps(
+            conv, outbox, canned, files, inbox=inbox, typing=chat.typing
+        )
         app = create_app(web.deps)
         rig = ChatRig(web, app, chat, conv, inbox, outbox, journal, canned, routing, processor)
         rig.tasks = [
@@ -140,3 +154,10 @@ async def chat_rig(
             for t in rig.tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+
+
+def api_client(rig: ChatRig, who: str | None) -> httpx.AsyncClient:
+    """An API client of the rig's app, in process, with ``who``'s token (None: anonymous)."""
+    headers = {"Authorization": f"Bearer {rig.web.tokens[who]}"} if who else {}
+    transport = httpx.ASGITransport(app=rig.app)
+    return httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers)

@@ -122,6 +122,9 @@ class OutboundMessage:
     subject: str | None = None
     #: threading: the external ids of the conversation's messages (email References)
     thread: tuple[str, ...] = ()
+    #: the citizen's message this one answers (their newest before it; email In-Reply-To);
+    #: None: the newest id of ``thread``
+    reply_to: str | None = None
     #: our id for this message (email Message-ID is built from it)
     message_id: str = ""
     #: sent by the system, not a person (an acknowledgement): email adds Auto-Submitted

@@ -172,12 +172,21 @@ class Outbox:
     async def _outbound(self, msg: Message, ticket: Ticket) -> OutboundMessage:
         channel = Channel(msg.channel)
         thread: tuple[str, ...] = ()
+        reply_to: str | None = None
         if channel is Channel.EMAIL:  # threading headers: only mail has them
-            thread = tuple(
-                m.external_id
+            earlier = [
+                m
                 for m in await self.conv.messages(msg.ticket_code)
                 if m.external_id and m.id != msg.id
-            )
+            ]
+            thread = tuple(m.external_id for m in earlier if m.external_id)
+            # the answer goes under the citizen's newest message before it, never under our own
+            # acknowledgement or an earlier reply of ours (those stay in ``thread``)
+            reply_to = next(
+                (m.external_id for m in reversed(earlier)
+                 if m.direction is Direction.IN and m.id < msg.id),
+                None,
+            )  # fmt: skip
         return OutboundMessage(
             channel=channel,
             ticket_code=msg.ticket_code,
@@ -190,6 +199,7 @@ class Outbox:
             ),
             subject=ticket.subject,
             thread=thread,
+            reply_to=reply_to,
             message_id=msg.meta.get("message_id", f"1022.{msg.id}"),
             automatic=msg.meta.get("automatic") == "1",
         )

@@ -227,6 +227,7 @@ async def run_engine(
                     messaging.canned,
                     messaging.files,
                     inbox=messaging.inbox,
+                    typing=messaging.webchat.typing if messaging.webchat else None,
                 ),
                 desk=desk,
                 health=health,

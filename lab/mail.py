@@ -30,6 +30,7 @@ Test helpers: ``deliver_maildir`` files mails straight into a Maildir (how a mai
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -120,6 +121,22 @@ class MailLab:
 
     def smtp_url(self) -> str:
         return f"smtp://{self.host}:{self.ports.smtp}?starttls&cafile={self.cafile}"
+
+    def email_channel_toml(self, poll_s: float = 1.0) -> str:
+        """The ``[channels.email]`` table of a ``tongdai.toml`` reading the province's mailbox
+        on this server (the tests' and the demo's engine)."""
+        q = json.dumps  # a TOML basic string for plain paths and URLs
+        return f"""[channels.email]
+imap_url = {q(self.imap_url())}
+username = {q(self.province.address)}
+password_file = {q(str(self.province.password_file))}
+smtp_url = {q(self.smtp_url())}
+from_address = {q(self.province.address)}
+from_name = "Tổng đài 1022 Quảng Nam"
+domain = {q(self.domain)}
+timeout_s = 10.0
+poll_s = {poll_s}
+"""
 
     def maildir(self, user: MailUser) -> Path:
         local, _, domain = user.address.partition("@")

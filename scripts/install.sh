@@ -13,8 +13,9 @@ done
 if ! command -v python3.11 >/dev/null 2>&1; then need_apt+=(python3.11 python3.11-venv); fi
 # the tests drive Debian's chromium headless (Playwright never downloads a browser here)
 if [ "${TONGDAI_EXTRAS:-}" = "dev" ] && [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
-# the mail tests start their own Dovecot (IMAP, LMTP) and Postfix on loopback (lab/mail.py)
-if [ "${TONGDAI_EXTRAS:-}" = "dev" ]; then
+# the mail tests and the demo (TONGDAI_MAIL=1) start their own Dovecot (IMAP, LMTP) and
+# Postfix on loopback (lab/mail.py)
+if [ "${TONGDAI_EXTRAS:-}" = "dev" ] || [ "${TONGDAI_MAIL:-0}" = "1" ]; then
   for pkg in dovecot-imapd dovecot-lmtpd postfix; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
   done

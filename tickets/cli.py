@@ -152,13 +152,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     table = Table(title=f"{len(tickets)} ticket(s), times in Vietnam (UTC+7)")
     table.add_column("code", no_wrap=True)
     table.add_column("started", no_wrap=True)
-    for column in ("caller", "path", "category", "queue", "agent", "outcome", "status"):
+    for column in ("channel", "caller", "path", "category", "queue", "agent", "outcome", "status"):
         table.add_column(column, overflow="fold")
     for t in tickets:
         path = " > ".join(s.node + (f"[{s.key}]" if s.key else "") for s in t.ivr_path)
         table.add_row(
             t.code,
             _short(t.started_at),
+            t.channel,
             t.caller or "-",
             path or "-",
             t.category or "-",

@@ -9,6 +9,7 @@ uvicorn inside the engine's event loop (no threads, no second process).
     /api/v1/...  REST JSON (OpenAPI at /api/v1/openapi.json)              web.api
     /live        server-sent events (wallboard, console)                  web.live
     /console/conversations, /api/conversations  messages on every channel  web.conversations
+    /console/conversations/{code}/resolve|transfer (and /api/...)  web.conversation_actions
     /metrics     Prometheus (the engine's ``MetricsView``)                hotline.metrics
     /api/health  what is down since when (JSON; the wallboard's banner)    web.health
     /recordings/{name}.wav  callers' messages, to logged-in users only
@@ -71,6 +72,7 @@ from tongdai.settings import PROJECT_HOME, home_path
 from web import (
     api,
     back_office,
+    conversation_actions,
     conversations,
     kb,
     lookup,
@@ -315,6 +317,7 @@ def create_app(deps: WebDeps) -> Starlette:
             *pages.routes(),
             *pages_tickets.routes(),
             *pages_users.routes(),
+            *conversation_actions.routes(),
             *conversations.routes(),
             *back_office.routes(),
             *pages_agency.routes(),

@@ -11,6 +11,9 @@
                                                  up to S s for a change after version V)
     GET  /api/conversations/{code}/messages      the conversation (``?after=ID&wait=S``)
     POST /api/conversations/{code}/messages      {"text"}: a reply through ``Outbox.reply``
+    POST /api/conversations/{code}/typing        the agent types (the web chat's visitor sees
+                                                 it; ``conversations.typing``); the messages'
+                                                 JSON says ``typing.citizen`` likewise
     GET  /api/canned                             the canned answers
     POST /api/canned, DELETE /api/canned/{id}    supervisors: add, change, remove one
     POST /api/contacts/merge                     {"keep", "merge"}: supervisors
@@ -37,11 +40,14 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from accounts.model import Perm, User
+from agencies.desk import ForwardDesk
+from agencies.forwards import OPEN_STATES
 from conversations.canned import CannedAnswers
 from conversations.files import AttachmentStore
 from conversations.inbox import Inbox
 from conversations.model import ConversationRouting
 from conversations.outbox import Outbox, ReplyRefused
+from conversations.typing import Typing
 from tickets.messages import Author, Contact, Message
 from tickets.model import Status, Ticket
 from tickets.store import ConversationStore
@@ -67,8 +73,12 @@ class ConversationFeed:
         self._changed = asyncio.Event()
 
     def on_message(self, m: Message) -> None:
+        self.changed(m.ticket_code)
+
+    def changed(self, code: str) -> None:
+        """Something of ``code`` changed (a message, a transfer, resolved): pages look again."""
         self.version += 1
-        self._of[m.ticket_code] = self.version
+        self._of[code] = self.version
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
@@ -99,8 +109,12 @@ class ConversationDeps:
     files: AttachmentStore
     inbox: Inbox | None = None
     feed: ConversationFeed = field(default_factory=ConversationFeed)
+    #: the web chat's typing board (None: no web chat, nobody's typing is shown)
+    typing: Typing | None = None
 
     def __post_init__(self) -> None:
+        if self.typing is not None and self.feed.changed not in self.typing.to_agents:
+            self.typing.to_agents.append(self.feed.changed)
         if self.feed.on_message not in self.outbox.listeners:
             self.outbox.listeners.append(self.feed.on_message)
         if self.inbox is not None and self.feed.on_message not in self.inbox.listeners:
@@ -121,7 +135,7 @@ class ConversationDeps:
         return t.agent
 
 
-def _deps(request: Request) -> ConversationDeps:
+def deps_of(request: Request) -> ConversationDeps:
     found: ConversationDeps | None = getattr(request.app.state.deps, "conversations", None)
     if found is None:
         raise ApiError(503, "no_channels", "the message channels are not running")
@@ -208,7 +222,7 @@ async def _lists(d: ConversationDeps, user: User) -> dict[str, Any]:
     return {"mine": mine, "waiting": waiting, "others": others, "per_channel": per_channel}
 
 
-async def _ticket(d: ConversationDeps, request: Request, code: str) -> Ticket:
+async def ticket_of(request: Request, code: str) -> Ticket:
     t = await request.app.state.deps.tickets.get(code)
     if t is None or t.channel == "voice":
         raise ApiError(404, "not_found", f"no conversation {code}", {"code": code})
@@ -238,11 +252,12 @@ async def _conversation(
             for e in earlier
         ],
         "messages": [message_json(t.code, m) for m in msgs if m.id > after],
+        "typing": {"citizen": d.typing is not None and d.typing.citizen_typing(t.code)},
         "version": version,
     }
 
 
-def _may_reply(d: ConversationDeps, user: User, t: Ticket) -> bool:
+def may_reply(d: ConversationDeps, user: User, t: Ticket) -> bool:
     if user.can(P.TICKETS_WRITE_ALL):
         return True
     holder = d.holder(t)
@@ -253,12 +268,12 @@ def _wait_s(request: Request) -> int:
     return v.integer(request.query_params.get("wait"), "wait", default=0, lo=0, hi=int(MAX_WAIT_S))
 
 
-async def _reply(
+async def send_reply(
     d: ConversationDeps, request: Request, user: User, t: Ticket, text: str
 ) -> Message:
     if t.status not in (Status.NEW, Status.IN_PROGRESS):
         raise ApiError(409, "reply_refused", "Phiếu đã giải quyết hoặc đã đóng.")
-    if not _may_reply(d, user, t):
+    if not may_reply(d, user, t):
         raise ApiError(403, "forbidden", "this conversation is held by another agent")
     who = user.agent_id or user.name
     try:
@@ -279,7 +294,7 @@ async def _reply(
 
 @guard(P.CONSOLE, api=True)
 async def api_list(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     wait = _wait_s(request)
     since = v.integer(request.query_params.get("since"), "since", default=-1, lo=-1, hi=2**62)
     if wait and since >= 0:
@@ -290,29 +305,42 @@ async def api_list(request: Request, p: Principal) -> Response:
 
 @guard(P.CONSOLE, api=True)
 async def api_messages(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     code = v.text(request.path_params["code"], "code", max_len=32)
     if request.method == "POST":
-        t = await _ticket(d, request, code)
+        t = await ticket_of(request, code)
         body = await v.json_object(request)
         v.no_unknown(body, {"text"})
         text = v.text(body.get("text"), "text", max_len=20_000, multiline=True)
-        msg = await _reply(d, request, p.user, t, text)
+        msg = await send_reply(d, request, p.user, t, text)
         return JSONResponse(message_json(code, msg), 201)
     after = v.integer(request.query_params.get("after"), "after", default=0, lo=0, hi=2**62)
     since = v.integer(request.query_params.get("since"), "since", default=-1, lo=-1, hi=2**62)
     wait = _wait_s(request)
-    t = await _ticket(d, request, code)
+    t = await ticket_of(request, code)
     if wait and since >= 0:
         await d.feed.wait(since, code, wait)
-        t = await _ticket(d, request, code)
+        t = await ticket_of(request, code)
     data = await _conversation(d, request, t, after)
     return JSONResponse(await privacy.conversation_view(request, p, t, data))
 
 
 @guard(P.CONSOLE, api=True)
+async def api_typing(request: Request, p: Principal) -> Response:
+    """The agent types in the reply box: the web chat's visitor is told (throttled; other
+    channels have no typing, and nothing is stored). 204 either way."""
+    d = deps_of(request)
+    t = await ticket_of(request, v.text(request.path_params["code"], "code", max_len=32))
+    if not may_reply(d, p.user, t):
+        raise ApiError(403, "forbidden", "this conversation is held by another agent")
+    if d.typing is not None and t.channel == "webchat" and t.caller:
+        d.typing.agent(t.code, t.caller)
+    return Response(status_code=204)
+
+
+@guard(P.CONSOLE, api=True)
 async def api_canned(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     answers = await d.canned.list(request.query_params.get("category") or None)
     return JSONResponse(
         {"canned": [{"id": c.id, "title": c.title, "body": c.body, "category": c.category}
@@ -323,7 +351,7 @@ async def api_canned(request: Request, p: Principal) -> Response:
 @guard(P.TICKETS_WRITE_ALL, api=True)
 async def api_canned_save(request: Request, p: Principal) -> Response:
     """Supervisors add (no ``id``) or change (``id``) a canned answer."""
-    d = _deps(request)
+    d = deps_of(request)
     body = await v.json_object(request)
     v.no_unknown(body, {"id", "title", "body", "category"})
     title = v.text(body.get("title"), "title", max_len=200)
@@ -343,7 +371,7 @@ async def api_canned_save(request: Request, p: Principal) -> Response:
 
 @guard(P.TICKETS_WRITE_ALL, api=True)
 async def api_canned_delete(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     cid = v.integer(request.path_params["id"], "id", default=0, lo=1, hi=2**62)
     await d.canned.delete(cid)
     return Response(status_code=204)
@@ -363,7 +391,7 @@ async def _merge(d: ConversationDeps, keep: Any, merge: Any) -> Contact:
 
 @guard(P.TICKETS_WRITE_ALL, api=True)
 async def api_merge(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     body = await v.json_object(request)
     v.no_unknown(body, {"keep", "merge"})
     merged = await _merge(d, body.get("keep"), body.get("merge"))
@@ -375,7 +403,7 @@ async def api_merge(request: Request, p: Principal) -> Response:
 
 @guard(P.CONSOLE, api=False)
 async def list_page(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     version = d.feed.version
     lists = await _lists(d, p.user)
     return render(request, "conversations.html", {**lists, "version": version})
@@ -383,9 +411,9 @@ async def list_page(request: Request, p: Principal) -> Response:
 
 @guard(P.CONSOLE, api=False)
 async def view_page(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     code = v.text(request.path_params["code"], "code", max_len=32)
-    t = await _ticket(d, request, code)
+    t = await ticket_of(request, code)
     data = await privacy.conversation_view(request, p, t, await _conversation(d, request, t))
     canned = await d.canned.list(t.category)
     return render(
@@ -394,15 +422,47 @@ async def view_page(request: Request, p: Principal) -> Response:
         {
             "c": data,
             "canned": canned,
-            "may_reply": _may_reply(d, p.user, t),
+            "may_reply": may_reply(d, p.user, t),
             "may_merge": p.user.can(P.TICKETS_WRITE_ALL),
+            "forward": await _forward_of(request, code),
+            **await _transfer_choices(request, d.holder(t)),
         },
     )
 
 
+async def _forward_of(request: Request, code: str) -> dict[str, Any] | None:
+    """The ticket's forward to an agency that decides how it may be resolved, if any."""
+    desk: ForwardDesk | None = getattr(request.app.state, "desk", None)
+    fwd = await desk.current(code) if desk is not None else None
+    if desk is None or fwd is None:
+        return None
+    return {
+        "agency": desk.book.name(fwd.agency_id),
+        "state": fwd.state.value,
+        "open": fwd.state in OPEN_STATES,
+        "due_at": fwd.due_at,
+        "answer": fwd.answer if fwd.replied_at is None else None,
+    }
+
+
+async def _transfer_choices(request: Request, holder: str | None) -> dict[str, list[str]]:
+    """The queues and the colleagues (not the holder) the transfer form offers: the ACD's,
+    else (no call distribution state) the agents of the accounts."""
+    try:
+        state = request.app.state.deps.control.state()
+        queues = [q.name for q in state.queues]
+        agents = [a.id for a in state.agents]
+    except Exception:  # the ACD is away: the page still shows
+        queues, agents = [], []
+    if not agents:
+        users = await request.app.state.auth.users()
+        agents = sorted({u.agent_id for u in users if u.agent_id})
+    return {"queues": queues, "agents": [a for a in agents if a != holder]}
+
+
 @guard(P.CONSOLE, api=False)
 async def attachment(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     code = v.text(request.path_params["code"], "code", max_len=32)
     mid = v.integer(request.path_params["message"], "message", default=0, lo=1, hi=2**62)
     n = v.integer(request.path_params["n"], "n", default=0, lo=0, hi=1000)
@@ -428,9 +488,9 @@ async def attachment(request: Request, p: Principal) -> Response:
 
 @guard(P.TICKETS_WRITE_ALL, api=False)
 async def merge_page(request: Request, p: Principal) -> Response:
-    d = _deps(request)
+    d = deps_of(request)
     code = v.text(request.path_params["code"], "code", max_len=32)
-    t = await _ticket(d, request, code)
+    t = await ticket_of(request, code)
     data = await form(request)
     target = f"/console/conversations/{code}"
     raw = data.get("merge", "").strip()
@@ -451,6 +511,7 @@ def routes() -> list[BaseRoute]:
         Route("/console/conversations/{code}/merge", merge_page, methods=["POST"]),
         Route("/api/conversations", api_list, methods=["GET"]),
         Route("/api/conversations/{code}/messages", api_messages, methods=["GET", "POST"]),
+        Route("/api/conversations/{code}/typing", api_typing, methods=["POST"]),
         Route("/api/canned", api_canned, methods=["GET"]),
         Route("/api/canned", api_canned_save, methods=["POST"]),
         Route("/api/canned/{id}", api_canned_delete, methods=["DELETE"]),

@@ -88,6 +88,8 @@ DONE = {
     "postal_registered": "Đã đăng ký nhận kết quả qua bưu điện.",
     "postal_completed": "Đã nhập địa chỉ: hồ sơ đã được đăng ký nhận qua bưu điện.",
     "postal_state": "Đã cập nhật trạng thái bưu chính.",
+    "resolved": "Đã giải quyết hội thoại.",
+    "transferred": "Đã chuyển hội thoại.",
 }
 FAILED = {
     "unknown_contact": "Không có người liên hệ này (hoặc đã được gộp).",
@@ -125,6 +127,10 @@ FAILED = {
     "no_agency": "Tài khoản của bạn chưa gắn với cơ quan nào.",
     "already_registered": "Hồ sơ này đã có đăng ký nhận qua bưu điện chưa kết thúc.",
     "illegal_state": "Không thể chuyển đăng ký bưu chính sang trạng thái này.",
+    "forward_open": "Phiếu đang chờ cơ quan trả lời: chưa giải quyết được (xem trang phiếu).",
+    "transfer_refused": "Không chuyển được: tổng đài viên đó không nhận thêm hội thoại lúc này "
+    "(đã nghỉ, tạm nghỉ hoặc đã đủ số hội thoại) hoặc không có hàng chờ này.",
+    "no_acd": "Bộ phân phối hội thoại không chạy: chưa chuyển được.",
 }
 
 

@@ -99,7 +99,7 @@ class TicketActions:
             raise ApiError(404, "not_found", f"no ticket {code!r}", {"code": code})
         return ticket
 
-    def _stamp(self, user: User, text: str, notes: str | None) -> str:
+    def stamp(self, user: User, text: str, notes: str | None) -> str:
         at = self.clock().astimezone(VN_TZ)
         line = f"[{at:%d/%m %H:%M} {user.name}] {text}"
         return f"{notes}\n{line}" if notes else line
@@ -134,7 +134,7 @@ class TicketActions:
         elif change.action == "escalate":
             fields["agent"] = None
             why = f"Chuyển cấp trên. {change.note or ''}".strip()
-            fields["notes"] = notes = self._stamp(user, why, notes)
+            fields["notes"] = notes = self.stamp(user, why, notes)
             if ticket.status is not Status.IN_PROGRESS:
                 status = Status.IN_PROGRESS
         elif change.action == "assign":
@@ -142,7 +142,7 @@ class TicketActions:
             if not target or target not in self.agent_ids():
                 raise ApiError(422, "invalid_input", "agent: unknown agent", {"field": "agent"})
             fields["agent"] = target
-            fields["notes"] = notes = self._stamp(user, f"Giao cho {target}.", notes)
+            fields["notes"] = notes = self.stamp(user, f"Giao cho {target}.", notes)
             if ticket.status is Status.NEW:
                 status = Status.IN_PROGRESS
         new_status = None

@@ -1,9 +1,11 @@
 """OutboundMessage -> the reply mail (pure: no I/O; the sender reads attachment files).
 
 Threading, so the citizen's mail client shows one conversation and their answer finds its
-ticket again: ``Message-ID`` = ``<message_id@domain>``; ``In-Reply-To`` = the newest id of
-the conversation; ``References`` = the conversation's ids (the first and the newest
-``MAX_REFERENCES - 1`` of a long thread, as RFC 5322 suggests). The subject is
+ticket again: ``Message-ID`` = ``<message_id@domain>``; ``In-Reply-To`` = the citizen's mail
+being answered (``reply_to``: their newest before the reply, not our own acknowledgement or
+an earlier reply of ours; the newest id of the conversation when unknown); ``References`` =
+the conversation's ids (the first and the newest ``MAX_REFERENCES - 1`` of a long thread, as
+RFC 5322 suggests), the parent always among them. The subject is
 ``Re: <subject> [<ticket code>]`` with earlier ``Re:``/``TL:`` prefixes and copies of the
 code removed, so the code appears exactly once however long the exchange.
 
@@ -74,12 +76,14 @@ def build_reply(
     mail["Message-ID"] = f"<{local_id(message.message_id)}@{domain}>"
     thread = [i for i in message.thread if i]
     if thread:
-        mail["In-Reply-To"] = f"<{thread[-1]}>"
-        kept = (
-            thread
-            if len(thread) <= MAX_REFERENCES
-            else [thread[0], *thread[-(MAX_REFERENCES - 1) :]]
-        )
+        parent = message.reply_to or thread[-1]
+        mail["In-Reply-To"] = f"<{parent}>"
+        kept = list(thread)
+        if len(thread) > MAX_REFERENCES:
+            tail = thread[-(MAX_REFERENCES - 1) :]
+            if parent not in tail and parent != thread[0]:  # an old mail answered late
+                tail = [parent, *thread[-(MAX_REFERENCES - 2) :]]
+            kept = [thread[0], *tail]
         mail["References"] = " ".join(f"<{i}>" for i in kept)
     if automatic:
         mail["Auto-Submitted"] = "auto-replied"

@@ -12,6 +12,8 @@ The socket, frame by frame (JSON text; anything else is answered with an error f
     → {"type": "hello", "token": "<token>" | null}       first, within 10 s
     ← {"type": "welcome", "token": "...", "visitor": "..."} then {"type": "history", ...}
     → {"type": "message", "cid": "<id>", "text": "...", "name"?, "reach"?, "website"?}
+    → {"type": "typing"}                                  the visitor types (no answer)
+    ← {"type": "typing", "who": "staff"}                  an agent types (``conversations.typing``)
     ← {"type": "ack", "cid": "...", "duplicate": bool}   journaled: it will not be lost
     ← {"type": "message", "key", "dir", "author", "text", "at"}   both ways, as stored/sent
     ← {"type": "error", "code": "...", "message": "<Vietnamese>"}
@@ -48,6 +50,7 @@ from channels.webchat.settings import WebchatSettings
 from channels.webchat.token import VisitorTokens
 from channels.webhooks import clean, read_body
 from conversations.model import EventJournal
+from conversations.typing import Typing
 from tickets.messages import Delivery, Direction, Message
 from tickets.model import Channel
 from tongdai.clock import utcnow
@@ -91,6 +94,8 @@ class Webchat:
     journal: EventJournal
     #: the messages of the visitor's latest conversation, oldest first
     history: History
+    #: who types (the visitor's ``typing`` frames; the agents' typing comes back as frames)
+    typing: Typing = field(default_factory=Typing)
     visitor_limits: RateLimiter = field(init=False)
     address_limits: RateLimiter = field(init=False)
 
@@ -248,7 +253,8 @@ def webchat_routes(chat: Webchat) -> list[BaseRoute]:
                 if frame["type"] == "websocket.disconnect":
                     return
                 reply = await _frame(chat, visitor, ip, frame)
-                await q.put(reply)
+                if reply:  # a typing frame has no answer
+                    await q.put(reply)
                 if "_close" in reply:
                     return
         except WebSocketDisconnect:
@@ -277,6 +283,9 @@ def webchat_routes(chat: Webchat) -> list[BaseRoute]:
         try:
             doc = _json_frame(text)
             cid = doc.get("cid") if isinstance(doc.get("cid"), str) else None
+            if doc.get("type") == "typing":  # not stored; throttled by the board
+                chat.typing.citizen(visitor)
+                return {}
             if doc.get("type") != "message":
                 raise Refused("bad_frame")
             return await _keep(chat, visitor, ip, doc)

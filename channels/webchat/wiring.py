@@ -12,7 +12,7 @@ from channels.webchat.token import VisitorTokens, load_key
 from conversations.inbox import Inbox
 from conversations.model import EventJournal
 from conversations.outbox import Outbox
-from tickets.messages import Message
+from tickets.messages import Direction, Message
 from tickets.model import Channel
 from tickets.sql_conversations import SqlConversationStore
 
@@ -39,9 +39,20 @@ def build_webchat(
 
 def connect(chat: Webchat, conv: SqlConversationStore, inbox: Inbox, outbox: Outbox) -> None:
     """Visitors see their own messages in every tab; replies waiting for an absent visitor go
-    as soon as they are back."""
+    as soon as they are back; typing is told both ways (``conversations.typing``)."""
     assert outbox.senders.get(Channel.WEBCHAT) is not None, "register the webchat sender first"
     inbox.listeners.append(chat.hub.on_inbound)
+
+    def typed_in(m: Message) -> None:  # a visitor's message: their conversation, done typing
+        if m.channel == Channel.WEBCHAT and m.direction is Direction.IN and m.author_id:
+            chat.typing.seen(m.author_id, m.ticket_code)
+            chat.typing.citizen_stopped(m.ticket_code)
+
+    def agent_types(visitor: str) -> None:
+        chat.hub.push(visitor, {"type": "typing", "who": "staff"})
+
+    inbox.listeners.append(typed_in)
+    chat.typing.to_visitor.append(agent_types)
 
     async def back(visitor: str) -> None:
         await offer_waiting(conv, outbox, visitor)

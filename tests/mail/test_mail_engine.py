@@ -42,17 +42,7 @@ state_dir = {q(str(tmp_path / "state"))}
 [channels]
 attachments_dir = {q(str(tmp_path / "files"))}
 
-[channels.email]
-imap_url = {q(lab.imap_url())}
-username = {q(lab.province.address)}
-password_file = {q(str(lab.province.password_file))}
-smtp_url = {q(lab.smtp_url())}
-from_address = {q(lab.province.address)}
-from_name = "Tổng đài 1022 Quảng Nam"
-domain = {q(lab.domain)}
-timeout_s = 10.0
-poll_s = 0.5
-""",
+{lab.email_channel_toml(poll_s=0.5)}""",
         encoding="utf-8",
     )
     return load_settings(path)
@@ -131,8 +121,9 @@ async def test_given_the_engine_then_mail_becomes_tickets_acknowledged_answered_
         agent_mail = (await asyncio.to_thread(fetch_all, mail_lab, citizen))[1]
         assert agent_mail["Auto-Submitted"] is None
         assert agent_mail["Subject"] == f"Re: Đường ở thôn 3 bị sạt lở [{code}]"
-        assert ids(agent_mail, "In-Reply-To")[0] in ids(agent_mail, "References")
-        assert first_id in ids(agent_mail, "References")
+        # In-Reply-To: the citizen's mail, not our acknowledgement (the newest message)
+        assert ids(agent_mail, "In-Reply-To") == [first_id]
+        assert ids(agent_mail, "References")[0] == first_id
         assert ids(ack, "Message-ID")[0] in ids(agent_mail, "References")
         sent = {x.id: x for x in await m.conversations.messages(code)}[reply.id]
         assert sent.delivery is Delivery.SENT
@@ -151,15 +142,24 @@ async def test_given_the_engine_then_mail_becomes_tickets_acknowledged_answered_
         await submit(mail_lab, [by_code])
         hinted = await stored(m, str(by_code["Message-ID"]).strip("<>"), "the code-only mail")
         assert hinted.ticket_code == code
+        # the agent's next reply answers the citizen's last mail; References keep the thread
+        await m.outbox.reply(code, "Đã nhận ảnh bổ sung, xin cảm ơn.")
+        await eventually(lambda: mailbox_count(mail_lab, citizen) == 3, what="the second reply")
+        second = (await asyncio.to_thread(fetch_all, mail_lab, citizen))[2]
+        assert ids(second, "In-Reply-To") == [str(by_code["Message-ID"]).strip("<>")]
+        assert ids(second, "References") == [
+            first_id, ids(ack, "Message-ID")[0], ids(agent_mail, "Message-ID")[0], answer_id,
+            str(by_code["Message-ID"]).strip("<>"),
+        ]  # fmt: skip
         outs = [x for x in await m.conversations.messages(code) if x.direction is Direction.OUT]
-        assert [x.author for x in outs] == [Author.SYSTEM, Author.AGENT]
+        assert [x.author for x in outs] == [Author.SYSTEM, Author.AGENT, Author.AGENT]
 
     # the engine stopped: 10 mails arrive (one of them an out-of-office auto-reply)
     later = [citizen_mail(10 + n) for n in range(9)]
     auto = citizen_mail(19, subject="Tự động trả lời: vắng mặt", Auto_Submitted="auto-replied")
     await submit(mail_lab, [*later, auto])
     await eventually(lambda: mailbox_count(mail_lab, mail_lab.province) == 13, what="10 mails")
-    assert mailbox_count(mail_lab, citizen) == 2  # nobody answered them yet
+    assert mailbox_count(mail_lab, citizen) == 3  # nobody answered them yet
 
     async def counts(m: Messaging) -> tuple[int, int, int]:
         """(tickets, inbound messages, outbound messages) of the citizen."""
@@ -174,11 +174,11 @@ async def test_given_the_engine_then_mail_becomes_tickets_acknowledged_answered_
         for mail in [*later, auto]:
             await stored(m, str(mail["Message-ID"]).strip("<>"), "a mail sent while stopped")
         picked_up = time.monotonic() - started
-        # 9 acknowledgements (none for the auto-reply): the citizen's mailbox holds 2 + 9
-        await eventually(lambda: mailbox_count(mail_lab, citizen) == 11, what="9 acks")
-        assert await counts(m) == (11, 13, 11)
+        # 9 acknowledgements (none for the auto-reply): the citizen's mailbox holds 3 + 9
+        await eventually(lambda: mailbox_count(mail_lab, citizen) == 12, what="9 acks")
+        assert await counts(m) == (11, 13, 12)
     auto_id = str(auto["Message-ID"]).strip("<>")
-    acks = (await asyncio.to_thread(fetch_all, mail_lab, citizen))[2:]
+    acks = (await asyncio.to_thread(fetch_all, mail_lab, citizen))[3:]
     assert all(a["Auto-Submitted"] == "auto-replied" for a in acks)
     assert auto_id not in {i for a in acks for i in ids(a, "In-Reply-To")}
 
@@ -189,8 +189,8 @@ async def test_given_the_engine_then_mail_becomes_tickets_acknowledged_answered_
     await submit(mail_lab, [marker])
     async with engine_running(settings) as m:
         await stored(m, str(marker["Message-ID"]).strip("<>"), "the marker (read last)")
-        await eventually(lambda: mailbox_count(mail_lab, citizen) == 12, what="marker's ack")
-        assert await counts(m) == (12, 14, 12)
+        await eventually(lambda: mailbox_count(mail_lab, citizen) == 13, what="marker's ack")
+        assert await counts(m) == (12, 14, 13)
     print(f"\n10 mails sent while stopped: all stored {picked_up:.2f} s after the start")
 
 

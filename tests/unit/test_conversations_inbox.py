@@ -271,6 +271,28 @@ async def test_email_replies_thread_on_the_stored_message_ids(rig: Rig) -> None:
     await rig.outbox.deliver_due()
     reply = rig.senders[Channel.EMAIL].sent[-1]
     assert reply.thread == ("<a@x.vn>", "out-1") and not reply.automatic
+    # the reply answers the citizen's mail, not our acknowledgement (the newest message)
+    assert reply.reply_to == "<a@x.vn>"
     assert reply.recipient == Identity(IdentityKind.EMAIL, "dan@x.vn")
     outs = [m for m in await rig.conv.messages(r.ticket_code or "") if m.direction is Direction.OUT]
     assert [m.external_id for m in outs] == ["out-1", "out-2"]
+
+
+async def test_a_reply_answers_the_citizens_last_mail_before_it_never_our_own(rig: Rig) -> None:
+    e = Channel.EMAIL
+    r = await rig.inbox.receive(rig.msg("<a@x.vn>", "Hỏi", e, sender="dan@x.vn", subject="Hỏi"))
+    code = r.ticket_code or ""
+    await rig.outbox.deliver_due()  # the acknowledgement, out-1
+    await rig.outbox.reply(code, "Trả lời 1", author_id="agent101")
+    await rig.outbox.deliver_due()  # out-2
+    await rig.inbox.receive(
+        rig.msg("<b@x.vn>", "Bổ sung", e, sender="dan@x.vn", in_reply_to=("out-2",))
+    )
+    await rig.outbox.reply(code, "Trả lời 2", author_id="agent101")
+    await rig.outbox.reply(code, "Trả lời 3", author_id="agent101")
+    await rig.outbox.deliver_due()
+    second, third = rig.senders[e].sent[-2:]
+    assert second.text == "Trả lời 2" and second.reply_to == "<b@x.vn>"
+    # a second reply in a row still answers the citizen, while References grow by ours
+    assert third.reply_to == "<b@x.vn>"
+    assert third.thread == ("<a@x.vn>", "out-1", "out-2", "<b@x.vn>", "out-3")

@@ -154,3 +154,24 @@ def test_uid_sets_and_size_batches() -> None:
     sizes = {1: 10, 2: 10, 3: 100, 4: 1, 5: 1}
     assert size_batches([1, 2, 3, 4, 5], sizes, 25) == [[1, 2], [3], [4, 5]]
     assert size_batches([], sizes, 25) == []
+
+
+def test_given_the_citizens_mail_to_answer_then_in_reply_to_points_at_it() -> None:
+    thread = ("CAF1@mail.gmail.com", "ack-12@quangnam.gov.vn")
+    mail = build_reply(
+        outbound(thread=thread, reply_to="CAF1@mail.gmail.com"),
+        from_address="a@x.vn", domain="x.vn", date=AT,
+    )  # fmt: skip
+    # not our own acknowledgement, the newest of the thread
+    assert mail["In-Reply-To"] == "<CAF1@mail.gmail.com>"
+    assert str(mail["References"]).split() == ["<CAF1@mail.gmail.com>", "<ack-12@quangnam.gov.vn>"]
+
+
+def test_given_a_long_thread_and_an_old_parent_then_references_still_hold_the_parent() -> None:
+    thread = tuple(f"m{i}@x" for i in range(50))
+    mail = build_reply(
+        outbound(thread=thread, reply_to="m5@x"), from_address="a@x.vn", domain="x.vn", date=AT
+    )
+    refs = str(mail["References"]).split()
+    assert len(refs) == 20 and refs[:2] == ["<m0@x>", "<m5@x>"] and refs[-1] == "<m49@x>"
+    assert mail["In-Reply-To"] == "<m5@x>"

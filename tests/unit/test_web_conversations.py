@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.chat_rig import ChatRig, chat_rig
+from bench.chat_rig import ChatRig, api_client, chat_rig
 from bench.web_rig import login
 from conversations.model import Identity, IdentityKind, InboundMessage, IncomingAttachment
 from tickets.messages import Delivery
@@ -30,10 +30,7 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[ChatRig]:
         yield r
 
 
-def api(rig: ChatRig, who: str | None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {rig.web.tokens[who]}"} if who else {}
-    transport = httpx.ASGITransport(app=rig.app)
-    return httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers)
+api = api_client
 
 
 async def _chat(rig: ChatRig, visitor: str, text: str, ext: str, **kw: Any) -> str:

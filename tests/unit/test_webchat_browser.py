@@ -92,6 +92,18 @@ async def site(make_db_url: Callable[[str], str], tmp_path: Path) -> AsyncIterat
         yield s
 
 
+async def _asks_for_an_agent(site: Site) -> tuple[Any, str]:
+    """A citizen's page on the chat that asked for an agent, and their ticket code."""
+    citizen = await site.page(400, 700)
+    await citizen.goto(f"{site.url}/chat")
+    await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
+    await citizen.click("#btn-agent")
+    ack = citizen.locator("#log li.out", has_text="1022-")
+    await ack.wait_for(timeout=5000)
+    code = next(w for w in (await ack.inner_text()).split() if w.startswith("1022-")).rstrip(".")
+    return citizen, code
+
+
 async def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -155,13 +167,7 @@ async def test_given_a_resolved_conversation_when_the_agent_replies_then_the_pag
     site: Site,
 ) -> None:
     """A reply the server refuses shows its reason next to the reply box; nothing is sent."""
-    citizen = await site.page(400, 700)
-    await citizen.goto(f"{site.url}/chat")
-    await citizen.wait_for_selector("#status[data-state=open]", timeout=5000)
-    await citizen.click("#btn-agent")
-    ack = citizen.locator("#log li.out", has_text="1022-")
-    await ack.wait_for(timeout=5000)
-    code = next(w for w in (await ack.inner_text()).split() if w.startswith("1022-")).rstrip(".")
+    citizen, code = await _asks_for_an_agent(site)
     agent = await site.agent("tdv101")
     await agent.goto(f"{site.url}/console/conversations/{code}")
     await agent.wait_for_selector("#reply-form")
@@ -174,6 +180,53 @@ async def test_given_a_resolved_conversation_when_the_agent_replies_then_the_pag
     await status.wait_for(timeout=3000)
     assert "đã giải quyết" in await status.inner_text()
     assert len(await site.rig.conv.messages(code)) == before
+
+
+async def test_given_a_chat_when_the_agent_transfers_it_then_the_colleague_sees_it_and_resolves(
+    site: Site,
+) -> None:
+    """tdv101 hands the chat to agent102 with the transfer form; tdv102's open list shows it
+    without a reload; each side sees the other typing; tdv102 resolves it with a final
+    answer, which reaches the citizen."""
+    citizen, code = await _asks_for_an_agent(site)
+
+    colleague = await site.agent("tdv102")
+    await colleague.goto(f"{site.url}/console/conversations")
+    await colleague.wait_for_selector("#conv-mine")
+    assert await colleague.locator(f'#conv-mine tr[data-code="{code}"]').count() == 0
+    await asyncio.sleep(0.3)  # the list's long poll is in place (it only waits for changes)
+
+    agent = await site.agent("tdv101")
+    await agent.goto(f"{site.url}/console/conversations/{code}")
+    await agent.wait_for_selector("#transfer-form")
+    await agent.select_option("#transfer-to", "agent:agent102")
+    await agent.click("#btn-transfer")
+    await agent.wait_for_url("**/console/conversations?ok=transferred", timeout=5000)
+    assert "Đã chuyển hội thoại." in await agent.inner_text("body")
+
+    row = colleague.locator(f'#conv-mine tr[data-code="{code}"]')
+    await row.wait_for(timeout=5000)  # moved into "mine" by the long poll, no reload
+    await row.locator("a").click()
+    await colleague.wait_for_selector("#resolve-form")
+    # typing, both ways: each page shows the other typing (never stored)
+    await asyncio.sleep(0.3)  # the page's long poll is in place
+    await citizen.fill("#text", "Tôi đang gõ")
+    await colleague.wait_for_selector("#typing:not([hidden])", timeout=3000)
+    assert "Người dân đang nhập" in await colleague.inner_text("#typing")
+    await colleague.fill("#reply", "Chờ một chút")
+    await citizen.wait_for_selector("#typing:not([hidden])", timeout=3000)
+    assert "Tổng đài viên đang nhập" in await citizen.inner_text("#typing")
+    await colleague.fill("#reply", "")
+    await colleague.fill("#resolve-answer", "Hồ sơ của anh chị đã có kết quả, xin cảm ơn.")
+    await colleague.click("#btn-resolve")
+    await colleague.wait_for_url(f"**/console/conversations/{code}?ok=resolved", timeout=5000)
+    assert "Đã giải quyết hội thoại." in await colleague.inner_text("body")
+    assert await colleague.locator("#reply-form").count() == 0  # resolved: no more replies
+    await citizen.locator("#log li.out", has_text="đã có kết quả").wait_for(timeout=3000)
+    t = await site.rig.web.deps.tickets.get(code)
+    assert t is not None and t.status is Status.RESOLVED and t.history[-1].by == "tdv102"
+    assert t.notes is not None and "agent102" in t.notes
+    await _shot(colleague, "webchat-console-resolved.png")
 
 
 async def test_given_the_portal_on_another_origin_when_it_embeds_the_widget_then_the_chat_works(

@@ -95,11 +95,19 @@
         if (old) { old.replaceWith(li); } else { list.appendChild(li); }
       });
     };
+    // the citizen types (web chat): shown for a few seconds after each notice
+    var typingEl = document.getElementById("typing"), typingTimer = null;
+    var typingShown = function (on) {
+      if (typingTimer) { clearTimeout(typingTimer); typingTimer = null; }
+      typingEl.hidden = !on;
+      if (on) { typingTimer = setTimeout(function () { typingEl.hidden = true; }, 6000); }
+    };
     var loop = function () {
       fetch(url + "?wait=20&since=" + since, {headers: {"Accept": "application/json"}})
         .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
         .then(function (d) {
           since = d.version; show(d.messages);
+          typingShown(!!(d.typing && d.typing.citizen));
           document.getElementById("v-agent").textContent = d.ticket.agent || "–";
           loop();
         })
@@ -114,6 +122,16 @@
         var body = opt.dataset.body || "", at = reply.selectionStart || reply.value.length;
         reply.value = reply.value.slice(0, at) + body + reply.value.slice(reply.selectionEnd || at);
         reply.focus();
+      });
+      // the agent types: the visitor is told, at most every 2 s (the server throttles too)
+      var typedAt = 0;
+      reply.addEventListener("input", function () {
+        var now = Date.now();
+        if (!reply.value || now - typedAt < 2000) { return; }
+        typedAt = now;
+        fetch("/api/conversations/" + encodeURIComponent(code) + "/typing", {
+          method: "POST", headers: {"X-CSRF-Token": form.dataset.csrf}
+        }).catch(function () { /* a nicety: nothing to retry */ });
       });
       form.addEventListener("submit", function (ev) {
         ev.preventDefault();

@@ -42,10 +42,19 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // an agent types: shown for a few seconds (their next notice, or their message, ends it)
+  var typingEl = document.getElementById("typing"), typingTimer = null;
+  function typingShown(on) {
+    if (typingTimer) { clearTimeout(typingTimer); typingTimer = null; }
+    typingEl.hidden = !on;
+    if (on) { typingTimer = setTimeout(function () { typingEl.hidden = true; }, 6000); }
+  }
+
   function onEvent(e) {
     if (e.type === "welcome") { keep(e.token); }
     else if (e.type === "history") { (e.messages || []).forEach(show); }
-    else if (e.type === "message") { show(e); }
+    else if (e.type === "message") { show(e); if (e.dir === "out") { typingShown(false); } }
+    else if (e.type === "typing") { typingShown(true); }
     else if (e.type === "ack") { showError(""); }
     else if (e.type === "error") { showError(e.message || "Lỗi"); if (e.code === "bad_token") { forget(); } }
   }
@@ -97,6 +106,12 @@
     else { pending.push(msg); }
   }
   form.addEventListener("submit", function (ev) { ev.preventDefault(); send(text.value); text.value = ""; text.focus(); });
+  // the visitor types: told over the socket, at most every 2 s (never stored, never polled)
+  var typedAt = 0;
+  text.addEventListener("input", function () {
+    var now = Date.now();
+    if (open && ws && text.value && now - typedAt > 2000) { typedAt = now; ws.send(JSON.stringify({ type: "typing" })); }
+  });
   text.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
   });
