@@ -60,6 +60,16 @@ class AgiReply:
             return 0
 
 
+#: caller ids Asterisk gives for a hidden or missing number
+NO_NUMBER = frozenset({"", "unknown", "anonymous"})
+
+
+def caller_number(env: Mapping[str, str]) -> str | None:
+    """The caller's number from the AGI environment, None when hidden or missing."""
+    raw = env.get("agi_callerid", "")
+    return None if raw in NO_NUMBER else raw
+
+
 class AgiSession(Protocol):
     """What the menu logic may do with a call."""
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from ivr.agi import AgiSession
+from ivr.agi import AgiSession, caller_number
 from ivr.fastagi import AgiScripts
 from ivr.handover import QueuedCaller
 from ivr.runner import IvrContext
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 REJOIN_NODE = "rejoin"
 #: its detail: the ticket was opened by the lost session, or here
 FOUND, OPENED = "engine_lost", "ivr_unreachable"
-NO_NUMBER = frozenset({"", "unknown", "anonymous"})
 
 
 async def rejoin_ticket(ctx: IvrContext, uniqueid: str, caller: str | None) -> str | None:
@@ -84,8 +83,7 @@ async def _mark(ctx: IvrContext, code: str, detail: str) -> None:
 async def rejoin(session: AgiSession, ctx: IvrContext) -> None:
     env = session.env
     uid = env.get("agi_uniqueid", "")
-    raw = env.get("agi_callerid", "")
-    caller = None if raw in NO_NUMBER else raw
+    caller = caller_number(env)
     code = await session.get_variable("TONGDAI_TICKET") or await rejoin_ticket(ctx, uid, caller)
     if code:
         await session.set_variable("TONGDAI_TICKET", code)

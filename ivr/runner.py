@@ -21,7 +21,7 @@ from pathlib import Path
 from dossiers.model import CODE_RE, MAX_CODE_DIGITS, Dossier, DossierLookup, DossierStatus
 from dossiers.procedures import KEYED_RE, ProcedureCatalogue, code_of_keys
 from ivr import followup, postal_offer, procedure, say
-from ivr.agi import DIGITS, AgiSession
+from ivr.agi import DIGITS, AgiSession, caller_number
 from ivr.fastagi import AgiScripts
 from ivr.handover import AppQueueHandover, QueuedCaller, QueueHandover
 from ivr.menu import LOOKUPS, Menu, Node
@@ -538,9 +538,7 @@ class CallFlow:
 async def run_call(session: AgiSession, ctx: IvrContext) -> None:
     """The whole life of one call in the IVR, ending with a complete ticket."""
     env = session.env
-    caller = env.get("agi_callerid") or None
-    if caller in ("unknown", "anonymous"):
-        caller = None
+    caller = caller_number(env)
     uniqueid = env.get("agi_uniqueid") or None
     try:
         ticket = await ctx.tickets.open(

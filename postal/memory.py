@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from postal.model import (
+    IVR_REQUEST_NOTE,
     TRANSITIONS,
     Address,
     Event,
@@ -51,7 +52,7 @@ class MemoryPostalStore:
     ) -> Registration:
         at = as_utc(at, "at")
         reg = Registration(0, ticket_code, dossier_code, PostalState.REQUESTED, phone, at, by, at)
-        return await self._create(reg, "yêu cầu qua tổng đài tự động: chờ lấy địa chỉ", None)
+        return await self._create(reg, IVR_REQUEST_NOTE, None)
 
     async def register(
         self,

@@ -60,6 +60,8 @@ PREFERRED_TIMES = {
     "ngoai_gio": "Ngoài giờ (17h00 - 19h00)",
 }
 
+#: the history note of a request made through the IVR (key 3 after a dossier look-up)
+IVR_REQUEST_NOTE = "yêu cầu qua tổng đài tự động: chờ lấy địa chỉ"
 MAX_NAME = 100
 MAX_STREET = 200
 MAX_NOTE = 500

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from postal.model import (
     ACTIVE_STATES,
+    IVR_REQUEST_NOTE,
     TRANSITIONS,
     Address,
     Event,
@@ -186,7 +187,7 @@ class SqlPostalStore:
     ) -> Registration:
         return await self._create(
             ticket_code, dossier_code, PostalState.REQUESTED, {"phone": phone}, by, at,
-            "yêu cầu qua tổng đài tự động: chờ lấy địa chỉ",
+            IVR_REQUEST_NOTE,
         )  # fmt: skip
 
     async def register(
